@@ -1,0 +1,94 @@
+package autoscale
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/pool"
+)
+
+// DefaultInterval is the time between two passes of Run.
+const DefaultInterval = 30 * time.Second
+
+// TokenWindow bounds how long a launch's idempotency token is reused. A
+// scaler restarted within the window that sees the same instances and wants
+// the same capacity sends the same token, so a launch it made just before a
+// crash (and cannot see yet) is returned instead of made twice.
+const TokenWindow = 10 * time.Minute
+
+// Event is a decision or outcome of a pass. See pool.Event.
+type Event = pool.Event
+
+// Observer receives every event of every pass, synchronously: it must not
+// block and must not call back into the scaler.
+type Observer interface {
+	Observe(Event)
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(Event)
+
+// Observe calls f(e).
+func (f ObserverFunc) Observe(e Event) { f(e) }
+
+// Options configure a Scaler. Zero values take the documented defaults.
+type Options struct {
+	// Identity is the scaler's name, written as the owner tag of every
+	// instance it launches. A scaler only ever sees and touches instances
+	// carrying its own identity, so two scalers in one account never touch
+	// each other's instances. Required; at most 256 characters.
+	Identity string
+	// Interval between passes of Run; default DefaultInterval.
+	Interval time.Duration
+	// Logger receives the events as log records; nil discards them.
+	Logger *slog.Logger
+	// Observer receives every event; may be nil.
+	Observer Observer
+	// DryRun computes and reports decisions but changes nothing: no
+	// launches, tags, terminations, role hooks or manager notices.
+	DryRun bool
+	// Clock returns the current time; default time.Now. Simulations on
+	// virtual time set it to the simulator's clock.
+	Clock func() time.Time
+	// HookWait is how long Step waits for the role hooks it started before
+	// returning (default 0: never wait; hooks finish in the background and
+	// the next pass reads their results). Simulations with instant hooks
+	// set it so every pass sees the previous one's hooks done.
+	HookWait time.Duration
+}
+
+// ErrInvalidOptions is wrapped by every validation error of New.
+var ErrInvalidOptions = errors.New("invalid scaler options")
+
+// ErrClosed is returned by Step and Run after Shutdown.
+var ErrClosed = errors.New("scaler shut down")
+
+func (o Options) withDefaults() (Options, error) {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidOptions, field, fmt.Sprintf(format, args...))
+	}
+	if o.Identity == "" {
+		return o, bad("Identity", "must not be empty")
+	}
+	if len(o.Identity) > 256 {
+		return o, bad("Identity", "longer than 256 characters")
+	}
+	if o.Interval < 0 {
+		return o, bad("Interval", "must not be negative, got %v", o.Interval)
+	}
+	if o.Interval == 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.HookWait < 0 {
+		return o, bad("HookWait", "must not be negative, got %v", o.HookWait)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return o, nil
+}

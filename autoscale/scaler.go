@@ -1,0 +1,379 @@
+package autoscale
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/pool"
+)
+
+// Scaler keeps every pool at the size its managers want. Create it with New,
+// then call Run (or Step from your own loop) and Shutdown when done.
+type Scaler struct {
+	cloud awsctl.CloudClient
+	opts  Options
+	pools []*pool.Pool
+	byTag map[string]*pool.Pool
+
+	// hookCtx outlives passes: role hooks run under it until Shutdown.
+	hookCtx     context.Context
+	cancelHooks context.CancelFunc
+
+	stepMu   sync.Mutex // one pass at a time
+	mu       sync.Mutex
+	closed   bool
+	stop     chan struct{}
+	stopOnce sync.Once
+	strays   map[string]bool // owned instances of unknown pools, reported once
+}
+
+// New validates the cloud, the pools and the options and returns a Scaler.
+// Errors name the offending field and wrap pool.ErrInvalidConfig or
+// ErrInvalidOptions.
+func New(cloud awsctl.CloudClient, pools []pool.Config, opts Options) (*Scaler, error) {
+	if cloud == nil {
+		return nil, fmt.Errorf("%w: cloud client must not be nil", ErrInvalidOptions)
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if len(pools) == 0 {
+		return nil, fmt.Errorf("%w: at least one pool is required", pool.ErrInvalidConfig)
+	}
+	s := &Scaler{cloud: cloud, opts: o, byTag: map[string]*pool.Pool{}, stop: make(chan struct{}), strays: map[string]bool{}}
+	for i, cfg := range pools {
+		if cfg.Name != "" && s.byTag[cfg.Name] != nil {
+			return nil, fmt.Errorf("%w: pools[%d]: duplicate pool name %q", pool.ErrInvalidConfig, i, cfg.Name)
+		}
+		p, err := pool.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("pools[%d]: %w", i, err)
+		}
+		s.pools = append(s.pools, p)
+		s.byTag[p.Name()] = p
+	}
+	s.hookCtx, s.cancelHooks = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Pool returns the pool named name, or nil.
+func (s *Scaler) Pool(name string) *pool.Pool { return s.byTag[name] }
+
+// Pools returns the scaler's pools in configuration order.
+func (s *Scaler) Pools() []*pool.Pool { return slices.Clone(s.pools) }
+
+// Step runs one reconcile pass: one listing of every owned instance, a
+// decision per pool, then the decisions carried out in batches. Cloud
+// failures of single actions are reported as events and retried next pass;
+// Step returns them joined. It returns early only if the listing fails.
+func (s *Scaler) Step(ctx context.Context) error {
+	s.stepMu.Lock()
+	defer s.stepMu.Unlock()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	now := s.opts.Clock()
+	insts, err := s.cloud.ListInstances(ctx, awsctl.ListFilter{Tags: map[string]string{pool.TagOwner: s.opts.Identity}})
+	if err != nil {
+		s.emit(ctx, Event{Time: now, Kind: pool.EventCloudError, Err: err, Reason: "listing instances failed; nothing decided"})
+		return fmt.Errorf("list instances: %w", err)
+	}
+	byPool := make(map[string][]awsctl.Instance, len(s.pools))
+	for _, inst := range insts {
+		name := inst.Tags[pool.TagPool]
+		if s.byTag[name] == nil {
+			if inst.State.Live() && !s.strays[inst.ID] {
+				s.strays[inst.ID] = true
+				s.emit(ctx, Event{Time: now, Kind: pool.EventUnknownPool, Instance: inst.ID,
+					Reason: fmt.Sprintf("owned instance of unknown pool %q left alone", name)})
+			}
+			continue
+		}
+		byPool[name] = append(byPool[name], inst)
+	}
+	plans := make([]*pool.Plan, len(s.pools))
+	for i, p := range s.pools {
+		plans[i] = p.Plan(ctx, now, byPool[p.Name()])
+		for _, e := range plans[i].Events {
+			e.DryRun = s.opts.DryRun
+			s.emit(ctx, e)
+		}
+	}
+	if s.opts.DryRun {
+		for _, pl := range plans {
+			for _, req := range pl.Launches {
+				s.emit(ctx, Event{Time: now, Kind: pool.EventLaunch, Pool: pl.Pool, Capacity: req.Capacity,
+					Market: req.Market, DryRun: true, Reason: "would launch"})
+			}
+		}
+		return nil
+	}
+	outcomes, errs := s.execute(ctx, now, plans, byPool)
+	for i, p := range s.pools {
+		for _, e := range p.Commit(s.hookCtx, plans[i], outcomes[i]) {
+			s.emit(ctx, e)
+		}
+	}
+	if s.opts.HookWait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, s.opts.HookWait)
+		for _, p := range s.pools {
+			_ = p.WaitHooks(wctx)
+		}
+		cancel()
+	}
+	return errors.Join(errs...)
+}
+
+// execute carries out the plans: launches, then tag changes grouped into as
+// few calls as possible, then one termination batch for all pools.
+func (s *Scaler) execute(ctx context.Context, now time.Time, plans []*pool.Plan, byPool map[string][]awsctl.Instance) ([]pool.Outcome, []error) {
+	var errs []error
+	outcomes := make([]pool.Outcome, len(plans))
+	for i, pl := range plans {
+		out := &outcomes[i]
+		out.ChangeErr = map[string]error{}
+		out.Launched = make([][]awsctl.Instance, len(pl.Launches))
+		out.LaunchErr = make([]error, len(pl.Launches))
+		for j, req := range pl.Launches {
+			req.Tags = maps.Clone(req.Tags)
+			req.Tags[pool.TagOwner] = s.opts.Identity
+			req.Token = s.token(now, pl.Pool, j, req, byPool[pl.Pool])
+			insts, err := s.cloud.Launch(ctx, req)
+			out.Launched[j], out.LaunchErr[j] = insts, err
+			if err != nil {
+				errs = append(errs, fmt.Errorf("pool %q: launch: %w", pl.Pool, err))
+			}
+		}
+	}
+	// Tag changes: one call per distinct tag set across all pools.
+	type group struct {
+		ids  []string
+		tags map[string]string
+		keys []string
+		refs []int // plan index per id
+	}
+	sets := map[string]*group{}
+	removes := map[string]*group{}
+	var setOrder, removeOrder []string
+	for i, pl := range plans {
+		for _, ch := range pl.Changes {
+			if len(ch.Set) > 0 {
+				k := tagKey(ch.Set)
+				g := sets[k]
+				if g == nil {
+					g = &group{tags: ch.Set}
+					sets[k] = g
+					setOrder = append(setOrder, k)
+				}
+				g.ids, g.refs = append(g.ids, ch.Instance.ID), append(g.refs, i)
+			}
+			if len(ch.Remove) > 0 {
+				k := strings.Join(ch.Remove, "\x00")
+				g := removes[k]
+				if g == nil {
+					g = &group{keys: ch.Remove}
+					removes[k] = g
+					removeOrder = append(removeOrder, k)
+				}
+				g.ids, g.refs = append(g.ids, ch.Instance.ID), append(g.refs, i)
+			}
+		}
+	}
+	fail := func(g *group, err error) {
+		errs = append(errs, err)
+		for j, id := range g.ids {
+			outcomes[g.refs[j]].ChangeErr[id] = err
+		}
+	}
+	for _, k := range setOrder {
+		g := sets[k]
+		if err := s.cloud.Tag(ctx, g.ids, g.tags); err != nil {
+			fail(g, fmt.Errorf("tag %d instances: %w", len(g.ids), err))
+		}
+	}
+	for _, k := range removeOrder {
+		g := removes[k]
+		if err := s.cloud.Untag(ctx, g.ids, g.keys); err != nil {
+			fail(g, fmt.Errorf("untag %d instances: %w", len(g.ids), err))
+		}
+	}
+	var ids []string
+	owner := map[string]int{}
+	for i, pl := range plans {
+		for _, id := range pl.Terminate {
+			ids = append(ids, id)
+			owner[id] = i
+		}
+	}
+	if len(ids) > 0 {
+		done, err := s.cloud.Terminate(ctx, ids)
+		for _, id := range done {
+			if i, ok := owner[id]; ok {
+				outcomes[i].Terminated = append(outcomes[i].Terminated, id)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("terminate %d instances: %w", len(ids), err))
+			for i := range outcomes {
+				outcomes[i].TerminateErr = err
+			}
+		}
+	}
+	return outcomes, errs
+}
+
+func tagKey(tags map[string]string) string {
+	keys := slices.Sorted(maps.Keys(tags))
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(tags[k])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// token derives a launch's idempotency token from the scaler's intent: who
+// launches, into which pool, what, and on top of which instances, within a
+// TokenWindow. A restarted scaler that sees the same world sends the same
+// token, so EC2 returns the launch it already made instead of launching again.
+func (s *Scaler) token(now time.Time, poolName string, index int, req awsctl.LaunchRequest, insts []awsctl.Instance) string {
+	h := sha256.New()
+	write := func(parts ...string) {
+		for _, p := range parts {
+			h.Write([]byte(p))
+			h.Write([]byte{0})
+		}
+	}
+	write(s.opts.Identity, poolName, strconv.Itoa(index), string(req.Market), strconv.Itoa(req.Capacity),
+		strconv.FormatInt(now.Truncate(TokenWindow).Unix(), 10))
+	for _, o := range req.Offerings {
+		write(o.InstanceType, o.Zone, strconv.Itoa(o.Weight))
+	}
+	ids := make([]string, 0, len(insts))
+	for _, inst := range insts {
+		if inst.State.Live() {
+			ids = append(ids, inst.ID)
+		}
+	}
+	slices.Sort(ids)
+	write(ids...)
+	return "ea-" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func (s *Scaler) emit(ctx context.Context, e Event) {
+	if s.opts.Observer != nil {
+		s.opts.Observer.Observe(e)
+	}
+	level := slog.LevelInfo
+	switch e.Kind {
+	case pool.EventGrant, pool.EventProvisioned:
+		level = slog.LevelDebug
+	case pool.EventLaunchFailed, pool.EventProvisionFailed, pool.EventHookFailed, pool.EventManagerError,
+		pool.EventCloudError, pool.EventBadTag, pool.EventUnknownPool, pool.EventAtMax, pool.EventDemandClamped:
+		level = slog.LevelWarn
+	}
+	if s.opts.Logger.Enabled(ctx, level) {
+		s.opts.Logger.LogAttrs(ctx, level, "autoscale", e.Attrs()...)
+	}
+}
+
+// Run calls Step now and then every Interval until ctx ends or Shutdown is
+// called. Errors of single passes are reported as events and logged; Run
+// itself returns nil when stopped, or ErrClosed if the scaler was already
+// shut down.
+func (s *Scaler) Run(ctx context.Context) error {
+	t := time.NewTicker(s.opts.Interval)
+	defer t.Stop()
+	for {
+		if err := s.Step(ctx); errors.Is(err, ErrClosed) {
+			return err
+		} else if err != nil && ctx.Err() == nil {
+			s.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "autoscale pass incomplete", slog.String("error", err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.stop:
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// ShutdownOptions say how Shutdown stops.
+type ShutdownOptions struct {
+	// WindDown winds every server down and terminates it before stopping,
+	// as if every manager wanted zero servers, pass after pass until no
+	// instance is left or ctx ends.
+	WindDown bool
+}
+
+// Shutdown stops Run, optionally winds everything down first, then stops the
+// role hooks still running and waits for them to return, bounded by ctx. It
+// is idempotent. Without WindDown the instances are left as they are: a new
+// scaler with the same identity adopts them.
+func (s *Scaler) Shutdown(ctx context.Context, opts ShutdownOptions) error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	var errs []error
+	if opts.WindDown {
+		if err := s.drain(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.stepMu.Lock()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.stepMu.Unlock()
+	s.cancelHooks()
+	for _, p := range s.pools {
+		if err := p.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("pool %q: hooks still running: %w", p.Name(), err))
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Scaler) drain(ctx context.Context) error {
+	for _, p := range s.pools {
+		p.SetDraining(true)
+	}
+	t := time.NewTicker(cmp.Or(s.opts.Interval, DefaultInterval))
+	defer t.Stop()
+	for {
+		err := s.Step(ctx)
+		if err == nil || !errors.Is(err, ErrClosed) {
+			left := 0
+			for _, p := range s.pools {
+				left += p.Status().Live()
+			}
+			if left == 0 && err == nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wind down before shutdown: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}

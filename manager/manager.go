@@ -1,0 +1,137 @@
+package manager
+
+import (
+	"context"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+)
+
+// Manager is implemented by the host for each consumer of a pool. Each pass
+// the pool asks every manager what it wants, then grants it servers or takes
+// servers back, and tells it so through Notify.
+//
+// Demand and Notify are called from the reconcile pass: they must return
+// quickly and not call back into the scaler. A manager shared between pools
+// receives calls from each.
+type Manager interface {
+	// Name identifies the manager inside its pool; it is written to the
+	// grant tag of the servers it holds, so it must stay stable across
+	// restarts.
+	Name() string
+
+	// Demand says what the manager wants now, given what it holds.
+	Demand(ctx context.Context, s State) (Request, error)
+
+	// Notify tells the manager that one of its servers changed hands or
+	// state.
+	Notify(n Notice)
+}
+
+// State is what a manager holds when it is asked for its demand.
+type State struct {
+	// Now is the pass's time.
+	Now time.Time
+	// Servers granted to this manager, including those winding down.
+	Servers []Server
+	// Max is the most capacity the pool can hold; a request above it is
+	// clamped.
+	Max int
+}
+
+// Ready returns the capacity of the servers in s that are working for the
+// manager (granted and not winding down).
+func (s State) Ready() int {
+	n := 0
+	for _, srv := range s.Servers {
+		if !srv.WindingDown {
+			n += srv.Weight
+		}
+	}
+	return n
+}
+
+// Server is a pool instance as a manager sees it.
+type Server struct {
+	ID        string
+	Type      string
+	Zone      string
+	Market    awsctl.Market
+	PrivateIP string
+	// Weight is the capacity units the server provides.
+	Weight      int
+	LaunchTime  time.Time
+	GrantedAt   time.Time
+	WindingDown bool
+	// Deadline is when a wind-down in progress must end; zero otherwise.
+	Deadline time.Time
+}
+
+// MarketPreference says which markets a manager accepts for its servers.
+type MarketPreference int
+
+// Market preferences. The zero value lets the pool decide by price.
+const (
+	// AnyMarket: spot or on-demand, whichever the pool's strategy picks.
+	AnyMarket MarketPreference = iota
+	// OnDemandOnly: never spot (for work that cannot be interrupted).
+	OnDemandOnly
+	// SpotOnly: never on-demand (for work that can always wait).
+	SpotOnly
+)
+
+// Request is a manager's demand for one pass.
+type Request struct {
+	// Target is the capacity units the manager wants working for it.
+	// Negative values count as 0; the pool clamps values above its max.
+	Target int
+	// ZoneMinimums asks for at least this much of Target in each zone.
+	ZoneMinimums map[string]int
+	// Market restricts the markets used for this manager's servers.
+	Market MarketPreference
+	// Idle lists servers the manager can give up first: when Target falls
+	// below what it holds, these are wound down before the others.
+	Idle []string
+}
+
+// NoticeKind says what happened to a server.
+type NoticeKind int
+
+// Notice kinds.
+const (
+	// Granted: the server now works for the manager.
+	Granted NoticeKind = iota + 1
+	// WindDown: the server is being wound down and will be taken away; the
+	// manager should not start new work on it.
+	WindDown
+	// Restored: a wind-down was cancelled; the server works for the
+	// manager again.
+	Restored
+	// Revoked: the server no longer belongs to the manager (terminated, or
+	// handed to another manager after its wind-down).
+	Revoked
+	// Interrupted: EC2 will reclaim the spot server at Notice.Deadline.
+	Interrupted
+	// Rebalance: EC2 warns the spot server is at elevated risk of
+	// interruption; avoid giving it long work.
+	Rebalance
+)
+
+var noticeNames = [...]string{"", "granted", "wind-down", "restored", "revoked", "interrupted", "rebalance"}
+
+func (k NoticeKind) String() string {
+	if k > 0 && int(k) < len(noticeNames) {
+		return noticeNames[k]
+	}
+	return "unknown"
+}
+
+// Notice tells a manager about one of its servers.
+type Notice struct {
+	Kind   NoticeKind
+	Server Server
+	// Deadline is when a wind-down or interruption takes the server away.
+	Deadline time.Time
+	// Reason says why, in a few words.
+	Reason string
+}

@@ -1,0 +1,148 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+)
+
+// Outcome is what happened when the scaler carried out a plan.
+type Outcome struct {
+	// Launched holds, per entry of Plan.Launches, the instances launched
+	// and the error for what was not.
+	Launched  [][]awsctl.Instance
+	LaunchErr []error
+	// ChangeErr holds the error for each instance whose tag change
+	// failed; its hook is not started and its notices are not sent.
+	ChangeErr map[string]error
+	// Terminated lists the instances EC2 accepted to terminate.
+	Terminated    []string
+	TerminateErr  error
+	TerminateSent bool
+}
+
+// Commit records the outcome of carrying out pl: launches in flight, tag
+// changes to expect in the next listing, hooks to start (in background
+// goroutines bound to ctx, which must outlive the pass: cancel it to stop
+// the hooks) and manager notices. It returns the events of the outcome.
+func (p *Pool) Commit(ctx context.Context, pl *Plan, out Outcome) []Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var events []Event
+	ev := func(e Event) {
+		e.Time = pl.Now
+		e.Pool = p.cfg.Name
+		events = append(events, e)
+	}
+	for i, req := range pl.Launches {
+		var insts []awsctl.Instance
+		var err error
+		if i < len(out.Launched) {
+			insts = out.Launched[i]
+		}
+		if i < len(out.LaunchErr) {
+			err = out.LaunchErr[i]
+		}
+		got := 0
+		for _, inst := range insts {
+			if _, ok := p.inflight[inst.ID]; !ok {
+				p.inflight[inst.ID] = inflight{inst: inst, at: pl.Now}
+			}
+			got += p.weight(inst.Type)
+		}
+		if got > 0 {
+			ev(Event{Kind: EventLaunch, Capacity: got, Market: req.Market,
+				Inputs: []slog.Attr{slog.Int("requested", req.Capacity), slog.Int("instances", len(insts))}})
+		}
+		if err != nil {
+			ev(Event{Kind: EventLaunchFailed, Capacity: req.Capacity - got, Market: req.Market, Err: err,
+				Reason: launchFailure(err)})
+		}
+	}
+	for _, ch := range pl.Changes {
+		id := ch.Instance.ID
+		if err, failed := out.ChangeErr[id]; failed {
+			ev(Event{Kind: EventCloudError, Instance: id, Err: err, Reason: "tag change failed; retried next pass"})
+			continue
+		}
+		if len(ch.Set) > 0 || len(ch.Remove) > 0 {
+			p.expectTags(pl.Now, id, ch)
+		}
+		if ch.Hook != 0 {
+			timeout := p.cfg.HookTimeout
+			if ch.Hook == HookProvision {
+				timeout = p.cfg.ProvisionTimeout
+			}
+			p.hooks.start(ctx, pl.Now, ch.Hook, ch.Instance, timeout)
+		}
+		for _, n := range pl.notices[id] {
+			notify(n)
+		}
+		delete(pl.notices, id)
+	}
+	accepted := make(map[string]bool, len(out.Terminated))
+	for _, id := range out.Terminated {
+		accepted[id] = true
+		p.terminating[id] = pl.Now
+		for _, n := range pl.termNotes[id] {
+			notify(n)
+		}
+		delete(p.mem, id)
+	}
+	if out.TerminateErr != nil {
+		for _, id := range pl.Terminate {
+			if !accepted[id] {
+				ev(Event{Kind: EventCloudError, Instance: id, Err: out.TerminateErr, Reason: "terminate failed; retried next pass"})
+			}
+		}
+	}
+	return events
+}
+
+// notify calls a manager's Notify, containing a panic: host code must not
+// take the scaler down, and the pass has already changed the cloud.
+func notify(n notice) {
+	defer func() { _ = recover() }()
+	n.m.Notify(n.n)
+}
+
+func (p *Pool) expectTags(now time.Time, id string, ch Change) {
+	ov, ok := p.overlay[id]
+	if !ok {
+		ov = overlay{tags: map[string]*string{}}
+	}
+	ov.at = now
+	for k, v := range ch.Set {
+		v := v
+		ov.tags[k] = &v
+	}
+	for _, k := range ch.Remove {
+		ov.tags[k] = nil
+	}
+	p.overlay[id] = ov
+	if m, ok := p.mem[id]; ok {
+		for _, k := range ch.Remove {
+			if k == TagWindDownStart {
+				// The wind-down is over: forget its progress.
+				m.windDownSent, m.woundDown, m.tornDown, m.restored, m.restoreFree = false, false, false, false, false
+			}
+		}
+	}
+}
+
+func launchFailure(err error) string {
+	switch {
+	case errors.Is(err, awsctl.ErrInsufficientCapacity):
+		return "insufficient capacity"
+	case errors.Is(err, awsctl.ErrLimitExceeded):
+		return "account limit"
+	case errors.Is(err, awsctl.ErrThrottled):
+		return "throttled"
+	case errors.Is(err, awsctl.ErrInvalidRequest):
+		return "invalid request"
+	}
+	return "launch failed"
+}

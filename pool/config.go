@@ -1,0 +1,233 @@
+package pool
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/manager"
+	"github.com/ec2autoscale/ec2autoscale/role"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultWindDownTimeout  = 15 * time.Minute
+	DefaultProvisionTimeout = 10 * time.Minute
+	DefaultHookTimeout      = 30 * time.Second
+	DefaultLaunchBatch      = 100
+	// DefaultLaunchGrace is how long a launched instance that the listing
+	// does not show yet still counts as on its way. EC2's listing can lag
+	// a launch by a few seconds; anything much longer means it is gone.
+	DefaultLaunchGrace = 5 * time.Minute
+	// MinimumCharge is EC2's minimum per-second charge for a Linux
+	// instance: a server younger than this is already paid for.
+	MinimumCharge = time.Minute
+	// HourlyMargin is how long before a paid hour ends an hourly pool
+	// wants a server terminated, so termination never spills over.
+	HourlyMargin = time.Minute
+)
+
+// InstanceType is one interchangeable instance type of a pool.
+type InstanceType struct {
+	Name string
+	// Weight is the capacity units one instance provides; 0 means 1.
+	Weight int
+}
+
+// Billing says how the pool's instances are charged, which decides when
+// removing a server saves money.
+type Billing int
+
+const (
+	// PerSecond billing with a 60-second minimum (EC2 Linux today).
+	PerSecond Billing = iota
+	// Hourly billing: every started hour is paid in full. Servers are wound
+	// down only near the end of a paid hour, and a wind-down that would
+	// cross into the next hour is cancelled instead.
+	Hourly
+)
+
+// TimeoutAction is what happens to a server whose wind-down outlasts its
+// deadline.
+type TimeoutAction int
+
+const (
+	// Terminate the server anyway (default).
+	Terminate TimeoutAction = iota
+	// Restore puts the server back to work; it may be picked again later.
+	Restore
+)
+
+// Config describes one pool. The zero value of every optional field has a
+// documented default.
+type Config struct {
+	// Name identifies the pool; it is written to the pool tag of its
+	// instances, so it must stay stable across restarts.
+	Name string
+	// Role says what the instances are and holds their lifecycle hooks.
+	Role role.Role
+	// Managers are the consumers sharing the pool; at least one.
+	Managers []manager.Manager
+	// Types the pool may launch, at least one.
+	Types []InstanceType
+	// Zones the pool may launch in. Empty means the zones of the role's
+	// subnets; one of the two is required.
+	Zones []string
+	// Min is capacity kept even with no demand; Max caps the capacity of
+	// all live instances of the pool (0 means DefaultMax).
+	Min, Max int
+	// Billing model; default PerSecond.
+	Billing Billing
+	// WindDownTimeout bounds a wind-down (DefaultWindDownTimeout); with
+	// Hourly billing a wind-down also ends before the paid hour does.
+	WindDownTimeout time.Duration
+	// OnWindDownTimeout is what happens when a wind-down outlasts its
+	// deadline; default Terminate. Hourly pools always restore.
+	OnWindDownTimeout TimeoutAction
+	// ProvisionTimeout bounds Role.Provision (DefaultProvisionTimeout).
+	ProvisionTimeout time.Duration
+	// HookTimeout bounds every other role hook (DefaultHookTimeout).
+	HookTimeout time.Duration
+	// LaunchBatch caps the capacity requested by one launch call
+	// (DefaultLaunchBatch), so a burst arrives as a few calls.
+	LaunchBatch int
+	// LaunchGrace: see DefaultLaunchGrace.
+	LaunchGrace time.Duration
+	// Market chooses spot or on-demand for launches; default OnDemand.
+	Market MarketStrategy
+	// Price returns the hourly price of a running instance, used to wind
+	// down the most expensive servers first. Nil ranks on-demand above
+	// spot.
+	Price func(awsctl.Instance) float64
+}
+
+// DefaultMax is the pool size cap when Config.Max is 0, a guard against a
+// runaway demand signal.
+const DefaultMax = 100
+
+// MarketStrategy chooses the purchasing option of new servers.
+type MarketStrategy int
+
+const (
+	// OnDemand launches on-demand only.
+	OnDemand MarketStrategy = iota
+	// Spot launches spot, unless the manager asks for on-demand only.
+	Spot
+)
+
+// ErrInvalidConfig is wrapped by every validation error of New.
+var ErrInvalidConfig = errors.New("invalid pool config")
+
+func (c *Config) fieldErr(field, format string, args ...any) error {
+	return fmt.Errorf("%w: pool %q: %s: %s", ErrInvalidConfig, c.Name, field, fmt.Sprintf(format, args...))
+}
+
+// withDefaults validates c and returns a copy with defaults filled in.
+func (c Config) withDefaults() (Config, error) {
+	if c.Name == "" {
+		return c, c.fieldErr("Name", "must not be empty")
+	}
+	if len(c.Name) > maxTagValue {
+		return c, c.fieldErr("Name", "longer than %d characters", maxTagValue)
+	}
+	if c.Role == nil {
+		return c, c.fieldErr("Role", "must not be nil")
+	}
+	if len(c.Managers) == 0 {
+		return c, c.fieldErr("Managers", "at least one manager is required")
+	}
+	seen := map[string]bool{}
+	for i, m := range c.Managers {
+		if m == nil {
+			return c, c.fieldErr(fmt.Sprintf("Managers[%d]", i), "must not be nil")
+		}
+		name := m.Name()
+		if name == "" || len(name) > maxTagValue {
+			return c, c.fieldErr(fmt.Sprintf("Managers[%d]", i), "name must be 1 to %d characters", maxTagValue)
+		}
+		if seen[name] {
+			return c, c.fieldErr(fmt.Sprintf("Managers[%d]", i), "duplicate manager name %q", name)
+		}
+		seen[name] = true
+	}
+	if len(c.Types) == 0 {
+		return c, c.fieldErr("Types", "at least one instance type is required")
+	}
+	c.Types = slices.Clone(c.Types)
+	types := map[string]bool{}
+	for i := range c.Types {
+		t := &c.Types[i]
+		if t.Name == "" {
+			return c, c.fieldErr(fmt.Sprintf("Types[%d].Name", i), "must not be empty")
+		}
+		if types[t.Name] {
+			return c, c.fieldErr(fmt.Sprintf("Types[%d]", i), "duplicate instance type %q", t.Name)
+		}
+		types[t.Name] = true
+		if t.Weight < 0 {
+			return c, c.fieldErr(fmt.Sprintf("Types[%d].Weight", i), "must be positive, got %d", t.Weight)
+		}
+		if t.Weight == 0 {
+			t.Weight = 1
+		}
+	}
+	if len(c.Zones) == 0 {
+		for _, s := range c.Role.LaunchSpec().Subnets {
+			if s.Zone != "" && !slices.Contains(c.Zones, s.Zone) {
+				c.Zones = append(c.Zones, s.Zone)
+			}
+		}
+		if len(c.Zones) == 0 {
+			return c, c.fieldErr("Zones", "no zones: set Zones or give the role's launch spec subnets")
+		}
+	} else {
+		c.Zones = slices.Clone(c.Zones)
+	}
+	if c.Min < 0 {
+		return c, c.fieldErr("Min", "must not be negative, got %d", c.Min)
+	}
+	if c.Max < 0 {
+		return c, c.fieldErr("Max", "must not be negative, got %d", c.Max)
+	}
+	if c.Max == 0 {
+		c.Max = max(DefaultMax, c.Min)
+	}
+	if c.Min > c.Max {
+		return c, c.fieldErr("Min", "%d is above Max %d", c.Min, c.Max)
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"WindDownTimeout", &c.WindDownTimeout, DefaultWindDownTimeout},
+		{"ProvisionTimeout", &c.ProvisionTimeout, DefaultProvisionTimeout},
+		{"HookTimeout", &c.HookTimeout, DefaultHookTimeout},
+		{"LaunchGrace", &c.LaunchGrace, DefaultLaunchGrace},
+	} {
+		if *d.v < 0 {
+			return c, c.fieldErr(d.name, "must not be negative, got %v", *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if c.LaunchBatch < 0 {
+		return c, c.fieldErr("LaunchBatch", "must not be negative, got %d", c.LaunchBatch)
+	}
+	if c.LaunchBatch == 0 {
+		c.LaunchBatch = DefaultLaunchBatch
+	}
+	if c.Billing != PerSecond && c.Billing != Hourly {
+		return c, c.fieldErr("Billing", "unknown billing model %d", c.Billing)
+	}
+	if c.OnWindDownTimeout != Terminate && c.OnWindDownTimeout != Restore {
+		return c, c.fieldErr("OnWindDownTimeout", "unknown action %d", c.OnWindDownTimeout)
+	}
+	if c.Market != OnDemand && c.Market != Spot {
+		return c, c.fieldErr("Market", "unknown strategy %d", c.Market)
+	}
+	return c, nil
+}

@@ -1,0 +1,37 @@
+package pool
+
+import (
+	"time"
+)
+
+// Tag keys the scaler writes. All the state the scaler needs to resume after
+// a restart lives in these tags.
+const (
+	// TagOwner holds the scaler's identity; instances without it (or with
+	// another value) are never touched.
+	TagOwner = "ec2autoscale:owner"
+	// TagPool holds the pool name, written at launch.
+	TagPool = "ec2autoscale:pool"
+	// TagRole holds the role name, written at launch.
+	TagRole = "ec2autoscale:role"
+	// TagManager holds the name of the manager the server is granted to.
+	TagManager = "ec2autoscale:manager"
+	// TagWindDownStart and TagWindDownDeadline mark a wind-down in
+	// progress (RFC 3339 UTC).
+	TagWindDownStart    = "ec2autoscale:wind-down-start"
+	TagWindDownDeadline = "ec2autoscale:wind-down-deadline"
+	// TagReplaces holds the id of the instance a replacement stands in for.
+	TagReplaces = "ec2autoscale:replaces"
+)
+
+// EC2 tag limits.
+const (
+	maxTagValue = 256
+)
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func parseTime(s string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339, s)
+	return t, err == nil
+}

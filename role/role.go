@@ -1,0 +1,50 @@
+package role
+
+import (
+	"context"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+)
+
+// Role says what a pool's instances are and how to bring one into work and
+// out of it. The pool calls the hooks from background goroutines, at most one
+// hook at a time per instance, each with a context bounded by the pool's hook
+// timeout; a hook that hangs delays only its own instance. Hooks must be safe
+// to call again for the same instance: after a scaler restart, in-memory
+// progress is lost and a hook may be repeated.
+type Role interface {
+	// Name identifies the role; it is written to each instance's role tag.
+	Name() string
+
+	// LaunchSpec is what the role's instances are launched from.
+	LaunchSpec() awsctl.LaunchSpec
+
+	// Provision makes a running instance ready for work. The instance is
+	// granted to a manager only after Provision returns nil; an error (or
+	// the provision timeout) fails the instance and the pool replaces it.
+	Provision(ctx context.Context, inst awsctl.Instance) error
+
+	// WindDown asks the server to stop taking new work and finish what it
+	// has. It should return once the request is delivered, not when the
+	// work is done: completion is observed through Check.
+	WindDown(ctx context.Context, inst awsctl.Instance) error
+
+	// Check reports the server's state: whether it is idle and whether a
+	// requested wind-down has completed.
+	Check(ctx context.Context, inst awsctl.Instance) (Status, error)
+
+	// Restore cancels a wind-down and puts the server back to work.
+	Restore(ctx context.Context, inst awsctl.Instance) error
+
+	// Teardown is the last step before the instance is terminated (drain
+	// logs, deregister). Its error is reported; termination goes ahead.
+	Teardown(ctx context.Context, inst awsctl.Instance) error
+}
+
+// Status is what Check observed on a server.
+type Status struct {
+	// Idle: the server runs no work.
+	Idle bool
+	// WoundDown: a wind-down finished; the server may be terminated.
+	WoundDown bool
+}
