@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/pool"
 )
 
@@ -57,6 +58,10 @@ type Options struct {
 	// the next pass reads their results). Simulations with instant hooks
 	// set it so every pass sees the previous one's hooks done.
 	HookWait time.Duration
+	// SpotNotices, if set, is polled at the start of every pass for spot
+	// interruption notices and rebalance recommendations (see
+	// Scaler.HandleSpotNotice for pushing them instead).
+	SpotNotices awsctl.SpotNoticeSource
 }
 
 // ErrInvalidOptions is wrapped by every validation error of New.

@@ -37,6 +37,10 @@ type Scaler struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	strays   map[string]bool // owned instances of unknown pools, reported once
+
+	noticeMu    sync.Mutex
+	interrupted map[string]time.Time
+	rebalance   map[string]time.Time
 }
 
 // New validates the cloud, the pools and the options and returns a Scaler.
@@ -53,7 +57,8 @@ func New(cloud awsctl.CloudClient, pools []pool.Config, opts Options) (*Scaler, 
 	if len(pools) == 0 {
 		return nil, fmt.Errorf("%w: at least one pool is required", pool.ErrInvalidConfig)
 	}
-	s := &Scaler{cloud: cloud, opts: o, byTag: map[string]*pool.Pool{}, stop: make(chan struct{}), strays: map[string]bool{}}
+	s := &Scaler{cloud: cloud, opts: o, byTag: map[string]*pool.Pool{}, stop: make(chan struct{}), strays: map[string]bool{},
+		interrupted: map[string]time.Time{}, rebalance: map[string]time.Time{}}
 	for i, cfg := range pools {
 		if cfg.Name != "" && s.byTag[cfg.Name] != nil {
 			return nil, fmt.Errorf("%w: pools[%d]: duplicate pool name %q", pool.ErrInvalidConfig, i, cfg.Name)
@@ -89,6 +94,8 @@ func (s *Scaler) Step(ctx context.Context) error {
 		return ErrClosed
 	}
 	now := s.opts.Clock()
+	s.pollNotices(ctx, now)
+	s.refreshPrices(ctx, now)
 	insts, err := s.cloud.ListInstances(ctx, awsctl.ListFilter{Tags: map[string]string{pool.TagOwner: s.opts.Identity}})
 	if err != nil {
 		s.emit(ctx, Event{Time: now, Kind: pool.EventCloudError, Err: err, Reason: "listing instances failed; nothing decided"})
@@ -107,9 +114,10 @@ func (s *Scaler) Step(ctx context.Context) error {
 		}
 		byPool[name] = append(byPool[name], inst)
 	}
+	interrupted, rebalance := s.notices(insts)
 	plans := make([]*pool.Plan, len(s.pools))
 	for i, p := range s.pools {
-		plans[i] = p.Plan(ctx, now, byPool[p.Name()])
+		plans[i] = p.Plan(ctx, pool.Snapshot{Now: now, Instances: byPool[p.Name()], Interrupted: interrupted, Rebalance: rebalance})
 		for _, e := range plans[i].Events {
 			e.DryRun = s.opts.DryRun
 			s.emit(ctx, e)
@@ -267,6 +275,7 @@ func (s *Scaler) token(now time.Time, poolName string, index int, req awsctl.Lau
 	for _, o := range req.Offerings {
 		write(o.InstanceType, o.Zone, strconv.Itoa(o.Weight))
 	}
+	write(tagKey(req.Tags))
 	ids := make([]string, 0, len(insts))
 	for _, inst := range insts {
 		if inst.State.Live() {

@@ -48,17 +48,25 @@ func (p *Pool) Commit(ctx context.Context, pl *Plan, out Outcome) []Event {
 		}
 		got := 0
 		for _, inst := range insts {
+			if inst.Market == "" {
+				inst.Market = req.Market
+			}
 			if _, ok := p.inflight[inst.ID]; !ok {
 				p.inflight[inst.ID] = inflight{inst: inst, at: pl.Now}
 			}
 			got += p.weight(inst.Type)
 		}
+		why := ""
+		if i < len(pl.launchWhy) {
+			why = pl.launchWhy[i]
+		}
 		if got > 0 {
-			ev(Event{Kind: EventLaunch, Capacity: got, Market: req.Market,
+			ev(Event{Kind: EventLaunch, Capacity: got, Market: req.Market, Reason: why,
 				Inputs: []slog.Attr{slog.Int("requested", req.Capacity), slog.Int("instances", len(insts))}})
 		}
 		if err != nil {
-			ev(Event{Kind: EventLaunchFailed, Capacity: req.Capacity - got, Market: req.Market, Err: err,
+			p.markUnavailable(pl.Now, req, err)
+			ev(Event{Kind: EventLaunchFailed, Capacity: max(0, req.Capacity-got), Market: req.Market, Err: err,
 				Reason: launchFailure(err)})
 		}
 	}
@@ -131,6 +139,44 @@ func (p *Pool) expectTags(now time.Time, id string, ch Change) {
 			}
 		}
 	}
+}
+
+// markUnavailable remembers the offerings that had no capacity, so the next
+// launches fall back to other zones, types or markets until the entry
+// expires.
+func (p *Pool) markUnavailable(now time.Time, req awsctl.LaunchRequest, err error) {
+	if !errors.Is(err, awsctl.ErrInsufficientCapacity) {
+		return
+	}
+	per := launchErrors(err)
+	for _, le := range per {
+		if errors.Is(le, awsctl.ErrInsufficientCapacity) {
+			p.cfg.Unavailable.Mark(now, le.Offering.InstanceType, le.Offering.Zone, le.Market)
+		}
+	}
+	if len(per) == 0 {
+		// The whole call failed: every offering it named is out.
+		for _, o := range req.Offerings {
+			p.cfg.Unavailable.Mark(now, o.InstanceType, o.Zone, req.Market)
+		}
+	}
+}
+
+// launchErrors finds every *awsctl.LaunchError in an error tree.
+func launchErrors(err error) []*awsctl.LaunchError {
+	if le, ok := err.(*awsctl.LaunchError); ok {
+		return []*awsctl.LaunchError{le}
+	}
+	var out []*awsctl.LaunchError
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			out = append(out, launchErrors(e)...)
+		}
+	case interface{ Unwrap() error }:
+		out = launchErrors(u.Unwrap())
+	}
+	return out
 }
 
 func launchFailure(err error) string {

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/manager"
 	"github.com/ec2autoscale/ec2autoscale/role"
+	"github.com/ec2autoscale/ec2autoscale/spotprice"
 )
 
 // Defaults for Config fields left zero.
@@ -96,7 +98,34 @@ type Config struct {
 	// LaunchGrace: see DefaultLaunchGrace.
 	LaunchGrace time.Duration
 	// Market chooses spot or on-demand for launches; default OnDemand.
+	// Spot and FastStart need Prices.
 	Market MarketStrategy
+	// Prices answers on-demand and spot prices, reservations and
+	// interruption risk (usually a *spotprice.Book). With Prices set,
+	// launches go to the cheapest acceptable offerings and nothing is
+	// launched at an unknown price; without it, on-demand launches are
+	// spread over the zones in type order.
+	Prices spotprice.Prices
+	// Policy decides between spot, on-demand and reserved capacity; the
+	// zero value takes spotprice's defaults (spot at most 0.8 of
+	// on-demand).
+	Policy spotprice.Policy
+	// Unavailable remembers offerings that just failed for lack of
+	// capacity, so the next launches fall back to another zone, type or
+	// market. Nil means a cache of the pool's own with
+	// spotprice.DefaultUnavailableTTL; share one between pools that use
+	// the same offerings.
+	Unavailable *spotprice.Unavailable
+	// MaxSpotShare caps the share of the pool's capacity in any one spot
+	// (type, zone) so one capacity event cannot take most of the pool at
+	// once. In (0, 1]; 0 means no cap.
+	MaxSpotShare float64
+	// Replace tunes the replacement of on-demand servers by spot ones
+	// (strategies Spot and FastStart).
+	Replace ReplaceConfig
+	// MinimumSpot keeps extra spot capacity for one manager while spot is
+	// very cheap; nil for none.
+	MinimumSpot *MinimumSpot
 	// Price returns the hourly price of a running instance, used to wind
 	// down the most expensive servers first. Nil ranks on-demand above
 	// spot.
@@ -111,11 +140,58 @@ const DefaultMax = 100
 type MarketStrategy int
 
 const (
-	// OnDemand launches on-demand only.
+	// OnDemand launches on-demand only (unless a manager asks for spot
+	// only).
 	OnDemand MarketStrategy = iota
-	// Spot launches spot, unless the manager asks for on-demand only.
+	// Spot launches spot at start whenever the policy accepts its price,
+	// on-demand otherwise (when spot is too dear or has no capacity), and
+	// later replaces such on-demand servers by spot when that pays off.
 	Spot
+	// FastStart launches on-demand for the fastest, surest boot, then
+	// replaces each server by spot, make-before-break, when the saving over
+	// its expected remaining life exceeds the cost of the swap.
+	FastStart
 )
+
+// Defaults of ReplaceConfig and MinimumSpot.
+const (
+	DefaultExpectedLife    = time.Hour
+	DefaultSwapOverlap     = 5 * time.Minute
+	DefaultReplacePerPass  = 10
+	DefaultMinimumSpotAdd  = 0.28
+	DefaultMinimumSpotKeep = 0.38
+)
+
+// ReplaceConfig tunes on-demand-to-spot replacement. A swap runs both
+// servers for a while (the spot one boots and is provisioned, then the
+// on-demand one winds down), so it pays off only if the hourly saving over
+// the server's expected remaining life exceeds that overlap's cost.
+type ReplaceConfig struct {
+	// ExpectedLife is how long a server is expected to keep working
+	// (DefaultExpectedLife).
+	ExpectedLife time.Duration
+	// Overlap is how long both servers run during a swap
+	// (DefaultSwapOverlap); the spot server is charged at least
+	// MinimumCharge.
+	Overlap time.Duration
+	// MaxPerPass caps replacements started per pass
+	// (DefaultReplacePerPass).
+	MaxPerPass int
+	// Disabled turns replacement off.
+	Disabled bool
+}
+
+// MinimumSpot keeps Capacity units of spot capacity for Manager on top of
+// its own target while spot is very cheap: it is added when the cheapest
+// acceptable spot price is at most AddBelow times on-demand and kept while it
+// stays at most KeepBelow times on-demand (hysteresis, so a price hovering
+// at one threshold does not make servers come and go).
+type MinimumSpot struct {
+	Manager   string
+	Capacity  int
+	AddBelow  float64 // DefaultMinimumSpotAdd when 0
+	KeepBelow float64 // DefaultMinimumSpotKeep when 0
+}
 
 // ErrInvalidConfig is wrapped by every validation error of New.
 var ErrInvalidConfig = errors.New("invalid pool config")
@@ -226,8 +302,45 @@ func (c Config) withDefaults() (Config, error) {
 	if c.OnWindDownTimeout != Terminate && c.OnWindDownTimeout != Restore {
 		return c, c.fieldErr("OnWindDownTimeout", "unknown action %d", c.OnWindDownTimeout)
 	}
-	if c.Market != OnDemand && c.Market != Spot {
+	if c.Market != OnDemand && c.Market != Spot && c.Market != FastStart {
 		return c, c.fieldErr("Market", "unknown strategy %d", c.Market)
+	}
+	if c.Market != OnDemand && c.Prices == nil {
+		return c, c.fieldErr("Prices", "spot strategies need a price book: nothing is launched at an unknown price")
+	}
+	if err := c.Policy.Validate(); err != nil {
+		return c, c.fieldErr("Policy", "%v", err)
+	}
+	if c.Unavailable == nil {
+		c.Unavailable = spotprice.NewUnavailable(spotprice.DefaultUnavailableTTL)
+	}
+	if c.MaxSpotShare < 0 || c.MaxSpotShare > 1 {
+		return c, c.fieldErr("MaxSpotShare", "must be in (0, 1] or 0 for no cap, got %v", c.MaxSpotShare)
+	}
+	r := &c.Replace
+	if r.ExpectedLife < 0 || r.Overlap < 0 || r.MaxPerPass < 0 {
+		return c, c.fieldErr("Replace", "durations and MaxPerPass must not be negative")
+	}
+	r.ExpectedLife = cmp.Or(r.ExpectedLife, DefaultExpectedLife)
+	r.Overlap = cmp.Or(r.Overlap, DefaultSwapOverlap)
+	r.MaxPerPass = cmp.Or(r.MaxPerPass, DefaultReplacePerPass)
+	if ms := c.MinimumSpot; ms != nil {
+		cp := *ms
+		if !seen[cp.Manager] {
+			return c, c.fieldErr("MinimumSpot.Manager", "no manager named %q in the pool", cp.Manager)
+		}
+		if cp.Capacity < 0 {
+			return c, c.fieldErr("MinimumSpot.Capacity", "must not be negative, got %d", cp.Capacity)
+		}
+		cp.AddBelow = cmp.Or(cp.AddBelow, DefaultMinimumSpotAdd)
+		cp.KeepBelow = cmp.Or(cp.KeepBelow, DefaultMinimumSpotKeep)
+		if cp.AddBelow <= 0 || cp.AddBelow > cp.KeepBelow || cp.KeepBelow > 1 {
+			return c, c.fieldErr("MinimumSpot", "need 0 < AddBelow <= KeepBelow <= 1, got %v and %v", cp.AddBelow, cp.KeepBelow)
+		}
+		if c.Prices == nil {
+			return c, c.fieldErr("Prices", "MinimumSpot needs a price book")
+		}
+		c.MinimumSpot = &cp
 	}
 	return c, nil
 }

@@ -29,6 +29,11 @@ const (
 	EventCloudError
 	EventUnknownPool
 	EventRevoke
+	EventNoCapacity
+	EventInterrupted
+	EventRebalance
+	EventReplace
+	EventReplaceSkipped
 )
 
 var eventNames = map[EventKind]string{
@@ -48,6 +53,11 @@ var eventNames = map[EventKind]string{
 	EventCloudError:      "cloud-error",
 	EventUnknownPool:     "unknown-pool",
 	EventRevoke:          "revoke",
+	EventNoCapacity:      "no-capacity",
+	EventInterrupted:     "interrupted",
+	EventRebalance:       "rebalance",
+	EventReplace:         "replace",
+	EventReplaceSkipped:  "replace-skipped",
 }
 
 func (k EventKind) String() string {

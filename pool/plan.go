@@ -26,6 +26,7 @@ type Plan struct {
 	Terminate []string
 	Events    []Event
 
+	launchWhy []string            // per launch, why that offering and market
 	notices   map[string][]notice // by instance, delivered once its change lands
 	termNotes map[string][]notice // by instance, delivered once terminated
 }
@@ -70,7 +71,18 @@ type server struct {
 	// restoring: a Restore hook is running; the server counts as held by
 	// its manager (or as pool supply) so nothing is launched in its place.
 	restoring bool
+	// interrupted: EC2 reclaims this spot server at that time; it no
+	// longer counts as capacity.
+	interrupted time.Time
+	rebalance   bool
+	// replaces: this server was launched to replace that one.
+	replaces string
+	// earmarked: a replacement on its way, not capacity for new demand.
+	earmarked bool
 }
+
+// counts reports whether s is capacity the pool can plan with.
+func (s *server) counts() bool { return s.interrupted.IsZero() && !s.earmarked }
 
 func (s *server) managerServer() manager.Server {
 	return manager.Server{
@@ -95,6 +107,8 @@ type want struct {
 	held     int
 	zoneHeld map[string]int
 	idle     map[string]bool
+	// extraSpot is capacity added to target by MinimumSpot, to be spot.
+	extraSpot int
 }
 
 func (w *want) need() int { return max(0, w.target-w.held) }
@@ -109,16 +123,29 @@ func (w *want) accepts(mk awsctl.Market) bool {
 	return true
 }
 
-// Plan looks at the pool's instances (those the listing shows with this
-// pool's tag), asks the managers what they want and decides this pass's
-// actions. It calls the managers' Demand but changes nothing else outside the
-// pool; the scaler carries the plan out and reports back through Commit.
-func (p *Pool) Plan(ctx context.Context, now time.Time, instances []awsctl.Instance) *Plan {
+// Snapshot is what one pass knows of the world.
+type Snapshot struct {
+	Now time.Time
+	// Instances the listing shows with this pool's tag.
+	Instances []awsctl.Instance
+	// Interrupted maps spot instances EC2 will reclaim to the time it will.
+	Interrupted map[string]time.Time
+	// Rebalance holds spot instances EC2 recommends moving off, with the
+	// time of the recommendation.
+	Rebalance map[string]time.Time
+}
+
+// Plan looks at the pool's instances, asks the managers what they want and
+// decides this pass's actions. It calls the managers' Demand but changes
+// nothing else outside the pool; the scaler carries the plan out and reports
+// back through Commit.
+func (p *Pool) Plan(ctx context.Context, snap Snapshot) *Plan {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now := snap.Now
 	pl := &Plan{Pool: p.cfg.Name, Now: now, notices: map[string][]notice{}, termNotes: map[string][]notice{}}
 	p.readHooks(pl, now)
-	servers := p.classify(pl, now, instances)
+	servers := p.classify(pl, snap)
 	wants := p.askManagers(ctx, pl, now, servers)
 	p.decide(pl, now, servers, wants)
 	return pl
@@ -168,7 +195,8 @@ func (p *Pool) memoOf(id string) *memo {
 
 // classify turns the listing into servers, applying what the pool knows
 // that the listing may not show yet.
-func (p *Pool) classify(pl *Plan, now time.Time, instances []awsctl.Instance) []*server {
+func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
+	now, instances := snap.Now, snap.Instances
 	seen := make(map[string]bool, len(instances))
 	servers := make([]*server, 0, len(instances)+len(p.inflight))
 	for _, inst := range instances {
@@ -180,7 +208,9 @@ func (p *Pool) classify(pl *Plan, now time.Time, instances []awsctl.Instance) []
 			continue // termination requested; the listing lags
 		}
 		inst = p.applyOverlay(now, inst)
-		s := &server{inst: inst, weight: p.weight(inst.Type), m: p.memoOf(inst.ID)}
+		s := &server{inst: inst, weight: p.weight(inst.Type), m: p.memoOf(inst.ID),
+			interrupted: snap.Interrupted[inst.ID], replaces: inst.Tags[TagReplaces]}
+		_, s.rebalance = snap.Rebalance[inst.ID]
 		kind, busy := p.hooks.runningKind(inst.ID)
 		s.hook = busy
 		s.restoring = busy && kind == HookRestore
@@ -329,6 +359,10 @@ func (p *Pool) askManagers(ctx context.Context, pl *Plan, now time.Time, servers
 		}
 		w.req = req
 		w.target = req.Target
+		if ms := p.cfg.MinimumSpot; ms != nil && ms.Manager == w.name && req.Market != manager.OnDemandOnly {
+			w.extraSpot = p.minimumSpot(now, servers)
+			w.target = min(w.target+w.extraSpot, p.cfg.Max)
+		}
 		p.lastTarget[w.name] = req.Target
 		if len(req.Idle) > 0 {
 			w.idle = make(map[string]bool, len(req.Idle))
@@ -410,10 +444,13 @@ func (p *Pool) decide(pl *Plan, now time.Time, servers []*server, wants []*want)
 		}
 		pl.Changes = append(pl.Changes, ch)
 	}
+	p.interruptions(pl, now, servers, byName)
+	p.swapReplacements(pl, now, servers, byName)
+
 	// What each manager holds, counting restores in progress as held.
 	for _, s := range servers {
 		w := byName[s.mgr]
-		if w == nil {
+		if w == nil || !s.counts() {
 			continue
 		}
 		if s.phase == phaseGranted || (s.restoring && !s.m.restoreFree) {
@@ -448,9 +485,9 @@ func (p *Pool) decide(pl *Plan, now time.Time, servers []*server, wants []*want)
 			continue
 		}
 		cands := filter(servers, func(s *server) bool {
-			return s.phase == phaseGranted && s.mgr == w.name && !s.taken && !s.hook
+			return s.phase == phaseGranted && s.mgr == w.name && !s.taken && !s.hook && s.counts()
 		})
-		p.sortVictims(cands, w.idle)
+		p.sortVictims(now, cands, w.idle)
 		for _, s := range cands {
 			if excess < s.weight {
 				continue
@@ -488,6 +525,8 @@ func (p *Pool) decide(pl *Plan, now time.Time, servers []*server, wants []*want)
 			p.advanceWindDown(pl, now, s, byName[s.mgr])
 		}
 	}
+	// 7. Replace on-demand servers by spot where it pays.
+	p.replaceOnDemand(pl, now, servers, wants)
 	p.recordStatus(now, servers, wants, sumTarget)
 }
 
@@ -502,30 +541,29 @@ func filter(servers []*server, keep func(*server) bool) []*server {
 }
 
 // sortVictims orders servers to wind down: those the manager marked idle,
-// then the most expensive per capacity unit, then the newest.
-func (p *Pool) sortVictims(cands []*server, idle map[string]bool) {
-	slices.SortStableFunc(cands, func(a, b *server) int {
-		if ia, ib := idle[a.inst.ID], idle[b.inst.ID]; ia != ib {
-			if ia {
-				return -1
-			}
-			return 1
-		}
-		if c := cmp.Compare(p.unitPrice(b), p.unitPrice(a)); c != 0 {
-			return c
-		}
-		return b.inst.LaunchTime.Compare(a.inst.LaunchTime)
-	})
-}
-
-func (p *Pool) unitPrice(s *server) float64 {
-	if p.cfg.Price != nil {
-		return p.cfg.Price(s.inst) / float64(s.weight)
+// then those EC2 recommends moving off, then the most expensive per capacity
+// unit, then the newest.
+func (p *Pool) sortVictims(now time.Time, cands []*server, idle map[string]bool) {
+	price := make(map[*server]float64, len(cands))
+	for _, s := range cands {
+		price[s] = p.hourly(now, s) / float64(s.weight)
 	}
-	if s.inst.Market == awsctl.MarketSpot {
+	first := func(a, b bool) int {
+		if a == b {
+			return 0
+		}
+		if a {
+			return -1
+		}
 		return 1
 	}
-	return 2
+	slices.SortStableFunc(cands, func(a, b *server) int {
+		return cmp.Or(
+			first(idle[a.inst.ID], idle[b.inst.ID]),
+			first(a.rebalance, b.rebalance),
+			cmp.Compare(price[b], price[a]),
+			b.inst.LaunchTime.Compare(a.inst.LaunchTime))
+	})
 }
 
 // removable says whether winding s down now saves money, and by when the
@@ -548,6 +586,10 @@ func (p *Pool) removable(now time.Time, s *server) (time.Time, bool) {
 }
 
 func (p *Pool) windDown(pl *Plan, now time.Time, s *server, w *want, deadline time.Time, reason string) {
+	p.windDownAs(pl, now, s, w, deadline, reason, manager.WindDown)
+}
+
+func (p *Pool) windDownAs(pl *Plan, now time.Time, s *server, w *want, deadline time.Time, reason string, kind manager.NoticeKind) {
 	s.taken = true
 	s.phase = phaseWinding
 	s.deadline = deadline
@@ -561,7 +603,7 @@ func (p *Pool) windDown(pl *Plan, now time.Time, s *server, w *want, deadline ti
 		ch.Hook = HookWindDown
 		ev.Manager = w.name
 		pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{w.m, manager.Notice{
-			Kind: manager.WindDown, Server: s.managerServer(), Deadline: deadline, Reason: reason}})
+			Kind: kind, Server: s.managerServer(), Deadline: deadline, Reason: reason}})
 	}
 	pl.Changes = append(pl.Changes, ch)
 	p.event(pl, ev)
@@ -625,185 +667,6 @@ func (p *Pool) grant(pl *Plan, servers []*server, wants []*want) {
 			progress = true
 		}
 	}
-}
-
-// balance compares what is on its way with what is still needed: it cancels
-// wind-downs or launches when short, and winds spare servers down when long.
-func (p *Pool) balance(pl *Plan, now time.Time, servers []*server, wants []*want, sumTarget int) {
-	minimum := p.cfg.Min
-	if p.draining {
-		minimum = 0
-	}
-	spare := max(0, minimum-sumTarget)
-	defMarket := awsctl.MarketOnDemand
-	if p.cfg.Market == Spot {
-		defMarket = awsctl.MarketSpot
-	}
-	// Need by market: strict preferences first, the rest in the default.
-	var needSpot, needOD, needAny int
-	for _, w := range wants {
-		switch w.req.Market {
-		case manager.SpotOnly:
-			needSpot += w.need()
-		case manager.OnDemandOnly:
-			needOD += w.need()
-		default:
-			needAny += w.need()
-		}
-	}
-	needAny += spare
-	supply := map[awsctl.Market]int{}
-	live := 0
-	for _, s := range servers {
-		switch s.phase {
-		case phaseBooting, phaseProvisioning:
-			supply[s.inst.Market] += s.weight
-		case phaseFree:
-			if !s.taken {
-				supply[s.inst.Market] += s.weight
-			}
-		case phaseWinding:
-			if s.restoring && (s.m.restoreFree || s.mgr == "") {
-				supply[s.inst.Market] += s.weight
-			}
-		}
-		if s.phase != phaseFailed {
-			live += s.weight
-		}
-	}
-	leftSpot := supply[awsctl.MarketSpot] - needSpot
-	leftOD := supply[awsctl.MarketOnDemand] - needOD
-	deficit := map[awsctl.Market]int{
-		awsctl.MarketSpot:     max(0, -leftSpot),
-		awsctl.MarketOnDemand: max(0, -leftOD),
-	}
-	anyShort := needAny - max(0, leftSpot) - max(0, leftOD)
-	if anyShort > 0 {
-		deficit[defMarket] += anyShort
-	}
-	short := deficit[awsctl.MarketSpot] + deficit[awsctl.MarketOnDemand]
-	if short > 0 {
-		// Cancel wind-downs before launching: a restored server works at
-		// once and costs no boot. Wound-down servers are the cleanest.
-		cands := filter(servers, func(s *server) bool {
-			return s.phase == phaseWinding && !s.taken && !s.hook && !s.m.tornDown && s.m.failed == nil
-		})
-		slices.SortStableFunc(cands, func(a, b *server) int {
-			if a.m.woundDown != b.m.woundDown {
-				if a.m.woundDown {
-					return -1
-				}
-				return 1
-			}
-			return b.deadline.Compare(a.deadline)
-		})
-		for _, s := range cands {
-			mk := s.inst.Market
-			if deficit[mk] < s.weight {
-				continue
-			}
-			p.restore(pl, s, true, "capacity needed; cheaper than a launch")
-			deficit[mk] -= s.weight
-		}
-		for _, mk := range []awsctl.Market{awsctl.MarketOnDemand, awsctl.MarketSpot} {
-			n := deficit[mk]
-			if n <= 0 {
-				continue
-			}
-			room := p.cfg.Max - live
-			if n > room {
-				p.event(pl, Event{Kind: EventAtMax, Capacity: n, Market: mk,
-					Reason: fmt.Sprintf("need %d more, pool holds %d of max %d", n, live, p.cfg.Max)})
-				n = max(0, room)
-			}
-			live += n
-			p.launch(pl, servers, wants, mk, n)
-		}
-		return
-	}
-	// Long: wind spare free servers down, most expensive first.
-	surplus := max(0, leftSpot) + max(0, leftOD) - needAny
-	if surplus <= 0 {
-		return
-	}
-	cands := filter(servers, func(s *server) bool { return s.phase == phaseFree && !s.taken && !s.hook })
-	p.sortVictims(cands, nil)
-	for _, s := range cands {
-		if surplus < s.weight {
-			continue
-		}
-		deadline, ok := p.removable(now, s)
-		if !ok {
-			continue
-		}
-		p.windDown(pl, now, s, nil, deadline, "spare capacity")
-		surplus -= s.weight
-	}
-}
-
-// launch asks for n capacity units in market mk, spread over the pool's
-// zones (fewest servers first), in requests of at most LaunchBatch units.
-// Each request lists the zone's offerings first and the other zones' after
-// them, so a capacity shortage in one zone falls back to another.
-func (p *Pool) launch(pl *Plan, servers []*server, wants []*want, mk awsctl.Market, n int) {
-	if n <= 0 {
-		return
-	}
-	perZone := map[string]int{}
-	for _, s := range servers {
-		perZone[s.inst.Zone] += s.weight
-	}
-	// Zone minimums no manager holds yet are served first.
-	order := slices.Clone(p.cfg.Zones)
-	slices.SortStableFunc(order, func(a, b string) int { return cmp.Compare(perZone[a], perZone[b]) })
-	for _, w := range wants {
-		for z, minimum := range w.req.ZoneMinimums {
-			if minimum > w.zoneHeld[z] && slices.Contains(order, z) {
-				order = slices.DeleteFunc(order, func(x string) bool { return x == z })
-				order = slices.Insert(order, 0, z)
-			}
-		}
-	}
-	share := make(map[string]int, len(order))
-	for i := 0; n > 0; i++ {
-		z := order[i%len(order)]
-		share[z]++
-		n--
-	}
-	spec := p.cfg.Role.LaunchSpec()
-	for _, z := range order {
-		for left := share[z]; left > 0; {
-			batch := min(left, p.cfg.LaunchBatch)
-			left -= batch
-			req := awsctl.LaunchRequest{
-				Spec:     spec,
-				Market:   mk,
-				Capacity: batch,
-				Tags: map[string]string{
-					TagPool: p.cfg.Name,
-					TagRole: p.cfg.Role.Name(),
-				},
-				Offerings: p.offerings(z),
-			}
-			pl.Launches = append(pl.Launches, req)
-		}
-	}
-}
-
-func (p *Pool) offerings(first string) []awsctl.Offering {
-	out := make([]awsctl.Offering, 0, len(p.cfg.Types)*len(p.cfg.Zones))
-	for _, t := range p.cfg.Types {
-		out = append(out, awsctl.Offering{InstanceType: t.Name, Zone: first, Weight: t.Weight})
-	}
-	for _, z := range p.cfg.Zones {
-		if z == first {
-			continue
-		}
-		for _, t := range p.cfg.Types {
-			out = append(out, awsctl.Offering{InstanceType: t.Name, Zone: z, Weight: t.Weight})
-		}
-	}
-	return out
 }
 
 func (p *Pool) advanceWindDown(pl *Plan, now time.Time, s *server, w *want) {

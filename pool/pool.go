@@ -29,6 +29,7 @@ type Pool struct {
 	rr          int
 	status      Status
 	draining    bool
+	spotExtra   int // MinimumSpot capacity of the last pass, for hysteresis
 }
 
 // memo is what the pool learnt about an instance from its hooks. It is only
@@ -42,6 +43,9 @@ type memo struct {
 	tornDown     bool
 	restored     bool
 	restoreFree  bool // the restore hands the server back to the pool, not its manager
+	interrupted  bool // the interruption was acted on
+	rebalanced   bool // the manager was told of the rebalance recommendation
+	swapSkipped  bool // a replacement was judged not worth it (reported once)
 }
 
 type inflight struct {

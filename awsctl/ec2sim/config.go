@@ -1,0 +1,172 @@
+package ec2sim
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// DefaultStart is where the manual clock starts when Config.Start is zero.
+var DefaultStart = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Defaults for the zero values of [Config].
+const (
+	// DefaultBootDelay is the time from launch to running, a typical
+	// figure for a Linux instance from a current AMI.
+	DefaultBootDelay = 40 * time.Second
+	// DefaultShutdownDelay is the time from a termination request to the
+	// terminated state.
+	DefaultShutdownDelay = 20 * time.Second
+	// DefaultListDelay is zero: new instances are listed at once.
+	DefaultListDelay time.Duration = 0
+	// DefaultRegion is the simulated region.
+	DefaultRegion = "us-east-1"
+	// DefaultTerminatedVisibleFor is how long EC2 keeps listing a
+	// terminated instance.
+	DefaultTerminatedVisibleFor = time.Hour
+	// DefaultOnDemandPrice is the hourly price of instance types found
+	// neither in Config.OnDemandPrices nor in the built-in table.
+	DefaultOnDemandPrice = 0.10
+)
+
+// ErrInvalidConfig is wrapped by every error New returns.
+var ErrInvalidConfig = errors.New("ec2sim: invalid config")
+
+// ErrExternalClock is returned by Advance when the sim reads time from
+// Config.Clock, which only its owner can move.
+var ErrExternalClock = errors.New("ec2sim: clock is external; Advance needs the manual clock")
+
+// Config configures a [Sim]. The zero value is a usable us-east-1 with
+// three zones, a manual clock at [DefaultStart], no faults and no limits.
+type Config struct {
+	// Start is where the manual clock starts; zero means DefaultStart.
+	// Ignored when Clock is set.
+	Start time.Time
+	// Clock, if set, is the sim's time source (for example time.Now inside
+	// a testing/synctest bubble); Advance then returns ErrExternalClock.
+	// It must not go backwards.
+	Clock func() time.Time
+	// Region names the simulated region; empty means DefaultRegion.
+	Region string
+	// Zones are the region's availability zones, each the region name
+	// followed by a suffix ("us-east-1a"); empty means Region plus "a",
+	// "b" and "c".
+	Zones []string
+	// BootDelay is the time from launch to running; nil means
+	// Fixed(DefaultBootDelay).
+	BootDelay Delay
+	// ShutdownDelay is the time from a termination request to terminated;
+	// nil means Fixed(DefaultShutdownDelay).
+	ShutdownDelay Delay
+	// TerminatedVisibleFor is how long a terminated instance stays listable
+	// with IncludeTerminated, after which the sim forgets it as EC2 does
+	// (Instance and Instances still report it); zero means
+	// DefaultTerminatedVisibleFor.
+	TerminatedVisibleFor time.Duration
+	// ListDelay models eventual consistency: a new instance is invisible to
+	// ListInstances for this long after its launch (it can still be
+	// tagged and terminated). Nil means Fixed(DefaultListDelay).
+	ListDelay Delay
+	// OnDemandPrices are hourly prices in US dollars per instance type,
+	// used for billing. Types missing here use the built-in us-east-1 list
+	// prices (see [BuiltinOnDemandPrice]); types unknown to both cost
+	// DefaultOnDemandPrice.
+	OnDemandPrices map[string]float64
+	// MaxInstances is the account's limit of live (pending or running)
+	// instances; a launch beyond it fails with ErrLimitExceeded
+	// ("InstanceLimitExceeded"). Zero means unlimited.
+	MaxInstances int
+	// Seed makes every random choice (delays, fault injection, instance
+	// ids) repeat exactly for the same seed and the same calls.
+	Seed int64
+	// Logger receives a debug record per mutation; nil discards.
+	Logger *slog.Logger
+}
+
+var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// zoneSuffixPattern accepts the letter of a regular zone ("a") and the
+// suffix of a Local Zone ("-bos-1a").
+var zoneSuffixPattern = regexp.MustCompile(`^(-[a-z]+-[0-9]+)?[a-z]$`)
+
+// withDefaults validates c and fills in defaults, returning the config the
+// sim runs with.
+func (c Config) withDefaults() (Config, error) {
+	bad := func(field, format string, args ...any) (Config, error) {
+		return Config{}, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	}
+	if c.Start.IsZero() {
+		c.Start = DefaultStart
+	}
+	if c.Region == "" {
+		c.Region = DefaultRegion
+	}
+	if !regionPattern.MatchString(c.Region) {
+		return bad("Region", "%q is not a region name like %q", c.Region, DefaultRegion)
+	}
+	if len(c.Zones) == 0 {
+		c.Zones = []string{c.Region + "a", c.Region + "b", c.Region + "c"}
+	} else {
+		c.Zones = append([]string(nil), c.Zones...)
+	}
+	seen := make(map[string]bool, len(c.Zones))
+	for _, z := range c.Zones {
+		suffix, ok := strings.CutPrefix(z, c.Region)
+		if !ok || !zoneSuffixPattern.MatchString(suffix) {
+			return bad("Zones", "%q is not a zone of region %s (like %q)", z, c.Region, c.Region+"a")
+		}
+		if seen[z] {
+			return bad("Zones", "%q listed twice", z)
+		}
+		seen[z] = true
+	}
+	delays := []struct {
+		field string
+		d     *Delay
+		def   Delay
+	}{
+		{"BootDelay", &c.BootDelay, Fixed(DefaultBootDelay)},
+		{"ShutdownDelay", &c.ShutdownDelay, Fixed(DefaultShutdownDelay)},
+		{"ListDelay", &c.ListDelay, Fixed(DefaultListDelay)},
+	}
+	for _, d := range delays {
+		if *d.d == nil {
+			*d.d = d.def
+		}
+		if v, ok := (*d.d).(validator); ok {
+			if err := v.validate(); err != nil {
+				return bad(d.field, "%v", err)
+			}
+		}
+	}
+	switch {
+	case c.TerminatedVisibleFor < 0:
+		return bad("TerminatedVisibleFor", "negative duration %v", c.TerminatedVisibleFor)
+	case c.TerminatedVisibleFor == 0:
+		c.TerminatedVisibleFor = DefaultTerminatedVisibleFor
+	}
+	if c.MaxInstances < 0 {
+		return bad("MaxInstances", "negative limit %d", c.MaxInstances)
+	}
+	if len(c.OnDemandPrices) > 0 {
+		prices := make(map[string]float64, len(c.OnDemandPrices))
+		for typ, p := range c.OnDemandPrices {
+			if typ == "" {
+				return bad("OnDemandPrices", "empty instance type")
+			}
+			if p < 0 || math.IsNaN(p) || math.IsInf(p, 0) {
+				return bad("OnDemandPrices", "price of %s is %v, want a finite number >= 0", typ, p)
+			}
+			prices[typ] = p
+		}
+		c.OnDemandPrices = prices
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}

@@ -1,0 +1,169 @@
+package ec2sim
+
+import (
+	"container/heap"
+	"time"
+)
+
+// The listing index. ListInstances must cost what it returns, not what the
+// sim holds: a scaler listing its own 100,000 instances should not also walk
+// another owner's, nor an hour of terminated history. So instances are
+// indexed by every tag they carry, and instances terminated longer ago than
+// TerminatedVisibleFor are forgotten.
+//
+// A posting is the list of instances carrying one tag (key and value), in
+// the order they acquired it. Removal is lazy: an instance that loses the
+// tag (or is forgotten) stays in the list as a stale entry, recognised
+// because its current tags no longer match, and stale entries are swept out
+// once they exceed a quarter of the list. That keeps removal O(1) amortised
+// and listing within a constant factor of the matching instances.
+
+type tagPair struct{ key, value string }
+
+type posting struct {
+	all   bool // the posting of every instance, whatever its tags
+	pair  tagPair
+	items []*instance
+	stale int // entries in items that are no longer members
+}
+
+// member reports whether r currently belongs to p.
+func (p *posting) member(r *instance) bool {
+	if r.forgotten {
+		return false
+	}
+	if p.all {
+		return true
+	}
+	v, ok := r.view.Tags[p.pair.key]
+	return ok && v == p.pair.value
+}
+
+// sweepDue reports whether enough of p is stale to be worth sweeping. A
+// posting that is entirely stale is always swept, so that one-off tag values
+// (timestamps, ids) do not pile up as empty postings.
+func (p *posting) sweepDue() bool {
+	return p.stale > 0 && (p.stale == len(p.items) || (p.stale >= 16 && 4*p.stale > len(p.items)))
+}
+
+// join records that r has just acquired tag pair. The caller has already
+// set r.view.Tags.
+func (s *Sim) join(r *instance, pair tagPair) {
+	p := s.byTag[pair]
+	if p == nil {
+		p = &posting{pair: pair}
+		s.byTag[pair] = p
+	}
+	for _, q := range r.inPostings {
+		if q == p { // a stale entry of an earlier membership becomes live again
+			p.stale--
+			return
+		}
+	}
+	p.items = append(p.items, r)
+	r.inPostings = append(r.inPostings, p)
+}
+
+// leave records that r has just lost tag pair (or been forgotten). The
+// caller has already updated r.
+func (s *Sim) leave(pair tagPair) {
+	p := s.byTag[pair]
+	p.stale++
+	if p.sweepDue() {
+		s.sweep(p)
+	}
+}
+
+// sweep drops p's stale entries, and p itself once empty.
+func (s *Sim) sweep(p *posting) {
+	kept := p.items[:0]
+	for _, r := range p.items {
+		if p.member(r) {
+			kept = append(kept, r)
+			continue
+		}
+		if !p.all {
+			for i, q := range r.inPostings {
+				if q == p {
+					r.inPostings = append(r.inPostings[:i], r.inPostings[i+1:]...)
+					break
+				}
+			}
+		}
+	}
+	clear(p.items[len(kept):]) // let forgotten records be collected
+	p.items = kept
+	p.stale = 0
+	if len(kept) == 0 && !p.all {
+		delete(s.byTag, p.pair)
+	}
+}
+
+// add puts a new instance into the index.
+func (s *Sim) add(r *instance) {
+	s.all.items = append(s.all.items, r)
+	for k, v := range r.view.Tags {
+		s.join(r, tagPair{k, v})
+	}
+}
+
+// forgetUntil forgets the instances terminated at least
+// TerminatedVisibleFor before now: they leave the index and the API no
+// longer knows them (Instance and Instances still do).
+func (s *Sim) forgetUntil(now time.Time) {
+	for len(s.forget) > 0 {
+		r := s.forget[0]
+		if now.Before(r.terminatedAt.Add(s.cfg.TerminatedVisibleFor)) {
+			return
+		}
+		heap.Pop(&s.forget)
+		r.forgotten = true
+		for k, v := range r.view.Tags {
+			s.leave(tagPair{k, v})
+		}
+		s.all.stale++
+		if s.all.sweepDue() {
+			s.sweep(&s.all)
+		}
+	}
+}
+
+// terminate starts r's shutdown at now. It is the one place an instance
+// stops being live, whoever asks (the API today, a spot interruption
+// tomorrow), so the live counts and the forget queue stay right.
+func (s *Sim) terminate(r *instance, now time.Time) {
+	if r.terminating {
+		return
+	}
+	r.terminating = true
+	r.terminateAt = now
+	r.terminatedAt = now.Add(sample(s.cfg.ShutdownDelay, s.shutdownRand))
+	s.live--
+	s.liveBy[offeringKeyOf(r)]--
+	heap.Push(&s.forget, r)
+}
+
+func offeringKeyOf(r *instance) offeringKey {
+	return offeringKey{market: r.view.Market, instanceType: r.view.Type, zone: r.view.Zone}
+}
+
+// forgetQueue is a min-heap of terminating instances by the time they are
+// to be forgotten (terminatedAt; TerminatedVisibleFor is the same for all).
+type forgetQueue []*instance
+
+func (q forgetQueue) Len() int { return len(q) }
+func (q forgetQueue) Less(i, j int) bool {
+	if c := q[i].terminatedAt.Compare(q[j].terminatedAt); c != 0 {
+		return c < 0
+	}
+	return q[i].seq < q[j].seq
+}
+func (q forgetQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *forgetQueue) Push(x any)   { *q = append(*q, x.(*instance)) }
+func (q *forgetQueue) Pop() any {
+	old := *q
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	return r
+}

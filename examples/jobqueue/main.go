@@ -1,0 +1,305 @@
+// Command jobqueue runs a job-queue service whose servers are kept at the
+// right number by an ec2autoscale Scaler.
+//
+// Jobs arrive in bursts and each runs for a while on one server. A Queue
+// manager turns the queue's length into a server count; the role's wind-down
+// stops a server from taking new jobs and reports it wound down once its
+// current job is done, so no job is ever cut short by a scale-down.
+//
+// By default it runs on the simulated EC2 (package ec2sim) in virtual time:
+// eight simulated hours take a second or two, and need no AWS account. It
+// prints a timeline and a summary.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/autoscale"
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
+	"github.com/ec2autoscale/ec2autoscale/manager"
+	"github.com/ec2autoscale/ec2autoscale/pool"
+	"github.com/ec2autoscale/ec2autoscale/role"
+)
+
+func main() {
+	cfg := config{}
+	flag.DurationVar(&cfg.length, "length", 8*time.Hour, "simulated time to run")
+	flag.DurationVar(&cfg.interval, "interval", 30*time.Second, "time between two reconcile passes")
+	flag.DurationVar(&cfg.every, "every", 30*time.Minute, "time between two timeline rows")
+	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of the job arrivals and the simulator")
+	flag.IntVar(&cfg.max, "max", 40, "most servers the pool may hold")
+	flag.BoolVar(&cfg.verbose, "v", false, "log every scaler decision")
+	flag.Parse()
+	if err := run(context.Background(), os.Stdout, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "jobqueue:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	length, interval, every time.Duration
+	seed                    uint64
+	max                     int
+	verbose                 bool
+}
+
+// job is one unit of work.
+type job struct {
+	arrived, started time.Time
+	length           time.Duration
+}
+
+// worker is a server as the job queue sees it.
+type worker struct {
+	id       string
+	draining bool
+	job      *job
+	done     time.Time
+}
+
+// cluster is the host service: a queue of jobs and the servers granted to
+// it. The scaler's role hooks and manager notices update it, from the pass
+// and from hook goroutines, hence the lock.
+type cluster struct {
+	mu      sync.Mutex
+	queue   []*job
+	workers map[string]*worker
+	waits   []time.Duration
+	done    int
+	cut     int // jobs cut short by a server going away: must stay 0
+}
+
+func newCluster() *cluster { return &cluster{workers: map[string]*worker{}} }
+
+// tick finishes the jobs that are done at now, starts queued jobs on idle
+// servers, and tells mark which servers are idle, so that a scale-down picks
+// them before busy ones.
+func (c *cluster) tick(now time.Time, mark func(id string, idle bool)) (queued, running int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := make([]string, 0, len(c.workers))
+	for id := range c.workers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // deterministic assignment
+	for _, id := range ids {
+		w := c.workers[id]
+		if w.job != nil && !now.Before(w.done) {
+			w.job = nil
+			c.done++
+		}
+		if w.job == nil && !w.draining && len(c.queue) > 0 {
+			j := c.queue[0]
+			c.queue = c.queue[1:]
+			j.started = now
+			w.job, w.done = j, now.Add(j.length)
+			c.waits = append(c.waits, now.Sub(j.arrived))
+		}
+		if w.job != nil {
+			running++
+		}
+		mark(id, w.job == nil)
+	}
+	return len(c.queue), running
+}
+
+func (c *cluster) submit(j *job) {
+	c.mu.Lock()
+	c.queue = append(c.queue, j)
+	c.mu.Unlock()
+}
+
+// Notify keeps the cluster's server list in step with the pool's grants.
+func (c *cluster) notify(n manager.Notice) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch n.Kind {
+	case manager.Granted:
+		c.workers[n.Server.ID] = &worker{id: n.Server.ID}
+	case manager.Revoked, manager.Interrupted:
+		if w, ok := c.workers[n.Server.ID]; ok {
+			if w.job != nil {
+				c.cut++
+				c.queue = append([]*job{w.job}, c.queue...)
+			}
+			delete(c.workers, n.Server.ID)
+		}
+	}
+}
+
+func (c *cluster) setDraining(id string, on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w, ok := c.workers[id]; ok {
+		w.draining = on
+	}
+}
+
+// busy reports whether the server still runs a job.
+func (c *cluster) busy(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.workers[id]
+	return ok && w.job != nil
+}
+
+// queueManager is the host's manager: the library's Queue manager for the
+// demand, plus the cluster's bookkeeping of its servers.
+type queueManager struct {
+	*manager.Queue
+	c *cluster
+}
+
+func (m queueManager) Notify(n manager.Notice) {
+	m.Queue.Notify(n)
+	m.c.notify(n)
+}
+
+// arrivals generates bursts of jobs: a burst every 40 minutes on average, of
+// 5 to 60 jobs lasting from a few minutes to an hour, plus single jobs.
+type arrivals struct {
+	rng  *rand.Rand
+	next time.Time
+}
+
+func (a *arrivals) until(now time.Time, submit func(*job)) {
+	for !a.next.After(now) {
+		n := 1
+		if a.rng.Float64() < 0.3 {
+			n = 5 + a.rng.IntN(56)
+		}
+		for range n {
+			minutes := math.Exp(math.Log(8) + 0.9*a.rng.NormFloat64()) // median 8 min
+			submit(&job{arrived: a.next, length: time.Duration(min(minutes, 90) * float64(time.Minute))})
+		}
+		gap := a.rng.ExpFloat64() * float64(12*time.Minute)
+		a.next = a.next.Add(time.Duration(gap))
+	}
+}
+
+func run(ctx context.Context, out io.Writer, cfg config) error {
+	sim, err := ec2sim.New(ec2sim.Config{
+		BootDelay: ec2sim.LogNormal(45*time.Second, 0.25),
+		ListDelay: ec2sim.Uniform(0, 5*time.Second),
+		Seed:      int64(cfg.seed),
+	})
+	if err != nil {
+		return err
+	}
+	c := newCluster()
+	queue, err := manager.NewQueue("batch", manager.QueueConfig{JobsPerServer: 1, Max: cfg.max, ScaleDownDelay: 5 * time.Minute})
+	if err != nil {
+		return err
+	}
+	worker, err := role.New("worker", awsctl.LaunchSpec{ImageID: "ami-0123456789abcdef0"}, role.Hooks{
+		// Wind-down: take no new jobs; the current one runs to its end.
+		WindDown: func(_ context.Context, inst awsctl.Instance) error {
+			c.setDraining(inst.ID, true)
+			return nil
+		},
+		Check: func(_ context.Context, inst awsctl.Instance) (role.Status, error) {
+			idle := !c.busy(inst.ID)
+			return role.Status{Idle: idle, WoundDown: idle}, nil
+		},
+		Restore: func(_ context.Context, inst awsctl.Instance) error {
+			c.setDraining(inst.ID, false)
+			return nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if cfg.verbose {
+		logger = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	scaler, err := autoscale.New(sim, []pool.Config{{
+		Name:     "workers",
+		Role:     worker,
+		Managers: []manager.Manager{queueManager{queue, c}},
+		Types:    []pool.InstanceType{{Name: "c5.large"}},
+		Zones:    []string{"us-east-1a", "us-east-1b", "us-east-1c"},
+		Max:      cfg.max,
+		// Jobs run up to 90 minutes: a wind-down must be allowed to last
+		// that long, or a job would be cut short.
+		WindDownTimeout: 2 * time.Hour,
+	}}, autoscale.Options{
+		Identity: "jobqueue-example",
+		Interval: cfg.interval,
+		Clock:    sim.Now,
+		HookWait: time.Second,
+		Logger:   logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer scaler.Shutdown(ctx, autoscale.ShutdownOptions{})
+
+	const tick = 10 * time.Second
+	start := sim.Now()
+	gen := &arrivals{rng: rand.New(rand.NewPCG(cfg.seed, 7)), next: start}
+	fmt.Fprintf(out, "%-6s %7s %7s | %7s %7s %7s | %8s\n", "time", "queued", "running", "booting", "ready", "winding", "cost")
+	var lastStep, lastRow time.Time
+	workers := scaler.Pool("workers")
+	for now := start; now.Sub(start) < cfg.length; now = sim.Now() {
+		gen.until(now, c.submit)
+		queued, running := c.tick(now, queue.MarkIdle)
+		queue.Observe(now, queued, running)
+		if lastStep.IsZero() || now.Sub(lastStep) >= cfg.interval {
+			if err := scaler.Step(ctx); err != nil && cfg.verbose {
+				fmt.Fprintln(out, "pass:", err)
+			}
+			lastStep = now
+		}
+		if now.Sub(lastRow) >= cfg.every || lastRow.IsZero() {
+			st := workers.Status()
+			fmt.Fprintf(out, "%-6s %7d %7d | %7d %7d %7d | %8s\n",
+				clock(now.Sub(start)), queued, running, st.Booting+st.Provisioning, st.Ready(), st.WindingDown,
+				fmt.Sprintf("$%.2f", sim.Bill().Total))
+			lastRow = now
+		}
+		if err := sim.Advance(tick); err != nil {
+			return err
+		}
+	}
+	summary(out, sim, c)
+	return nil
+}
+
+func clock(d time.Duration) string {
+	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
+}
+
+func summary(out io.Writer, sim *ec2sim.Sim, c *cluster) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	launched := len(sim.Instances())
+	waits := slices.Clone(c.waits)
+	slices.Sort(waits)
+	pct := func(p float64) time.Duration {
+		if len(waits) == 0 {
+			return 0
+		}
+		return waits[min(len(waits)-1, int(p*float64(len(waits))))]
+	}
+	bill := sim.Bill()
+	calls := sim.Calls()
+	fmt.Fprintln(out)
+	fmt.Fprintf(out, "jobs finished      %d (%d still queued, %d cut short by a scale-down)\n", c.done, len(c.queue), c.cut)
+	fmt.Fprintf(out, "wait for a server  p50 %v, p95 %v, max %v\n", pct(0.5).Round(time.Second), pct(0.95).Round(time.Second), pct(1).Round(time.Second))
+	fmt.Fprintf(out, "servers launched   %d\n", launched)
+	fmt.Fprintf(out, "cost               $%.2f\n", bill.Total)
+	fmt.Fprintf(out, "cloud calls        list %d, launch %d, tag %d, untag %d, terminate %d\n",
+		calls[ec2sim.OpListInstances], calls[ec2sim.OpLaunch], calls[ec2sim.OpTag], calls[ec2sim.OpUntag], calls[ec2sim.OpTerminate])
+}

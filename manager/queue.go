@@ -1,0 +1,259 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Defaults of QueueConfig fields left zero.
+const (
+	DefaultJobsPerServer  = 1
+	DefaultScaleDownDelay = 5 * time.Minute
+)
+
+// QueueConfig configures a [Queue]. The zero value of every field has a
+// documented default.
+type QueueConfig struct {
+	// JobsPerServer is how many jobs one capacity unit runs at a time;
+	// default DefaultJobsPerServer.
+	JobsPerServer int
+	// Min is the least capacity wanted, even with an empty queue. Max caps
+	// the capacity wanted; 0 means no cap of the manager's own (the pool's
+	// Max still applies).
+	Min, Max int
+	// ScaleDownDelay is how long demand must stay below the current target
+	// before the target drops; default DefaultScaleDownDelay. Bursts
+	// shorter than this are served by the servers already there instead of
+	// by new launches. To follow every drop at the next pass, set a delay
+	// shorter than the pass interval, such as time.Nanosecond.
+	ScaleDownDelay time.Duration
+	// Market restricts the markets of the manager's servers; default
+	// AnyMarket.
+	Market MarketPreference
+	// ZoneMinimums asks for at least this much of the target in each zone
+	// (see Request.ZoneMinimums); default none. The map is copied.
+	ZoneMinimums map[string]int
+	// Signal, if set, is called at each pass to read the queue, as an
+	// alternative to calling Observe. It runs inside the pass, so it must
+	// be quick (read a counter, not query a remote service). An error
+	// fails the pass's demand, and the pool keeps the previous target.
+	Signal func(ctx context.Context) (queued, running int, err error)
+}
+
+// Queue is a manager whose demand follows a job queue: it wants
+// ceil((queued+running) / JobsPerServer) capacity units, within [Min, Max].
+//
+// The host reports the queue with [Queue.Observe] whenever it likes (or
+// sets QueueConfig.Signal). A rise in demand raises the target at the next
+// pass. A fall lowers it only once demand has stayed below the target for
+// ScaleDownDelay, and then to the highest demand seen during that time, so
+// a queue that empties and refills between passes does not make servers go
+// and come back.
+//
+// Servers the host reports idle with [Queue.MarkIdle] are offered back first
+// when the target falls. All methods are safe for concurrent use.
+type Queue struct {
+	name string
+	cfg  QueueConfig
+
+	mu       sync.Mutex
+	observed bool
+	lastAt   time.Time // time of the latest observation
+	desired  int       // desired capacity by the latest observation
+
+	hasTarget bool
+	target    int
+	// While demand stays below target: when it went below, and the
+	// highest demand seen since.
+	low       bool
+	lowSince  time.Time
+	windowMax int
+
+	idle map[string]bool
+}
+
+var _ Manager = (*Queue)(nil)
+
+// NewQueue returns a queue manager named name. The name must be 1 to
+// [MaxNameLength] bytes of UTF-8 and stay the same across restarts.
+func NewQueue(name string, cfg QueueConfig) (*Queue, error) {
+	if err := validateName("queue", name); err != nil {
+		return nil, err
+	}
+	bad := func(field, format string, args ...any) error {
+		return &ConfigError{Kind: "queue", Name: name, Field: field, Problem: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case cfg.JobsPerServer == 0:
+		cfg.JobsPerServer = DefaultJobsPerServer
+	case cfg.JobsPerServer < 0:
+		return nil, bad("JobsPerServer", "must be positive, got %d", cfg.JobsPerServer)
+	}
+	if cfg.Min < 0 {
+		return nil, bad("Min", "must not be negative, got %d", cfg.Min)
+	}
+	if cfg.Max < 0 {
+		return nil, bad("Max", "must not be negative, got %d", cfg.Max)
+	}
+	if cfg.Max > 0 && cfg.Min > cfg.Max {
+		return nil, bad("Min", "%d is above Max %d", cfg.Min, cfg.Max)
+	}
+	switch {
+	case cfg.ScaleDownDelay == 0:
+		cfg.ScaleDownDelay = DefaultScaleDownDelay
+	case cfg.ScaleDownDelay < 0:
+		return nil, bad("ScaleDownDelay", "must not be negative, got %v", cfg.ScaleDownDelay)
+	}
+	if err := validateRequestParts("queue", name, cfg.Market, cfg.ZoneMinimums); err != nil {
+		return nil, err
+	}
+	cfg.ZoneMinimums = maps.Clone(cfg.ZoneMinimums)
+	return &Queue{name: name, cfg: cfg, idle: map[string]bool{}}, nil
+}
+
+// Name returns the manager's name.
+func (q *Queue) Name() string { return q.name }
+
+// Observe reports the queue as it was at now: jobs waiting and jobs
+// running. Negative counts count as 0. now should come from the same clock
+// as the scaler's pass time.
+func (q *Queue) Observe(now time.Time, queued, running int) {
+	d := q.desiredFor(queued, running)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.observed && now.Before(q.lastAt) {
+		// A late report from a concurrent caller: it is still evidence of
+		// demand within the window, but not the queue's latest state.
+		if q.low && !now.Before(q.lowSince) {
+			q.windowMax = max(q.windowMax, d)
+		}
+		return
+	}
+	q.observed, q.lastAt, q.desired = true, now, d
+	q.track(now, d)
+}
+
+// MarkIdle records whether the server id runs no jobs. Idle servers are
+// listed in Request.Idle, so they are the first to go when the target
+// falls. A server is forgotten when it is revoked.
+func (q *Queue) MarkIdle(id string, idle bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if idle {
+		q.idle[id] = true
+	} else {
+		delete(q.idle, id)
+	}
+}
+
+// Target returns the target of the latest Demand, 0 before the first.
+func (q *Queue) Target() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.target
+}
+
+// Demand returns the target for the pass at s.Now.
+//
+// Before the queue is first observed, the manager keeps what it holds (as
+// after a restart of the host), within [Min, Max].
+func (q *Queue) Demand(ctx context.Context, s State) (Request, error) {
+	if q.cfg.Signal != nil {
+		queued, running, err := q.cfg.Signal(ctx)
+		if err != nil {
+			return Request{}, fmt.Errorf("manager: queue %q: signal: %w", q.name, err)
+		}
+		q.Observe(s.Now, queued, running)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	switch {
+	case !q.hasTarget:
+		// First pass: start from what is held, so that a restarted host
+		// does not drop servers before the delay says so.
+		q.target, q.hasTarget = q.clamp(s.Ready()), true
+		if q.observed {
+			q.target = max(q.target, q.desired)
+			q.low = false
+			q.track(s.Now, q.desired)
+		}
+	case !q.observed:
+	case q.desired >= q.target:
+		q.target, q.low = q.desired, false
+	case q.low && s.Now.Sub(q.lowSince) >= q.cfg.ScaleDownDelay:
+		q.target, q.low = q.windowMax, false
+		// Demand may still be lower than the new target: that starts the
+		// next window now.
+		q.track(s.Now, q.desired)
+	}
+	return Request{
+		Target:       q.target,
+		ZoneMinimums: maps.Clone(q.cfg.ZoneMinimums),
+		Market:       q.cfg.Market,
+		Idle:         q.heldIdle(s.Servers),
+	}, nil
+}
+
+// Notify forgets the idle mark of a revoked server.
+func (q *Queue) Notify(n Notice) {
+	if n.Kind != Revoked {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.idle, n.Server.ID)
+}
+
+// track updates the scale-down window with demand d observed at at.
+// The caller holds q.mu.
+func (q *Queue) track(at time.Time, d int) {
+	switch {
+	case !q.hasTarget:
+	case d >= q.target:
+		q.low = false
+	case !q.low:
+		q.low, q.lowSince, q.windowMax = true, at, d
+	default:
+		q.windowMax = max(q.windowMax, d)
+	}
+}
+
+// desiredFor turns a queue into capacity units within [Min, Max].
+func (q *Queue) desiredFor(queued, running int) int {
+	queued, running = max(queued, 0), max(running, 0)
+	jobs := queued + running
+	if jobs < 0 { // overflow
+		jobs = math.MaxInt
+	}
+	n := jobs / q.cfg.JobsPerServer
+	if jobs%q.cfg.JobsPerServer != 0 {
+		n++
+	}
+	return q.clamp(n)
+}
+
+func (q *Queue) clamp(n int) int {
+	n = max(n, q.cfg.Min)
+	if q.cfg.Max > 0 {
+		n = min(n, q.cfg.Max)
+	}
+	return n
+}
+
+// heldIdle lists, in id order, the servers marked idle among those held.
+// The caller holds q.mu.
+func (q *Queue) heldIdle(servers []Server) []string {
+	var ids []string
+	for _, srv := range servers {
+		if q.idle[srv.ID] {
+			ids = append(ids, srv.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
