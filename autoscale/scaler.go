@@ -101,7 +101,20 @@ func (s *Scaler) Step(ctx context.Context) error {
 		s.emit(ctx, Event{Time: now, Kind: pool.EventCloudError, Err: err, Reason: "listing instances failed; nothing decided"})
 		return fmt.Errorf("list instances: %w", err)
 	}
+	// Group by pool into one backing array: a pass must not allocate per
+	// instance.
+	counts := make(map[string]int, len(s.pools))
+	for _, inst := range insts {
+		counts[inst.Tags[pool.TagPool]]++
+	}
+	backing := make([]awsctl.Instance, 0, len(insts))
 	byPool := make(map[string][]awsctl.Instance, len(s.pools))
+	for name, n := range counts {
+		if s.byTag[name] != nil {
+			byPool[name] = backing[len(backing) : len(backing) : len(backing)+n]
+			backing = backing[:len(backing)+n]
+		}
+	}
 	for _, inst := range insts {
 		name := inst.Tags[pool.TagPool]
 		if s.byTag[name] == nil {
@@ -132,6 +145,11 @@ func (s *Scaler) Step(ctx context.Context) error {
 		}
 		return nil
 	}
+	owned := make(map[string]bool, len(insts))
+	for _, inst := range insts {
+		owned[inst.ID] = true
+	}
+	s.keepOwned(ctx, now, plans, owned)
 	outcomes, errs := s.execute(ctx, now, plans, byPool)
 	for i, p := range s.pools {
 		for _, e := range p.Commit(s.hookCtx, plans[i], outcomes[i]) {
@@ -146,6 +164,31 @@ func (s *Scaler) Step(ctx context.Context) error {
 		cancel()
 	}
 	return errors.Join(errs...)
+}
+
+// keepOwned drops any action on an instance the listing did not show with
+// this scaler's owner tag. Pools only plan on what they were given, so this
+// never fires; it is the last line that keeps the scaler off instances that
+// are not its own, whatever a bug upstream might do.
+func (s *Scaler) keepOwned(ctx context.Context, now time.Time, plans []*pool.Plan, owned map[string]bool) {
+	for _, pl := range plans {
+		pl.Changes = slices.DeleteFunc(pl.Changes, func(ch pool.Change) bool {
+			if owned[ch.Instance.ID] {
+				return false
+			}
+			s.emit(ctx, Event{Time: now, Kind: pool.EventCloudError, Pool: pl.Pool, Instance: ch.Instance.ID,
+				Reason: "refused: change to an instance not owned by this scaler"})
+			return true
+		})
+		pl.Terminate = slices.DeleteFunc(pl.Terminate, func(id string) bool {
+			if owned[id] {
+				return false
+			}
+			s.emit(ctx, Event{Time: now, Kind: pool.EventCloudError, Pool: pl.Pool, Instance: id,
+				Reason: "refused: termination of an instance not owned by this scaler"})
+			return true
+		})
+	}
 }
 
 // execute carries out the plans: launches, then tag changes grouped into as

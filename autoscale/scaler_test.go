@@ -393,6 +393,20 @@ func TestNewValidatesAndNamesTheField(t *testing.T) {
 			c.Managers = []manager.Manager{m, fixed(t, "m", 2)}
 			return []pool.Config{c}
 		}, nil, "duplicate manager name"},
+		{"role tag reserved", func() []pool.Config {
+			c := good()
+			c.Role, _ = role.New("r", awsctl.LaunchSpec{ImageID: "ami-1", Tags: map[string]string{"aws:x": "1"}}, role.Hooks{})
+			return []pool.Config{c}
+		}, nil, "Role.LaunchSpec().Tags"},
+		{"role tags too many", func() []pool.Config {
+			c := good()
+			tags := map[string]string{}
+			for i := range 44 {
+				tags[fmt.Sprint("k", i)] = "v"
+			}
+			c.Role, _ = role.New("r", awsctl.LaunchSpec{ImageID: "ami-1", Tags: tags}, role.Hooks{})
+			return []pool.Config{c}
+		}, nil, "at most 43"},
 		{"no zones", func() []pool.Config { c := good(); c.Zones = nil; return []pool.Config{c} }, nil, "Zones"},
 		{"negative interval", func() []pool.Config { return []pool.Config{good()} }, func(o *autoscale.Options) { o.Interval = -time.Second }, "Interval"},
 		{"empty identity", func() []pool.Config { return []pool.Config{good()} }, func(o *autoscale.Options) { o.Identity = "" }, "Identity"},

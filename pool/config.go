@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
@@ -132,6 +133,27 @@ type Config struct {
 	Price func(awsctl.Instance) float64
 }
 
+// checkSpecTags keeps a role's extra tags within what EC2 accepts once the
+// scaler's own tags are added, so launches cannot fail on tag limits.
+func checkSpecTags(tags map[string]string) error {
+	if n := len(tags); n > maxTags-len(ownTags) {
+		return fmt.Errorf("%d tags: at most %d leave room for the scaler's own %d (EC2 allows %d)", n, maxTags-len(ownTags), len(ownTags), maxTags)
+	}
+	for k, v := range tags {
+		switch {
+		case k == "" || len(k) > maxTagKey:
+			return fmt.Errorf("key %q: must be 1 to %d characters", k, maxTagKey)
+		case len(v) > maxTagValue:
+			return fmt.Errorf("value of %q: longer than %d characters", k, maxTagValue)
+		case strings.HasPrefix(strings.ToLower(k), "aws:"):
+			return fmt.Errorf("key %q: the aws: prefix is reserved by AWS", k)
+		case strings.HasPrefix(k, tagPrefix):
+			return fmt.Errorf("key %q: the %s prefix is reserved for the scaler's own tags", k, tagPrefix)
+		}
+	}
+	return nil
+}
+
 // DefaultMax is the pool size cap when Config.Max is 0, a guard against a
 // runaway demand signal.
 const DefaultMax = 100
@@ -210,6 +232,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Role == nil {
 		return c, c.fieldErr("Role", "must not be nil")
+	}
+	if err := checkSpecTags(c.Role.LaunchSpec().Tags); err != nil {
+		return c, c.fieldErr("Role.LaunchSpec().Tags", "%v", err)
 	}
 	if len(c.Managers) == 0 {
 		return c, c.fieldErr("Managers", "at least one manager is required")

@@ -79,6 +79,18 @@ func (h *hookRunner) busy(id string) bool {
 	return ok
 }
 
+// snapshot returns the kind of every running hook, by instance, so a pass
+// reads them without taking the lock per instance.
+func (h *hookRunner) snapshot() map[string]HookKind {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]HookKind, len(h.running))
+	for id, run := range h.running {
+		out[id] = run.kind
+	}
+	return out
+}
+
 // runningKind returns the kind of the hook of inst that is running, if any.
 func (h *hookRunner) runningKind(id string) (HookKind, bool) {
 	h.mu.Lock()

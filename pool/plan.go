@@ -197,21 +197,37 @@ func (p *Pool) memoOf(id string) *memo {
 // that the listing may not show yet.
 func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
 	now, instances := snap.Now, snap.Instances
-	seen := make(map[string]bool, len(instances))
+	p.pass++
+	// One allocation for every server of the pass; the listing is the
+	// bulk of a pass's work, so it must not allocate per instance.
+	backing := make([]server, 0, len(instances)+len(p.inflight))
 	servers := make([]*server, 0, len(instances)+len(p.inflight))
+	running := p.hooks.snapshot()
 	for _, inst := range instances {
-		seen[inst.ID] = true
+		m := p.memoOf(inst.ID)
+		m.seen = p.pass
 		if !inst.State.Live() {
 			continue
 		}
-		if _, ok := p.terminating[inst.ID]; ok {
-			continue // termination requested; the listing lags
+		if len(p.terminating) > 0 {
+			if _, ok := p.terminating[inst.ID]; ok {
+				continue // termination requested; the listing lags
+			}
 		}
 		inst = p.applyOverlay(now, inst)
-		s := &server{inst: inst, weight: p.weight(inst.Type), m: p.memoOf(inst.ID),
-			interrupted: snap.Interrupted[inst.ID], replaces: inst.Tags[TagReplaces]}
-		_, s.rebalance = snap.Rebalance[inst.ID]
-		kind, busy := p.hooks.runningKind(inst.ID)
+		backing = append(backing, server{inst: inst, weight: p.weight(inst.Type), m: m, replaces: inst.Tags[TagReplaces]})
+		s := &backing[len(backing)-1]
+		if len(snap.Interrupted) > 0 {
+			s.interrupted = snap.Interrupted[inst.ID]
+		}
+		if len(snap.Rebalance) > 0 {
+			_, s.rebalance = snap.Rebalance[inst.ID]
+		}
+		var kind HookKind
+		var busy bool
+		if len(running) > 0 {
+			kind, busy = running[inst.ID]
+		}
 		s.hook = busy
 		s.restoring = busy && kind == HookRestore
 		if name, ok := inst.Tags[TagManager]; ok {
@@ -261,32 +277,45 @@ func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
 		servers = append(servers, s)
 	}
 	for id, f := range p.inflight {
-		if seen[id] || now.Sub(f.at) > p.cfg.LaunchGrace {
+		if p.seen(id) || now.Sub(f.at) > p.cfg.LaunchGrace {
 			delete(p.inflight, id)
 			continue
 		}
 		servers = append(servers, &server{inst: f.inst, weight: p.weight(f.inst.Type), phase: phaseBooting, m: p.memoOf(id), taken: true})
 	}
 	for id, at := range p.terminating {
-		if !seen[id] || now.Sub(at) > p.cfg.LaunchGrace {
+		if !p.seen(id) || now.Sub(at) > p.cfg.LaunchGrace {
 			delete(p.terminating, id)
 		}
 	}
-	for id := range p.mem {
-		if !seen[id] {
+	for id, m := range p.mem {
+		if m.seen != p.pass {
 			if _, ok := p.inflight[id]; !ok && !p.hooks.busy(id) {
 				delete(p.mem, id)
 			}
 		}
 	}
-	// Deterministic order: oldest first.
-	slices.SortFunc(servers, func(a, b *server) int {
+	// Deterministic order: oldest first. Listings usually come sorted
+	// already, and checking is much cheaper than sorting.
+	oldestFirst := func(a, b *server) int {
 		return cmp.Or(a.inst.LaunchTime.Compare(b.inst.LaunchTime), cmp.Compare(a.inst.ID, b.inst.ID))
-	})
+	}
+	if !slices.IsSortedFunc(servers, oldestFirst) {
+		slices.SortFunc(servers, oldestFirst)
+	}
 	return servers
 }
 
+// seen reports whether the current pass's listing showed id.
+func (p *Pool) seen(id string) bool {
+	m, ok := p.mem[id]
+	return ok && m.seen == p.pass
+}
+
 func (p *Pool) applyOverlay(now time.Time, inst awsctl.Instance) awsctl.Instance {
+	if len(p.overlay) == 0 {
+		return inst
+	}
 	ov, ok := p.overlay[inst.ID]
 	if !ok {
 		return inst
@@ -321,7 +350,16 @@ func (p *Pool) applyOverlay(now time.Time, inst awsctl.Instance) awsctl.Instance
 }
 
 func (p *Pool) askManagers(ctx context.Context, pl *Plan, now time.Time, servers []*server) []*want {
-	byMgr := map[string][]manager.Server{}
+	counts := make(map[string]int, len(p.cfg.Managers))
+	for _, s := range servers {
+		if s.mgr != "" {
+			counts[s.mgr]++
+		}
+	}
+	byMgr := make(map[string][]manager.Server, len(counts))
+	for name, n := range counts {
+		byMgr[name] = make([]manager.Server, 0, n)
+	}
 	for _, s := range servers {
 		if s.mgr != "" {
 			byMgr[s.mgr] = append(byMgr[s.mgr], s.managerServer())

@@ -30,6 +30,7 @@ type Pool struct {
 	status      Status
 	draining    bool
 	spotExtra   int // MinimumSpot capacity of the last pass, for hysteresis
+	pass        uint64
 }
 
 // memo is what the pool learnt about an instance from its hooks. It is only
@@ -42,10 +43,11 @@ type memo struct {
 	woundDown    bool
 	tornDown     bool
 	restored     bool
-	restoreFree  bool // the restore hands the server back to the pool, not its manager
-	interrupted  bool // the interruption was acted on
-	rebalanced   bool // the manager was told of the rebalance recommendation
-	swapSkipped  bool // a replacement was judged not worth it (reported once)
+	restoreFree  bool   // the restore hands the server back to the pool, not its manager
+	interrupted  bool   // the interruption was acted on
+	rebalanced   bool   // the manager was told of the rebalance recommendation
+	swapSkipped  bool   // a replacement was judged not worth it (reported once)
+	seen         uint64 // the last pass whose listing showed the instance
 }
 
 type inflight struct {

@@ -26,8 +26,15 @@ const (
 
 // EC2 tag limits.
 const (
+	maxTags     = 50
+	maxTagKey   = 128
 	maxTagValue = 256
 )
+
+const tagPrefix = "ec2autoscale:"
+
+// ownTags are every tag key the scaler may write on one instance.
+var ownTags = []string{TagOwner, TagPool, TagRole, TagManager, TagWindDownStart, TagWindDownDeadline, TagReplaces}
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
