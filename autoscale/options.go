@@ -62,6 +62,12 @@ type Options struct {
 	// interruption notices and rebalance recommendations (see
 	// Scaler.HandleSpotNotice for pushing them instead).
 	SpotNotices awsctl.SpotNoticeSource
+	// Leader, if set, gates every pass and every mutating call: only the
+	// replica holding the lease acts. Nil means this scaler always acts.
+	Leader Leader
+	// Rails are the safety caps and runaway detectors; the zero value
+	// takes the documented defaults.
+	Rails Rails
 }
 
 // ErrInvalidOptions is wrapped by every validation error of New.
@@ -89,6 +95,11 @@ func (o Options) withDefaults() (Options, error) {
 	if o.HookWait < 0 {
 		return o, bad("HookWait", "must not be negative, got %v", o.HookWait)
 	}
+	rails, err := o.Rails.withDefaults()
+	if err != nil {
+		return o, err
+	}
+	o.Rails = rails
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

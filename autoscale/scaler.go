@@ -38,6 +38,9 @@ type Scaler struct {
 	stopOnce sync.Once
 	strays   map[string]bool // owned instances of unknown pools, reported once
 
+	rails      *rails
+	passEvents []Event // events of the pass in progress, for the rails
+
 	noticeMu    sync.Mutex
 	interrupted map[string]time.Time
 	rebalance   map[string]time.Time
@@ -70,6 +73,7 @@ func New(cloud awsctl.CloudClient, pools []pool.Config, opts Options) (*Scaler, 
 		s.pools = append(s.pools, p)
 		s.byTag[p.Name()] = p
 	}
+	s.rails = newRails(o.Rails)
 	s.hookCtx, s.cancelHooks = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -92,6 +96,10 @@ func (s *Scaler) Step(ctx context.Context) error {
 	s.mu.Unlock()
 	if closed {
 		return ErrClosed
+	}
+	s.passEvents = s.passEvents[:0]
+	if !s.mayAct(ctx) {
+		return ErrNotLeader
 	}
 	now := s.opts.Clock()
 	s.pollNotices(ctx, now)
@@ -150,12 +158,19 @@ func (s *Scaler) Step(ctx context.Context) error {
 		owned[inst.ID] = true
 	}
 	s.keepOwned(ctx, now, plans, owned)
+	s.limitLaunches(ctx, now, plans)
 	outcomes, errs := s.execute(ctx, now, plans, byPool)
+	statuses := make(map[string]pool.Status, len(s.pools))
 	for i, p := range s.pools {
 		for _, e := range p.Commit(s.hookCtx, plans[i], outcomes[i]) {
 			s.emit(ctx, e)
 		}
+		statuses[p.Name()] = p.Status()
 	}
+	for _, e := range s.rails.observe(now, s.passEvents, statuses) {
+		s.emit(ctx, e)
+	}
+	s.passEvents = s.passEvents[:0]
 	if s.opts.HookWait > 0 {
 		wctx, cancel := context.WithTimeout(ctx, s.opts.HookWait)
 		for _, p := range s.pools {
@@ -202,11 +217,20 @@ func (s *Scaler) execute(ctx context.Context, now time.Time, plans []*pool.Plan,
 		out.Launched = make([][]awsctl.Instance, len(pl.Launches))
 		out.LaunchErr = make([]error, len(pl.Launches))
 		for j, req := range pl.Launches {
+			if req.Capacity <= 0 {
+				continue
+			}
+			if !s.mayAct(ctx) {
+				out.LaunchErr[j] = ErrNotLeader
+				errs = append(errs, ErrNotLeader)
+				continue
+			}
 			req.Tags = maps.Clone(req.Tags)
 			req.Tags[pool.TagOwner] = s.opts.Identity
 			req.Token = s.token(now, pl.Pool, j, req, byPool[pl.Pool])
 			insts, err := s.cloud.Launch(ctx, req)
 			out.Launched[j], out.LaunchErr[j] = insts, err
+			s.rails.launched(now, req.Capacity)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("pool %q: launch: %w", pl.Pool, err))
 			}
@@ -254,25 +278,46 @@ func (s *Scaler) execute(ctx context.Context, now time.Time, plans []*pool.Plan,
 	}
 	for _, k := range setOrder {
 		g := sets[k]
+		if !s.mayAct(ctx) {
+			fail(g, ErrNotLeader)
+			continue
+		}
 		if err := s.cloud.Tag(ctx, g.ids, g.tags); err != nil {
 			fail(g, fmt.Errorf("tag %d instances: %w", len(g.ids), err))
 		}
 	}
 	for _, k := range removeOrder {
 		g := removes[k]
+		if !s.mayAct(ctx) {
+			fail(g, ErrNotLeader)
+			continue
+		}
 		if err := s.cloud.Untag(ctx, g.ids, g.keys); err != nil {
 			fail(g, fmt.Errorf("untag %d instances: %w", len(g.ids), err))
 		}
 	}
 	var ids []string
 	owner := map[string]int{}
+	if _, noTerm := s.Paused(); noTerm {
+		for _, pl := range plans {
+			for _, id := range pl.Terminate {
+				s.emit(ctx, Event{Time: now, Kind: pool.EventCloudError, Pool: pl.Pool, Instance: id, Reason: "terminations paused"})
+			}
+			pl.Terminate = nil
+		}
+	}
 	for i, pl := range plans {
 		for _, id := range pl.Terminate {
 			ids = append(ids, id)
 			owner[id] = i
 		}
 	}
-	if len(ids) > 0 {
+	if len(ids) > 0 && !s.mayAct(ctx) {
+		errs = append(errs, ErrNotLeader)
+		for i := range outcomes {
+			outcomes[i].TerminateErr = ErrNotLeader
+		}
+	} else if len(ids) > 0 {
 		done, err := s.cloud.Terminate(ctx, ids)
 		for _, id := range done {
 			if i, ok := owner[id]; ok {
@@ -331,6 +376,7 @@ func (s *Scaler) token(now time.Time, poolName string, index int, req awsctl.Lau
 }
 
 func (s *Scaler) emit(ctx context.Context, e Event) {
+	s.passEvents = append(s.passEvents, e)
 	if s.opts.Observer != nil {
 		s.opts.Observer.Observe(e)
 	}
@@ -339,7 +385,8 @@ func (s *Scaler) emit(ctx context.Context, e Event) {
 	case pool.EventGrant, pool.EventProvisioned:
 		level = slog.LevelDebug
 	case pool.EventLaunchFailed, pool.EventProvisionFailed, pool.EventHookFailed, pool.EventManagerError,
-		pool.EventCloudError, pool.EventBadTag, pool.EventUnknownPool, pool.EventAtMax, pool.EventDemandClamped:
+		pool.EventCloudError, pool.EventBadTag, pool.EventUnknownPool, pool.EventAtMax, pool.EventDemandClamped,
+		pool.EventNoCapacity, pool.EventAlarm:
 		level = slog.LevelWarn
 	}
 	if s.opts.Logger.Enabled(ctx, level) {
@@ -357,7 +404,7 @@ func (s *Scaler) Run(ctx context.Context) error {
 	for {
 		if err := s.Step(ctx); errors.Is(err, ErrClosed) {
 			return err
-		} else if err != nil && ctx.Err() == nil {
+		} else if err != nil && ctx.Err() == nil && !errors.Is(err, ErrNotLeader) {
 			s.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "autoscale pass incomplete", slog.String("error", err.Error()))
 		}
 		select {

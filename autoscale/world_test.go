@@ -15,6 +15,7 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/manager"
 	"github.com/ec2autoscale/ec2autoscale/pool"
 	"github.com/ec2autoscale/ec2autoscale/role"
+	"github.com/ec2autoscale/ec2autoscale/spotprice"
 )
 
 // servers is a role's view of the servers: which have work, and what the
@@ -229,4 +230,12 @@ func poolConfig(r role.Role, managers ...manager.Manager) pool.Config {
 		Max:             50,
 		WindDownTimeout: 10 * time.Minute,
 	}
+}
+
+// book returns a us-east-1 price book with its compiled-in on-demand
+// prices and no spot prices.
+func book(t testing.TB) *spotprice.Book {
+	b, err := spotprice.NewBook(spotprice.BookConfig{Region: "us-east-1"})
+	require.NoError(t, err)
+	return b
 }

@@ -38,6 +38,9 @@ func (p *Pool) Commit(ctx context.Context, pl *Plan, out Outcome) []Event {
 		events = append(events, e)
 	}
 	for i, req := range pl.Launches {
+		if req.Capacity <= 0 {
+			continue // cut by the scaler's safety rails
+		}
 		var insts []awsctl.Instance
 		var err error
 		if i < len(out.Launched) {

@@ -34,6 +34,8 @@ const (
 	EventRebalance
 	EventReplace
 	EventReplaceSkipped
+	EventAlarm
+	EventAlarmCleared
 )
 
 var eventNames = map[EventKind]string{
@@ -58,6 +60,8 @@ var eventNames = map[EventKind]string{
 	EventRebalance:       "rebalance",
 	EventReplace:         "replace",
 	EventReplaceSkipped:  "replace-skipped",
+	EventAlarm:           "alarm",
+	EventAlarmCleared:    "alarm-cleared",
 }
 
 func (k EventKind) String() string {

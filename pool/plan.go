@@ -742,6 +742,9 @@ func (p *Pool) advanceWindDown(pl *Plan, now time.Time, s *server, w *want) {
 func (p *Pool) recordStatus(now time.Time, servers []*server, wants []*want, sumTarget int) {
 	st := Status{Time: now, Target: max(sumTarget, p.cfg.Min), Managers: make(map[string]ManagerStatus, len(wants))}
 	for _, s := range servers {
+		if p.cfg.Prices != nil || p.cfg.Price != nil {
+			st.HourlySpend += p.hourly(now, s)
+		}
 		switch s.phase {
 		case phaseBooting:
 			st.Booting += s.weight
@@ -757,6 +760,14 @@ func (p *Pool) recordStatus(now time.Time, servers []*server, wants []*want, sum
 	}
 	for _, w := range wants {
 		st.Managers[w.name] = ManagerStatus{Target: w.target, Held: w.held}
+	}
+	for _, t := range p.cfg.Types {
+		if p.cfg.Prices == nil {
+			break
+		}
+		if od, ok := p.cfg.Prices.OnDemand(t.Name); ok {
+			st.UnitPrice = max(st.UnitPrice, p.cfg.Prices.Effective(t.Name, awsctl.MarketOnDemand, od)/float64(t.Weight))
+		}
 	}
 	p.status = st
 }

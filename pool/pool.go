@@ -134,6 +134,13 @@ type Status struct {
 	Granted      int
 	WindingDown  int
 	Managers     map[string]ManagerStatus
+	// HourlySpend is what the pool's instances cost per hour now, in US
+	// dollars, as far as the pool knows prices (see Config.Prices).
+	HourlySpend float64
+	// UnitPrice is the highest on-demand price per capacity unit among
+	// the pool's types, or 0 without prices: a cautious estimate of what
+	// one more unit costs.
+	UnitPrice float64
 }
 
 // Ready is the capacity working or ready to work.

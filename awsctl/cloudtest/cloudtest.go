@@ -43,33 +43,37 @@ const UnknownID = "i-0fffffffffffffff0"
 // Instances a subtest launches are terminated when it ends.
 func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Helper()
-	for _, c := range cases {
+	for _, c := range cases() {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t)
 			if h.Client == nil || len(h.Offerings) == 0 {
-				t.Fatalf("harness needs a Client and at least one offering, got %+v", h)
+				t.Fatalf("harness needs a Client and at least one offering (got %d)", len(h.Offerings))
 			}
 			c.run(newEnv(t, h))
 		})
 	}
 }
 
-var cases = []struct {
+type testCase struct {
 	name string
 	run  func(e *env)
-}{
-	{"LaunchReturnsTaggedInstances", testLaunchReturnsTaggedInstances},
-	{"LaunchWeightedCapacity", testLaunchWeightedCapacity},
-	{"LaunchEmptySpecIsInvalid", testLaunchEmptySpecIsInvalid},
-	{"LaunchTokenReplaysFirstLaunch", testLaunchTokenReplays},
-	{"LaunchTokenParameterMismatch", testLaunchTokenMismatch},
-	{"ListFiltersByTags", testListFiltersByTags},
-	{"ListIncludeTerminated", testListIncludeTerminated},
-	{"TerminateIsIdempotent", testTerminateIsIdempotent},
-	{"TerminateUnknownIDStillTerminatesKnown", testTerminateUnknownID},
-	{"TagAndUntagShowInListing", testTagAndUntag},
-	{"TagUnknownIDIsNotFound", testTagUnknownID},
-	{"TagLimitsAreInvalid", testTagLimits},
+}
+
+func cases() []testCase {
+	return []testCase{
+		{"LaunchReturnsTaggedInstances", testLaunchReturnsTaggedInstances},
+		{"LaunchWeightedCapacity", testLaunchWeightedCapacity},
+		{"LaunchEmptySpecIsInvalid", testLaunchEmptySpecIsInvalid},
+		{"LaunchTokenReplaysFirstLaunch", testLaunchTokenReplays},
+		{"LaunchTokenParameterMismatch", testLaunchTokenMismatch},
+		{"ListFiltersByTags", testListFiltersByTags},
+		{"ListIncludeTerminated", testListIncludeTerminated},
+		{"TerminateIsIdempotent", testTerminateIsIdempotent},
+		{"TerminateUnknownIDStillTerminatesKnown", testTerminateUnknownID},
+		{"TagAndUntagShowInListing", testTagAndUntag},
+		{"TagUnknownIDIsNotFound", testTagUnknownID},
+		{"TagLimitsAreInvalid", testTagLimits},
+	}
 }
 
 // env is one subtest's view of the harness.
@@ -81,8 +85,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T, h Harness) *env {
-	e := &env{t: t, h: h, ctx: t.Context(), owner: "ct-" + shortHash(t.Name())}
-	return e
+	return &env{t: t, h: h, ctx: t.Context(), owner: "ct-" + shortHash(t.Name())}
 }
 
 func shortHash(s string) string {

@@ -32,7 +32,7 @@ func TestBillPerSecondWithMinimum(t *testing.T) {
 	terminate(neverRan)
 	require.NoError(t, sim.Advance(40*time.Second)) // t = 50 s: everything else has run 10 s
 	terminate(brief)
-	require.NoError(t, sim.Advance(3590 * time.Second)) // t = 3640 s
+	require.NoError(t, sim.Advance(3590*time.Second)) // t = 3640 s
 	terminate(hour)
 	require.NoError(t, sim.Advance(500*time.Millisecond)) // stillRunning has run 3600.5 s: 3601 s billed
 

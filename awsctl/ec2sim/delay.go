@@ -80,9 +80,9 @@ func (u uniformDelay) validate() error {
 
 // LogNormal returns a Delay whose logarithm is normally distributed: half
 // the samples fall below median, and sigma (the standard deviation of the
-// logarithm) sets the spread; 0.25 gives a tail where about 1 sample in 40
-// exceeds 1.6 x median. Boot times look like this: never below some floor,
-// occasionally much slower.
+// logarithm) sets the spread; with sigma 0.25, 95% of samples lie between
+// 0.61 and 1.63 times the median. Boot times look like this: never
+// negative, occasionally much slower than usual.
 func LogNormal(median time.Duration, sigma float64) Delay {
 	return logNormalDelay{median: median, sigma: sigma}
 }

@@ -46,6 +46,14 @@ func (s *Sim) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]aw
 			candidates = p
 		}
 	}
+	// Membership of candidates checks its own tag; the rest are checked
+	// from a slice, which is cheaper per instance than ranging over a map.
+	var rest []tagPair
+	for k, v := range filter.Tags {
+		if candidates.all || k != candidates.pair.key {
+			rest = append(rest, tagPair{k, v})
+		}
+	}
 	var out []awsctl.Instance
 	for _, r := range candidates.items {
 		if !candidates.member(r) || now.Before(r.visibleAt) {
@@ -55,7 +63,7 @@ func (s *Sim) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]aw
 		if state == awsctl.StateTerminated && !filter.IncludeTerminated {
 			continue
 		}
-		if !hasTags(r.view.Tags, filter.Tags) {
+		if !hasPairs(r.view.Tags, rest) {
 			continue
 		}
 		if out == nil {
@@ -69,9 +77,9 @@ func (s *Sim) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]aw
 	return out, nil
 }
 
-func hasTags(tags, want map[string]string) bool {
-	for k, v := range want {
-		if got, ok := tags[k]; !ok || got != v {
+func hasPairs(tags map[string]string, want []tagPair) bool {
+	for _, p := range want {
+		if got, ok := tags[p.key]; !ok || got != p.value {
 			return false
 		}
 	}

@@ -60,8 +60,8 @@ type Sim struct {
 	faults map[string]*opFaults
 }
 
-// instance is the sim's record of one instance. Fields only grow: billing,
-// spot interruptions and reservations hang their own data here.
+// instance is the sim's record of one instance. Features that need more
+// per-instance data (spot interruptions, reservations) add fields here.
 type instance struct {
 	// view holds the fields a caller sees; State is filled in when it is
 	// read. view.Tags is replaced, never modified, so it can be handed out

@@ -1,0 +1,374 @@
+package autoscale
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/pool"
+)
+
+// Defaults of Rails.
+const (
+	DefaultMaxLaunchPerMinute   = 500
+	DefaultNotReadyLimit        = 3
+	DefaultLaunchFailureLimit   = 5
+	DefaultFlapLimit            = 6
+	DefaultAlarmWindow          = 30 * time.Minute
+	DefaultCapacityFailureLimit = 3
+)
+
+// Rails are the safety rails of a scaler: caps that hold whatever the
+// managers ask, and detectors that raise an alarm when something runs away.
+// Every cap that bites and every alarm is reported as an event and through
+// Scaler.Alarms, never only in a log.
+type Rails struct {
+	// MaxLaunchPerMinute caps the capacity units launched in any rolling
+	// minute, across pools (DefaultMaxLaunchPerMinute; negative: no cap).
+	MaxLaunchPerMinute int
+	// MaxSpendPerHour caps the hourly cost of all instances, in US
+	// dollars, as the pools' price books see it: launches that would go
+	// beyond it are cut. 0 means no cap. Pools without prices count 0.
+	MaxSpendPerHour float64
+	// Window over which the detectors count (DefaultAlarmWindow).
+	Window time.Duration
+	// NotReadyLimit: this many provisioning failures in a pool within
+	// Window raise AlarmNeverReady (DefaultNotReadyLimit).
+	NotReadyLimit int
+	// LaunchFailureLimit: this many failed launches in a row in a pool
+	// raise AlarmLaunchFailures (DefaultLaunchFailureLimit).
+	LaunchFailureLimit int
+	// CapacityFailureLimit: this many passes in a row in which no offering
+	// could launch raise AlarmNoCapacity (DefaultCapacityFailureLimit).
+	CapacityFailureLimit int
+	// FlapLimit: a manager whose target changes direction this many times
+	// within Window raises AlarmFlapping (DefaultFlapLimit).
+	FlapLimit int
+}
+
+func (r Rails) withDefaults() (Rails, error) {
+	if r.MaxSpendPerHour < 0 || r.Window < 0 || r.NotReadyLimit < 0 || r.LaunchFailureLimit < 0 ||
+		r.CapacityFailureLimit < 0 || r.FlapLimit < 0 {
+		return r, fmt.Errorf("%w: Rails: limits and Window must not be negative", ErrInvalidOptions)
+	}
+	if r.MaxLaunchPerMinute == 0 {
+		r.MaxLaunchPerMinute = DefaultMaxLaunchPerMinute
+	}
+	if r.Window == 0 {
+		r.Window = DefaultAlarmWindow
+	}
+	if r.NotReadyLimit == 0 {
+		r.NotReadyLimit = DefaultNotReadyLimit
+	}
+	if r.LaunchFailureLimit == 0 {
+		r.LaunchFailureLimit = DefaultLaunchFailureLimit
+	}
+	if r.CapacityFailureLimit == 0 {
+		r.CapacityFailureLimit = DefaultCapacityFailureLimit
+	}
+	if r.FlapLimit == 0 {
+		r.FlapLimit = DefaultFlapLimit
+	}
+	return r, nil
+}
+
+// AlarmKind names a runaway situation.
+type AlarmKind string
+
+// Alarm kinds.
+const (
+	AlarmNeverReady     AlarmKind = "never-ready"     // servers keep failing to provision
+	AlarmNoCapacity     AlarmKind = "no-capacity"     // no offering can launch
+	AlarmFlapping       AlarmKind = "flapping"        // a manager's demand swings up and down
+	AlarmLaunchFailures AlarmKind = "launch-failures" // launches keep failing
+	AlarmLaunchRate     AlarmKind = "launch-rate"     // the launch cap bit
+	AlarmSpend          AlarmKind = "spend"           // the spend cap bit
+)
+
+// Alarm is an active runaway situation.
+type Alarm struct {
+	Kind    AlarmKind
+	Pool    string
+	Manager string
+	Since   time.Time
+	Reason  string
+}
+
+// rails holds the detectors' counters.
+type rails struct {
+	cfg Rails
+
+	mu       sync.Mutex
+	launches []launchMark // launches in the last minute
+	alarms   map[alarmKey]Alarm
+	failures map[string][]time.Time // provisioning failures per pool
+	launchKO map[string]int         // consecutive failed launches per pool
+	noCap    map[string]int         // consecutive passes with no capacity per pool
+	targets  map[string][]targetMark
+	paused   bool
+	noTerm   bool
+}
+
+type launchMark struct {
+	at    time.Time
+	units int
+}
+
+type targetMark struct {
+	at     time.Time
+	target int
+}
+
+type alarmKey struct {
+	kind          AlarmKind
+	pool, manager string
+}
+
+func newRails(cfg Rails) *rails {
+	return &rails{cfg: cfg, alarms: map[alarmKey]Alarm{}, failures: map[string][]time.Time{},
+		launchKO: map[string]int{}, noCap: map[string]int{}, targets: map[string][]targetMark{}}
+}
+
+// launchBudget returns how many capacity units may still be launched this
+// minute.
+func (r *rails) launchBudget(now time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cfg.MaxLaunchPerMinute < 0 {
+		return int(^uint(0) >> 1)
+	}
+	r.launches = slices.DeleteFunc(r.launches, func(m launchMark) bool { return now.Sub(m.at) >= time.Minute })
+	used := 0
+	for _, m := range r.launches {
+		used += m.units
+	}
+	return max(0, r.cfg.MaxLaunchPerMinute-used)
+}
+
+func (r *rails) launched(now time.Time, units int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.launches = append(r.launches, launchMark{now, units})
+}
+
+// observe feeds one pass's events and statuses to the detectors and
+// returns the alarms raised and cleared, as events.
+func (r *rails) observe(now time.Time, events []Event, statuses map[string]pool.Status) []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	active := map[alarmKey]string{}
+	noCapThisPass := map[string]bool{}
+	for _, e := range events {
+		switch e.Kind {
+		case pool.EventProvisionFailed:
+			r.failures[e.Pool] = append(r.failures[e.Pool], now)
+		case pool.EventLaunch:
+			r.launchKO[e.Pool] = 0
+		case pool.EventLaunchFailed:
+			r.launchKO[e.Pool]++
+		case pool.EventNoCapacity:
+			noCapThisPass[e.Pool] = true
+		}
+	}
+	for name, st := range statuses {
+		fails := slices.DeleteFunc(r.failures[name], func(t time.Time) bool { return now.Sub(t) > r.cfg.Window })
+		r.failures[name] = fails
+		if len(fails) >= r.cfg.NotReadyLimit {
+			active[alarmKey{AlarmNeverReady, name, ""}] = fmt.Sprintf("%d servers failed to become ready within %v", len(fails), r.cfg.Window)
+		}
+		if n := r.launchKO[name]; n >= r.cfg.LaunchFailureLimit {
+			active[alarmKey{AlarmLaunchFailures, name, ""}] = fmt.Sprintf("%d launches failed in a row", n)
+		}
+		if noCapThisPass[name] {
+			r.noCap[name]++
+		} else {
+			r.noCap[name] = 0
+		}
+		if n := r.noCap[name]; n >= r.cfg.CapacityFailureLimit {
+			active[alarmKey{AlarmNoCapacity, name, ""}] = fmt.Sprintf("no offering could launch for %d passes", n)
+		}
+		for mgr, ms := range st.Managers {
+			key := name + "\x00" + mgr
+			marks := r.targets[key]
+			if len(marks) == 0 || marks[len(marks)-1].target != ms.Target {
+				marks = append(marks, targetMark{now, ms.Target})
+			}
+			marks = slices.DeleteFunc(marks, func(m targetMark) bool { return now.Sub(m.at) > r.cfg.Window })
+			r.targets[key] = marks
+			if turns := reversals(marks); turns >= r.cfg.FlapLimit {
+				active[alarmKey{AlarmFlapping, name, mgr}] = fmt.Sprintf("target changed direction %d times within %v", turns, r.cfg.Window)
+			}
+		}
+	}
+	// Cap alarms last only for the pass in which the cap bit.
+	for k, a := range r.alarms {
+		if k.kind == AlarmLaunchRate || k.kind == AlarmSpend {
+			active[k] = a.Reason
+		}
+	}
+	return r.reconcile(now, active)
+}
+
+// capped records that a cap bit this pass.
+func (r *rails) capped(now time.Time, kind AlarmKind, poolName, reason string) []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := alarmKey{kind, poolName, ""}
+	if _, ok := r.alarms[k]; ok {
+		return nil
+	}
+	r.alarms[k] = Alarm{Kind: kind, Pool: poolName, Since: now, Reason: reason}
+	return []Event{{Time: now, Kind: pool.EventAlarm, Pool: poolName, Reason: string(kind) + ": " + reason}}
+}
+
+// clearCaps forgets cap alarms at the start of a pass, so they are raised
+// again only if the cap bites again.
+func (r *rails) clearCaps(now time.Time) []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Event
+	for k, a := range r.alarms {
+		if k.kind == AlarmLaunchRate || k.kind == AlarmSpend {
+			delete(r.alarms, k)
+			out = append(out, Event{Time: now, Kind: pool.EventAlarmCleared, Pool: a.Pool, Reason: string(a.Kind)})
+		}
+	}
+	return out
+}
+
+func (r *rails) reconcile(now time.Time, active map[alarmKey]string) []Event {
+	var out []Event
+	for k, reason := range active {
+		if _, ok := r.alarms[k]; !ok {
+			r.alarms[k] = Alarm{Kind: k.kind, Pool: k.pool, Manager: k.manager, Since: now, Reason: reason}
+			out = append(out, Event{Time: now, Kind: pool.EventAlarm, Pool: k.pool, Manager: k.manager, Reason: string(k.kind) + ": " + reason})
+		}
+	}
+	for k, a := range r.alarms {
+		if _, ok := active[k]; !ok {
+			delete(r.alarms, k)
+			out = append(out, Event{Time: now, Kind: pool.EventAlarmCleared, Pool: a.Pool, Manager: a.Manager, Reason: string(a.Kind)})
+		}
+	}
+	return out
+}
+
+// reversals counts how often a series of targets changes direction.
+func reversals(marks []targetMark) int {
+	turns, dir := 0, 0
+	for i := 1; i < len(marks); i++ {
+		d := marks[i].target - marks[i-1].target
+		switch {
+		case d > 0 && dir < 0, d < 0 && dir > 0:
+			turns++
+		}
+		if d != 0 {
+			dir = d
+		}
+	}
+	return turns
+}
+
+// Alarms returns the runaway situations active after the latest pass.
+func (s *Scaler) Alarms() []Alarm {
+	s.rails.mu.Lock()
+	defer s.rails.mu.Unlock()
+	out := make([]Alarm, 0, len(s.rails.alarms))
+	for _, a := range s.rails.alarms {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b Alarm) int {
+		if c := a.Since.Compare(b.Since); c != 0 {
+			return c
+		}
+		return compareStrings(string(a.Kind)+a.Pool+a.Manager, string(b.Kind)+b.Pool+b.Manager)
+	})
+	return out
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// PauseOptions say what a pause stops.
+type PauseOptions struct {
+	// StopTerminating also stops terminations (wind-downs still start and
+	// finish, but the servers are left running).
+	StopTerminating bool
+}
+
+// Pause stops the scaler from launching (and optionally terminating) until
+// Resume. Passes go on: decisions are still made and reported.
+func (s *Scaler) Pause(opts PauseOptions) {
+	s.rails.mu.Lock()
+	defer s.rails.mu.Unlock()
+	s.rails.paused, s.rails.noTerm = true, opts.StopTerminating
+}
+
+// Resume undoes Pause.
+func (s *Scaler) Resume() {
+	s.rails.mu.Lock()
+	defer s.rails.mu.Unlock()
+	s.rails.paused, s.rails.noTerm = false, false
+}
+
+// Paused reports whether launches (and terminations) are paused.
+func (s *Scaler) Paused() (launches, terminations bool) {
+	s.rails.mu.Lock()
+	defer s.rails.mu.Unlock()
+	return s.rails.paused, s.rails.noTerm
+}
+
+// limitLaunches applies the pause switch and the launch and spend caps to
+// the plans' launches, trimming them (a launch cut to zero capacity is not
+// made), and reports what bit.
+func (s *Scaler) limitLaunches(ctx context.Context, now time.Time, plans []*pool.Plan) {
+	for _, e := range s.rails.clearCaps(now) {
+		s.emit(ctx, e)
+	}
+	paused, _ := s.Paused()
+	budget := s.rails.launchBudget(now)
+	spend := 0.0
+	for _, p := range s.pools {
+		spend += p.Status().HourlySpend
+	}
+	for i, pl := range plans {
+		unitPrice := s.pools[i].Status().UnitPrice
+		for j := range pl.Launches {
+			req := &pl.Launches[j]
+			switch {
+			case paused:
+				s.emit(ctx, Event{Time: now, Kind: pool.EventLaunchFailed, Pool: pl.Pool, Capacity: req.Capacity, Market: req.Market, Reason: "paused"})
+				req.Capacity = 0
+				continue
+			case budget < req.Capacity:
+				for _, e := range s.rails.capped(now, AlarmLaunchRate, pl.Pool, fmt.Sprintf("more than %d units a minute", s.rails.cfg.MaxLaunchPerMinute)) {
+					s.emit(ctx, e)
+				}
+				req.Capacity = budget
+			}
+			if cap := s.rails.cfg.MaxSpendPerHour; cap > 0 && unitPrice > 0 {
+				room := int((cap - spend) / unitPrice)
+				if room < req.Capacity {
+					for _, e := range s.rails.capped(now, AlarmSpend, pl.Pool, fmt.Sprintf("spend $%.2f/h of cap $%.2f/h", spend, cap)) {
+						s.emit(ctx, e)
+					}
+					req.Capacity = max(0, room)
+				}
+			}
+			if req.Capacity <= 0 {
+				continue
+			}
+			budget -= req.Capacity
+			spend += float64(req.Capacity) * unitPrice
+		}
+	}
+}
