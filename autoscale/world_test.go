@@ -92,6 +92,7 @@ func (s *servers) role(t testing.TB) role.Role {
 type world struct {
 	t      testing.TB
 	sim    *ec2sim.Sim
+	cloud  awsctl.CloudClient // what the scaler talks to; the sim unless a test wraps it
 	scaler *autoscale.Scaler
 	pools  []pool.Config
 	opts   autoscale.Options
@@ -130,7 +131,11 @@ func newWorld(t testing.TB, sim *ec2sim.Sim, pools ...pool.Config) *world {
 // restart replaces the scaler with a new one over the same cloud, as after a
 // crash: nothing in memory survives.
 func (w *world) restart() {
-	s, err := autoscale.New(w.sim, w.pools, w.opts)
+	var cloud awsctl.CloudClient = w.sim
+	if w.cloud != nil {
+		cloud = w.cloud
+	}
+	s, err := autoscale.New(cloud, w.pools, w.opts)
 	require.NoError(w.t, err)
 	w.scaler = s
 	w.t.Cleanup(func() { _ = s.Shutdown(context.Background(), autoscale.ShutdownOptions{}) })

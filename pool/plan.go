@@ -79,6 +79,9 @@ type server struct {
 	replaces string
 	// earmarked: a replacement on its way, not capacity for new demand.
 	earmarked bool
+	// prevMgr: the server was just handed back to the pool by this
+	// manager; its grant tag goes unless another grant replaces it.
+	prevMgr *want
 }
 
 // counts reports whether s is capacity the pool can plan with.
@@ -457,31 +460,6 @@ func (p *Pool) decide(pl *Plan, now time.Time, servers []*server, wants []*want)
 		byName[w.name] = w
 		sumTarget += w.target
 	}
-	// Finish restores whose hook succeeded: untag, and give the server back
-	// to its manager or to the pool.
-	for _, s := range servers {
-		if s.phase != phaseWinding || !s.m.restored || s.taken {
-			continue
-		}
-		s.taken = true
-		ch := Change{Instance: s.inst, Remove: []string{TagWindDownStart, TagWindDownDeadline}}
-		w := byName[s.mgr]
-		if w != nil && !s.m.restoreFree {
-			s.phase = phaseGranted
-			pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{w.m, manager.Notice{Kind: manager.Restored, Server: s.managerServer()}})
-		} else {
-			if w != nil {
-				ch.Remove = append(ch.Remove, TagManager)
-				pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{w.m, manager.Notice{Kind: manager.Revoked, Server: s.managerServer(), Reason: "handed back to the pool"}})
-			}
-			s.mgr = ""
-			s.phase = phaseFree
-			if !s.m.provisioned {
-				s.phase = phaseProvisioning
-			}
-		}
-		pl.Changes = append(pl.Changes, ch)
-	}
 	p.interruptions(pl, now, servers, byName)
 	p.swapReplacements(pl, now, servers, byName)
 
@@ -494,6 +472,31 @@ func (p *Pool) decide(pl *Plan, now time.Time, servers []*server, wants []*want)
 		if s.phase == phaseGranted || (s.restoring && !s.m.restoreFree) {
 			w.held += s.weight
 			w.zoneHeld[s.inst.Zone] += s.weight
+		}
+	}
+
+	// Finish restores whose hook succeeded: untag, and give the server back
+	// to its manager if it still wants it, else to the pool.
+	for _, s := range servers {
+		if s.phase != phaseWinding || !s.m.restored || s.taken {
+			continue
+		}
+		pl.Changes = append(pl.Changes, Change{Instance: s.inst, Remove: []string{TagWindDownStart, TagWindDownDeadline}})
+		w := byName[s.mgr]
+		if w != nil && (!s.m.restoreFree || w.need() > 0) {
+			s.taken = true
+			s.phase = phaseGranted
+			w.held += s.weight
+			w.zoneHeld[s.inst.Zone] += s.weight
+			pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{w.m, manager.Notice{Kind: manager.Restored, Server: s.managerServer()}})
+			continue
+		}
+		// Back to the pool: free for any manager this very pass.
+		s.prevMgr = w
+		s.mgr = ""
+		s.phase = phaseFree
+		if !s.m.provisioned {
+			s.phase = phaseProvisioning
 		}
 	}
 
@@ -546,6 +549,18 @@ func (p *Pool) decide(pl *Plan, now time.Time, servers []*server, wants []*want)
 
 	// 4. Launch or restore what is missing; 5. remove what is spare.
 	p.balance(pl, now, servers, wants, sumTarget)
+
+	// Servers handed back to the pool and not granted again lose their
+	// old grant.
+	for _, s := range servers {
+		if s.prevMgr == nil {
+			continue
+		}
+		pl.Changes = append(pl.Changes, Change{Instance: s.inst, Remove: []string{TagManager}})
+		pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{s.prevMgr.m, manager.Notice{Kind: manager.Revoked, Server: s.managerServer(), Reason: "handed back to the pool"}})
+		s.prevMgr = nil
+		s.taken = true
+	}
 
 	// 6. Move wind-downs, provisioning and failures along.
 	for _, s := range servers {
@@ -699,6 +714,10 @@ func (p *Pool) grant(pl *Plan, servers []*server, wants []*want) {
 			w.held += s.weight
 			w.zoneHeld[s.inst.Zone] += s.weight
 			pl.Changes = append(pl.Changes, Change{Instance: s.inst, Set: map[string]string{TagManager: w.name}})
+			if s.prevMgr != nil && s.prevMgr != w {
+				pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{s.prevMgr.m, manager.Notice{Kind: manager.Revoked, Server: s.managerServer(), Reason: "handed to " + w.name}})
+			}
+			s.prevMgr = nil
 			pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{w.m, manager.Notice{Kind: manager.Granted, Server: s.managerServer()}})
 			p.event(pl, Event{Kind: EventGrant, Instance: s.inst.ID, Manager: w.name,
 				Inputs: []slog.Attr{slog.Int("held", w.held), slog.Int("target", w.target)}})
