@@ -78,6 +78,12 @@ func (p *Pool) launchPriced(pl *Plan, now time.Time, servers []*server, units in
 		perZone[s.inst.Zone] += s.weight
 		live += s.weight
 	}
+	for _, l := range pl.Launches {
+		live += l.Capacity // launched earlier in this pass
+	}
+	// An instance heavier than what is left overshoots the request; that is
+	// fine only as far as Max allows.
+	overshoot := p.cfg.Max - live - units
 	total := float64(live + units)
 	capOK := func(c spotprice.Choice) bool {
 		if c.Market != awsctl.MarketSpot || p.cfg.MaxSpotShare == 0 {
@@ -88,12 +94,16 @@ func (p *Pool) launchPriced(pl *Plan, now time.Time, servers []*server, units in
 	}
 	alloc := make([]int, len(acc))
 	for left := units; left > 0; {
-		best := -1
+		best, capped := -1, false
 		for i, c := range acc {
 			if c.Reserved && alloc[i] >= c.ReservedLeft {
 				continue
 			}
+			if c.Offering.Weight-left > overshoot {
+				continue
+			}
 			if !capOK(c) {
+				capped = true
 				continue
 			}
 			if best >= 0 && c.CostPerUnit > acc[best].CostPerUnit {
@@ -103,11 +113,16 @@ func (p *Pool) launchPriced(pl *Plan, now time.Time, servers []*server, units in
 				best = i
 			}
 		}
+		if best < 0 && !capped {
+			break // nothing fits without going over Max
+		}
 		if best < 0 {
 			// Every choice is capped: more of the same beats no capacity.
 			p.event(pl, Event{Kind: EventNoCapacity, Capacity: left,
 				Reason: fmt.Sprintf("every spot offering holds its share cap %.2f; launching over the cap", p.cfg.MaxSpotShare)})
-			best = slices.IndexFunc(acc, func(c spotprice.Choice) bool { return !c.Reserved })
+			best = slices.IndexFunc(acc, func(c spotprice.Choice) bool {
+				return !c.Reserved && c.Offering.Weight-left <= overshoot
+			})
 			if best < 0 {
 				break
 			}
@@ -117,6 +132,8 @@ func (p *Pool) launchPriced(pl *Plan, now time.Time, servers []*server, units in
 		perOffer[offeringKey{c.Offering.InstanceType, c.Offering.Zone, c.Market}] += c.Offering.Weight
 		perZone[c.Offering.Zone] += c.Offering.Weight
 		left -= c.Offering.Weight
+		overshoot -= max(0, -left)
+		left = max(0, left)
 	}
 	for i, c := range acc {
 		if alloc[i] == 0 {
@@ -248,6 +265,9 @@ func (p *Pool) replaceOnDemand(pl *Plan, now time.Time, servers []*server, wants
 	}
 	replaced := map[string]bool{}
 	live := 0
+	for _, l := range pl.Launches {
+		live += l.Capacity // launched this pass for demand
+	}
 	for _, s := range servers {
 		if s.replaces != "" {
 			replaced[s.replaces] = true
