@@ -244,3 +244,5 @@ func book(t testing.TB) *spotprice.Book {
 	require.NoError(t, err)
 	return b
 }
+
+func timeTag(s string) (time.Time, error) { return time.Parse(time.RFC3339, s) }

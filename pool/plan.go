@@ -82,6 +82,8 @@ type server struct {
 	// prevMgr: the server was just handed back to the pool by this
 	// manager; its grant tag goes unless another grant replaces it.
 	prevMgr *want
+	// staleGrant: the grant tag names a manager the pool does not have.
+	staleGrant bool
 }
 
 // counts reports whether s is capacity the pool can plan with.
@@ -239,8 +241,7 @@ func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
 			} else {
 				p.event(pl, Event{Kind: EventBadTag, Instance: inst.ID, Manager: name,
 					Reason: "grant tag names an unknown manager; the server returns to the pool"})
-				pl.Changes = append(pl.Changes, Change{Instance: inst, Remove: []string{TagManager}})
-				s.taken = true
+				s.staleGrant = true // removed below unless granted again this pass
 			}
 		}
 		if startTag, ok := inst.Tags[TagWindDownStart]; ok {
@@ -255,11 +256,8 @@ func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
 				s.deadline = now.Add(p.cfg.WindDownTimeout)
 				p.event(pl, Event{Kind: EventBadTag, Instance: inst.ID,
 					Reason: fmt.Sprintf("wind-down deadline %q does not parse; reset", inst.Tags[TagWindDownDeadline])})
-				if !s.taken {
-					pl.Changes = append(pl.Changes, Change{Instance: inst, Set: map[string]string{
-						TagWindDownStart: formatTime(s.start), TagWindDownDeadline: formatTime(s.deadline)}})
-					s.taken = true
-				}
+				pl.Changes = append(pl.Changes, Change{Instance: inst, Set: map[string]string{
+					TagWindDownStart: formatTime(s.start), TagWindDownDeadline: formatTime(s.deadline)}})
 			}
 		} else {
 			s.m.windDownSent, s.m.woundDown, s.m.tornDown, s.m.restored = false, false, false, false
@@ -553,12 +551,14 @@ func (p *Pool) decide(pl *Plan, now time.Time, servers []*server, wants []*want)
 	// Servers handed back to the pool and not granted again lose their
 	// old grant.
 	for _, s := range servers {
-		if s.prevMgr == nil {
+		if s.prevMgr == nil && !s.staleGrant {
 			continue
 		}
 		pl.Changes = append(pl.Changes, Change{Instance: s.inst, Remove: []string{TagManager}})
-		pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{s.prevMgr.m, manager.Notice{Kind: manager.Revoked, Server: s.managerServer(), Reason: "handed back to the pool"}})
-		s.prevMgr = nil
+		if s.prevMgr != nil {
+			pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{s.prevMgr.m, manager.Notice{Kind: manager.Revoked, Server: s.managerServer(), Reason: "handed back to the pool"}})
+		}
+		s.prevMgr, s.staleGrant = nil, false
 		s.taken = true
 	}
 
@@ -717,7 +717,7 @@ func (p *Pool) grant(pl *Plan, servers []*server, wants []*want) {
 			if s.prevMgr != nil && s.prevMgr != w {
 				pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{s.prevMgr.m, manager.Notice{Kind: manager.Revoked, Server: s.managerServer(), Reason: "handed to " + w.name}})
 			}
-			s.prevMgr = nil
+			s.prevMgr, s.staleGrant = nil, false
 			pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{w.m, manager.Notice{Kind: manager.Granted, Server: s.managerServer()}})
 			p.event(pl, Event{Kind: EventGrant, Instance: s.inst.ID, Manager: w.name,
 				Inputs: []slog.Attr{slog.Int("held", w.held), slog.Int("target", w.target)}})
