@@ -9,6 +9,17 @@
 // By default it runs on the simulated EC2 (package ec2sim) in virtual time:
 // eight simulated hours take a second or two, and need no AWS account. It
 // prints a timeline and a summary.
+//
+// With -aws it runs the same service on a real AWS account, on the wall
+// clock: the jobs are still simulated in-process, but the servers are real
+// EC2 instances, launched from -image into the -subnet list, and all of
+// them are wound down and terminated on exit. That mode needs the EC2 client,
+// which is built only with the aws build tag, so that the default example
+// builds in seconds:
+//
+//	go run -tags aws ./examples/jobqueue -aws -region us-east-1 \
+//	    -image ami-0abc... -subnet subnet-0abc=us-east-1a -security-group sg-0abc \
+//	    -types c5.large,m5.large -max 5 -length 1h
 package main
 
 import (
@@ -20,7 +31,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,8 +53,18 @@ func main() {
 	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of the job arrivals and the simulator")
 	flag.IntVar(&cfg.max, "max", 40, "most servers the pool may hold")
 	flag.BoolVar(&cfg.verbose, "v", false, "log every scaler decision")
+	flag.BoolVar(&cfg.aws.enabled, "aws", false, "run against real AWS (launches real instances; needs a build with -tags aws)")
+	flag.StringVar(&cfg.aws.region, "region", "", "AWS region, with -aws")
+	flag.StringVar(&cfg.aws.endpoint, "endpoint", "", "EC2-compatible endpoint URL, with -aws")
+	flag.StringVar(&cfg.aws.image, "image", "", "AMI id of the workers, with -aws")
+	flag.StringVar(&cfg.aws.types, "types", "c5.large", "comma-separated instance types, with -aws")
+	flag.Var(&cfg.aws.subnets, "subnet", "subnet as id=zone (repeatable), with -aws")
+	flag.Var(&cfg.aws.groups, "security-group", "security group id (repeatable), with -aws")
+	flag.StringVar(&cfg.aws.identity, "identity", "jobqueue-example", "owner tag value of the scaler, with -aws")
 	flag.Parse()
-	if err := run(context.Background(), os.Stdout, cfg); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Stdout, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "jobqueue:", err)
 		os.Exit(1)
 	}
@@ -52,6 +75,64 @@ type config struct {
 	seed                    uint64
 	max                     int
 	verbose                 bool
+	aws                     awsFlags
+}
+
+// awsFlags configure the real-AWS mode.
+type awsFlags struct {
+	enabled                                  bool
+	region, endpoint, image, types, identity string
+	subnets, groups                          listFlag
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// world is where the servers live: the simulated EC2 on virtual time, or a
+// real AWS account on the wall clock.
+type world struct {
+	cloud  awsctl.CloudClient
+	spec   awsctl.LaunchSpec
+	types  []pool.InstanceType
+	zones  []string
+	id     string
+	now    func() time.Time
+	wait   func(ctx context.Context, d time.Duration) error
+	cost   func() float64 // nil when unknown
+	report func(io.Writer)
+	// winddown: on exit, wind every server down and terminate it.
+	winddown bool
+}
+
+func simWorld(cfg config) (*world, error) {
+	sim, err := ec2sim.New(ec2sim.Config{
+		BootDelay: ec2sim.LogNormal(45*time.Second, 0.25),
+		ListDelay: ec2sim.Uniform(0, 5*time.Second),
+		Seed:      int64(cfg.seed),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &world{
+		cloud: sim,
+		spec:  awsctl.LaunchSpec{ImageID: "ami-0123456789abcdef0"},
+		types: []pool.InstanceType{{Name: "c5.large"}},
+		zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
+		id:    "jobqueue-example",
+		now:   sim.Now,
+		wait:  func(_ context.Context, d time.Duration) error { return sim.Advance(d) },
+		cost:  func() float64 { return sim.Bill().Total },
+		report: func(out io.Writer) {
+			calls := sim.Calls()
+			fmt.Fprintf(out, "servers launched   %d\n", len(sim.Instances()))
+			fmt.Fprintf(out, "cost               $%.2f\n", sim.Bill().Total)
+			fmt.Fprintf(out, "cloud calls        list %d, launch %d, tag %d, untag %d, terminate %d\n",
+				calls[ec2sim.OpListInstances], calls[ec2sim.OpLaunch], calls[ec2sim.OpTag], calls[ec2sim.OpUntag], calls[ec2sim.OpTerminate])
+		},
+	}, nil
 }
 
 // job is one unit of work.
@@ -189,11 +270,10 @@ func (a *arrivals) until(now time.Time, submit func(*job)) {
 }
 
 func run(ctx context.Context, out io.Writer, cfg config) error {
-	sim, err := ec2sim.New(ec2sim.Config{
-		BootDelay: ec2sim.LogNormal(45*time.Second, 0.25),
-		ListDelay: ec2sim.Uniform(0, 5*time.Second),
-		Seed:      int64(cfg.seed),
-	})
+	w, err := simWorld(cfg)
+	if cfg.aws.enabled {
+		w, err = awsWorld(ctx, out, cfg)
+	}
 	if err != nil {
 		return err
 	}
@@ -202,7 +282,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	if err != nil {
 		return err
 	}
-	worker, err := role.New("worker", awsctl.LaunchSpec{ImageID: "ami-0123456789abcdef0"}, role.Hooks{
+	worker, err := role.New("worker", w.spec, role.Hooks{
 		// Wind-down: take no new jobs; the current one runs to its end.
 		WindDown: func(_ context.Context, inst awsctl.Instance) error {
 			c.setDraining(inst.ID, true)
@@ -224,35 +304,43 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	if cfg.verbose {
 		logger = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	scaler, err := autoscale.New(sim, []pool.Config{{
+	scaler, err := autoscale.New(w.cloud, []pool.Config{{
 		Name:     "workers",
 		Role:     worker,
 		Managers: []manager.Manager{queueManager{queue, c}},
-		Types:    []pool.InstanceType{{Name: "c5.large"}},
-		Zones:    []string{"us-east-1a", "us-east-1b", "us-east-1c"},
+		Types:    w.types,
+		Zones:    w.zones,
 		Max:      cfg.max,
 		// Jobs run up to 90 minutes: a wind-down must be allowed to last
 		// that long, or a job would be cut short.
 		WindDownTimeout: 2 * time.Hour,
 	}}, autoscale.Options{
-		Identity: "jobqueue-example",
+		Identity: w.id,
 		Interval: cfg.interval,
-		Clock:    sim.Now,
+		Clock:    w.now,
 		HookWait: time.Second,
 		Logger:   logger,
 	})
 	if err != nil {
 		return err
 	}
-	defer scaler.Shutdown(ctx, autoscale.ShutdownOptions{})
+	defer func() {
+		// With real instances, leave nothing running: wind everything
+		// down and terminate it, for at most a few minutes.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+		defer cancel()
+		if err := scaler.Shutdown(sctx, autoscale.ShutdownOptions{WindDown: w.winddown}); err != nil {
+			fmt.Fprintln(out, "shutdown:", err)
+		}
+	}()
 
 	const tick = 10 * time.Second
-	start := sim.Now()
+	start := w.now()
 	gen := &arrivals{rng: rand.New(rand.NewPCG(cfg.seed, 7)), next: start}
 	fmt.Fprintf(out, "%-6s %7s %7s | %7s %7s %7s | %8s\n", "time", "queued", "running", "booting", "ready", "winding", "cost")
 	var lastStep, lastRow time.Time
 	workers := scaler.Pool("workers")
-	for now := start; now.Sub(start) < cfg.length; now = sim.Now() {
+	for now := start; now.Sub(start) < cfg.length && ctx.Err() == nil; now = w.now() {
 		gen.until(now, c.submit)
 		queued, running := c.tick(now, queue.MarkIdle)
 		queue.Observe(now, queued, running)
@@ -264,16 +352,19 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		}
 		if now.Sub(lastRow) >= cfg.every || lastRow.IsZero() {
 			st := workers.Status()
+			cost := "-"
+			if w.cost != nil {
+				cost = fmt.Sprintf("$%.2f", w.cost())
+			}
 			fmt.Fprintf(out, "%-6s %7d %7d | %7d %7d %7d | %8s\n",
-				clock(now.Sub(start)), queued, running, st.Booting+st.Provisioning, st.Ready(), st.WindingDown,
-				fmt.Sprintf("$%.2f", sim.Bill().Total))
+				clock(now.Sub(start)), queued, running, st.Booting+st.Provisioning, st.Ready(), st.WindingDown, cost)
 			lastRow = now
 		}
-		if err := sim.Advance(tick); err != nil {
-			return err
+		if err := w.wait(ctx, tick); err != nil {
+			break
 		}
 	}
-	summary(out, sim, c)
+	summary(out, w, c)
 	return nil
 }
 
@@ -281,10 +372,9 @@ func clock(d time.Duration) string {
 	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
 }
 
-func summary(out io.Writer, sim *ec2sim.Sim, c *cluster) {
+func summary(out io.Writer, w *world, c *cluster) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	launched := len(sim.Instances())
 	waits := slices.Clone(c.waits)
 	slices.Sort(waits)
 	pct := func(p float64) time.Duration {
@@ -293,13 +383,10 @@ func summary(out io.Writer, sim *ec2sim.Sim, c *cluster) {
 		}
 		return waits[min(len(waits)-1, int(p*float64(len(waits))))]
 	}
-	bill := sim.Bill()
-	calls := sim.Calls()
 	fmt.Fprintln(out)
 	fmt.Fprintf(out, "jobs finished      %d (%d still queued, %d cut short by a scale-down)\n", c.done, len(c.queue), c.cut)
 	fmt.Fprintf(out, "wait for a server  p50 %v, p95 %v, max %v\n", pct(0.5).Round(time.Second), pct(0.95).Round(time.Second), pct(1).Round(time.Second))
-	fmt.Fprintf(out, "servers launched   %d\n", launched)
-	fmt.Fprintf(out, "cost               $%.2f\n", bill.Total)
-	fmt.Fprintf(out, "cloud calls        list %d, launch %d, tag %d, untag %d, terminate %d\n",
-		calls[ec2sim.OpListInstances], calls[ec2sim.OpLaunch], calls[ec2sim.OpTag], calls[ec2sim.OpUntag], calls[ec2sim.OpTerminate])
+	if w.report != nil {
+		w.report(out)
+	}
 }

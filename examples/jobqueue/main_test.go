@@ -27,3 +27,14 @@ func TestJobQueueExampleRunsAndCutsNoJobShort(t *testing.T) {
 		t.Errorf("%s jobs cut short by a scale-down:\n%s", m[3], out.String())
 	}
 }
+
+func TestAWSModeRefusesWithoutItsBuild(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), &out, config{aws: awsFlags{enabled: true}})
+	if err == nil || !regexp.MustCompile(`-tags aws`).MatchString(err.Error()) {
+		t.Fatalf("want a refusal naming the aws build tag, got %v", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("printed before refusing: %q", out.String())
+	}
+}

@@ -1,0 +1,228 @@
+package ec2client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+)
+
+// listedStates are the instance states ListInstances asks for: every state
+// but terminated, unless includeTerminated. Shutting-down instances are
+// included because they still count against limits and may still be
+// billed.
+func listedStates(includeTerminated bool) []string {
+	states := []string{
+		string(types.InstanceStateNamePending), string(types.InstanceStateNameRunning),
+		string(types.InstanceStateNameShuttingDown), string(types.InstanceStateNameStopping),
+		string(types.InstanceStateNameStopped),
+	}
+	if includeTerminated {
+		states = append(states, string(types.InstanceStateNameTerminated))
+	}
+	return states
+}
+
+// ListInstances returns the instances carrying every tag of filter, in one
+// paginated DescribeInstances.
+func (c *Client) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]awsctl.Instance, error) {
+	in := &ec2.DescribeInstancesInput{
+		Filters: append(tagFilters(filter.Tags),
+			types.Filter{Name: aws.String("instance-state-name"), Values: listedStates(filter.IncludeTerminated)}),
+		MaxResults: aws.Int32(pageSize),
+	}
+	var out []awsctl.Instance
+	pages := ec2.NewDescribeInstancesPaginator(c.api, in)
+	for pages.HasMorePages() {
+		if err := wait(ctx, "DescribeInstances", c.limits.describe, 1); err != nil {
+			return nil, err
+		}
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, classify("DescribeInstances", err)
+		}
+		for _, r := range page.Reservations {
+			for _, inst := range r.Instances {
+				out = append(out, toInstance(inst))
+			}
+		}
+	}
+	c.log.Debug("DescribeInstances", "instances", len(out))
+	return out, nil
+}
+
+// tagFilters returns one "tag:key" filter per tag, in key order so that
+// requests are reproducible.
+func tagFilters(tags map[string]string) []types.Filter {
+	var filters []types.Filter
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		filters = append(filters, types.Filter{Name: aws.String("tag:" + k), Values: []string{tags[k]}})
+	}
+	return filters
+}
+
+func toInstance(in types.Instance) awsctl.Instance {
+	out := awsctl.Instance{
+		ID:         aws.ToString(in.InstanceId),
+		Type:       string(in.InstanceType),
+		Market:     awsctl.MarketOnDemand,
+		LaunchTime: aws.ToTime(in.LaunchTime),
+		PrivateIP:  aws.ToString(in.PrivateIpAddress),
+		Tags:       make(map[string]string, len(in.Tags)),
+	}
+	if in.InstanceLifecycle == types.InstanceLifecycleTypeSpot {
+		out.Market = awsctl.MarketSpot
+	}
+	if in.Placement != nil {
+		out.Zone = aws.ToString(in.Placement.AvailabilityZone)
+	}
+	if in.State != nil {
+		out.State = awsctl.State(in.State.Name)
+	}
+	for _, t := range in.Tags {
+		out.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return out
+}
+
+// Terminate terminates ids in batches of MaxTerminateBatch and returns the
+// ids EC2 accepted. Instances already shutting down or terminated are
+// accepted again. EC2 rejects a whole batch when it does not know one of
+// its ids; the batch is then sent again without the ids EC2 named, which
+// are reported in an InvalidInstanceID.NotFound error (awsctl.ErrNotFound).
+func (c *Client) Terminate(ctx context.Context, ids []string) ([]string, error) {
+	var accepted []string
+	var errs []error
+	for batch := range slices.Chunk(slices.Clone(ids), MaxTerminateBatch) {
+		got, err := c.terminateBatch(ctx, batch)
+		accepted = append(accepted, got...)
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	return accepted, errors.Join(errs...)
+}
+
+func (c *Client) terminateBatch(ctx context.Context, ids []string) ([]string, error) {
+	accepted, err := c.terminateOnce(ctx, ids)
+	missing := notFoundIDs(err)
+	rest := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return slices.Contains(missing, id) })
+	if len(missing) == 0 || len(rest) == len(ids) || len(rest) == 0 {
+		return accepted, err
+	}
+	// Once only: an id that vanished in between fails this round whole.
+	accepted, again := c.terminateOnce(ctx, rest)
+	return accepted, errors.Join(err, again)
+}
+
+func (c *Client) terminateOnce(ctx context.Context, ids []string) ([]string, error) {
+	if err := wait(ctx, "TerminateInstances", c.limits.terminate, 1); err != nil {
+		return nil, err
+	}
+	if err := wait(ctx, "TerminateInstances", c.limits.terminated, len(ids)); err != nil {
+		return nil, err
+	}
+	out, err := c.api.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+	if err != nil {
+		return nil, classify("TerminateInstances", err)
+	}
+	accepted := make([]string, 0, len(out.TerminatingInstances))
+	for _, st := range out.TerminatingInstances {
+		accepted = append(accepted, aws.ToString(st.InstanceId))
+	}
+	c.log.Debug("TerminateInstances", "requested", len(ids), "accepted", len(accepted))
+	return accepted, nil
+}
+
+// Tag sets tags on ids, in batches of MaxTagBatch ids.
+func (c *Client) Tag(ctx context.Context, ids []string, tags map[string]string) error {
+	if len(ids) == 0 || len(tags) == 0 {
+		return nil
+	}
+	ec2Tags := toTags(tags)
+	return c.eachTagBatch(ctx, "CreateTags", ids, func(ctx context.Context, batch []string) error {
+		_, err := c.api.CreateTags(ctx, &ec2.CreateTagsInput{Resources: batch, Tags: ec2Tags})
+		return err
+	})
+}
+
+// Untag removes the tag keys from ids, in batches of MaxTagBatch ids.
+func (c *Client) Untag(ctx context.Context, ids []string, keys []string) error {
+	if len(ids) == 0 || len(keys) == 0 {
+		return nil
+	}
+	ec2Tags := make([]types.Tag, len(keys))
+	for i, k := range keys {
+		// No value: the tag goes whatever its value.
+		ec2Tags[i] = types.Tag{Key: aws.String(k)}
+	}
+	return c.eachTagBatch(ctx, "DeleteTags", ids, func(ctx context.Context, batch []string) error {
+		_, err := c.api.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: batch, Tags: ec2Tags})
+		return err
+	})
+}
+
+func (c *Client) eachTagBatch(ctx context.Context, op string, ids []string, call func(context.Context, []string) error) error {
+	var errs []error
+	for batch := range slices.Chunk(slices.Clone(ids), MaxTagBatch) {
+		if err := c.tagBatch(ctx, op, batch, call); err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// tagBatch sends one batch, waiting out EC2's eventual consistency: an
+// instance launched a moment ago may be unknown to CreateTags for a few
+// seconds. The SDK does not retry InvalidInstanceID.NotFound, so this is
+// the only retry of that answer. Like EC2's own calls, a batch is all or
+// nothing: after ConsistencyWait an id still unknown fails the batch.
+func (c *Client) tagBatch(ctx context.Context, op string, ids []string, call func(context.Context, []string) error) error {
+	send := func() error {
+		if err := wait(ctx, op, c.limits.tags, 1); err != nil {
+			return err
+		}
+		return classify(op, call(ctx, ids))
+	}
+	if c.opts.ConsistencyWait < 0 {
+		return send()
+	}
+	policy := backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(c.opts.ConsistencyWait))
+	var last error
+	err := backoff.RetryNotify(func() error {
+		last = send()
+		if last != nil && isCode(last, codeInstanceNotFound) {
+			return last
+		}
+		return backoff.Permanent(last)
+	}, backoff.WithContext(policy, ctx), func(_ error, next time.Duration) {
+		c.log.Debug(op+": instances not visible yet; waiting", "ids", len(ids), "retry_in", next)
+	})
+	if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) && last != nil && !errors.Is(last, cerr) {
+		return fmt.Errorf("%s: waiting for instances to become visible: %w (last answer: %w)", op, err, last)
+	}
+	return err
+}
+
+func toTags(tags map[string]string) []types.Tag {
+	out := make([]types.Tag, 0, len(tags))
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		out = append(out, types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+	return out
+}
