@@ -3,6 +3,7 @@ package autoscale_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
 	"github.com/ec2autoscale/ec2autoscale/manager"
 	"github.com/ec2autoscale/ec2autoscale/pool"
 	"github.com/ec2autoscale/ec2autoscale/role"
@@ -129,4 +131,34 @@ func TestPanickingManagerIsContained(t *testing.T) {
 	errs := w.eventsOf(pool.EventManagerError)
 	require.NotEmpty(t, errs)
 	assert.Contains(t, errs[0].Err.Error(), "panicked")
+}
+
+// vanishing makes one instance unknown to tag calls, as if it had been
+// terminated and forgotten behind the scaler's back.
+type vanishing struct {
+	*ec2sim.Sim
+	gone  string
+	calls int
+}
+
+func (v *vanishing) Tag(ctx context.Context, ids []string, tags map[string]string) error {
+	v.calls++
+	if slices.Contains(ids, v.gone) {
+		return &awsctl.APIError{Op: "CreateTags", Code: "InvalidInstanceID.NotFound", Kind: awsctl.ErrNotFound}
+	}
+	return v.Sim.Tag(ctx, ids, tags)
+}
+
+func TestOneVanishedInstanceDoesNotBlockItsTagGroup(t *testing.T) {
+	sim := newSim(t)
+	srv := newServers()
+	w := newWorld(t, sim, poolConfig(srv.role(t), fixed(t, "jobs", 4)))
+	v := &vanishing{Sim: sim}
+	w.cloud = v
+	w.restart()
+	w.steps(5) // launched and booting
+	v.gone = w.live()[0].ID
+	w.steps(5)
+	assert.Len(t, w.grantedTo("jobs"), 3, "the other three are granted")
+	assert.Less(t, v.calls, 20, "splitting costs a few calls, not one per instance per pass")
 }

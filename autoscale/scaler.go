@@ -282,8 +282,8 @@ func (s *Scaler) execute(ctx context.Context, now time.Time, plans []*pool.Plan,
 			fail(g, ErrNotLeader)
 			continue
 		}
-		if err := s.cloud.Tag(ctx, g.ids, g.tags); err != nil {
-			fail(g, fmt.Errorf("tag %d instances: %w", len(g.ids), err))
+		for id, err := range s.splitOnNotFound(g.ids, func(ids []string) error { return s.cloud.Tag(ctx, ids, g.tags) }) {
+			fail(&group{ids: []string{id}, refs: []int{g.refs[slices.Index(g.ids, id)]}}, fmt.Errorf("tag %s: %w", id, err))
 		}
 	}
 	for _, k := range removeOrder {
@@ -292,8 +292,8 @@ func (s *Scaler) execute(ctx context.Context, now time.Time, plans []*pool.Plan,
 			fail(g, ErrNotLeader)
 			continue
 		}
-		if err := s.cloud.Untag(ctx, g.ids, g.keys); err != nil {
-			fail(g, fmt.Errorf("untag %d instances: %w", len(g.ids), err))
+		for id, err := range s.splitOnNotFound(g.ids, func(ids []string) error { return s.cloud.Untag(ctx, ids, g.keys) }) {
+			fail(&group{ids: []string{id}, refs: []int{g.refs[slices.Index(g.ids, id)]}}, fmt.Errorf("untag %s: %w", id, err))
 		}
 	}
 	var ids []string
@@ -332,6 +332,34 @@ func (s *Scaler) execute(ctx context.Context, now time.Time, plans []*pool.Plan,
 		}
 	}
 	return outcomes, errs
+}
+
+// splitOnNotFound calls fn on ids and returns the error of each id that
+// failed. EC2 tags all or nothing, so one instance that vanished would fail
+// its whole group pass after pass; on ErrNotFound the group is split in
+// halves until the missing ids are isolated, which costs a few calls only
+// when something is missing.
+func (s *Scaler) splitOnNotFound(ids []string, fn func([]string) error) map[string]error {
+	err := fn(ids)
+	if err == nil {
+		return nil
+	}
+	if len(ids) == 1 || !errors.Is(err, awsctl.ErrNotFound) {
+		out := make(map[string]error, len(ids))
+		for _, id := range ids {
+			out[id] = err
+		}
+		return out
+	}
+	half := len(ids) / 2
+	out := s.splitOnNotFound(ids[:half], fn)
+	for id, err := range s.splitOnNotFound(ids[half:], fn) {
+		if out == nil {
+			out = map[string]error{}
+		}
+		out[id] = err
+	}
+	return out
 }
 
 func tagKey(tags map[string]string) string {
