@@ -96,7 +96,7 @@ func (p *Pool) launchPriced(pl *Plan, now time.Time, servers []*server, units in
 	for left := units; left > 0; {
 		best, capped := -1, false
 		for i, c := range acc {
-			if c.Reserved && alloc[i] >= c.ReservedLeft {
+			if c.Reserved && !p.hasReservation(c.Offering.InstanceType, c.Offering.Zone) {
 				continue
 			}
 			if c.Offering.Weight-left > overshoot {
@@ -128,6 +128,9 @@ func (p *Pool) launchPriced(pl *Plan, now time.Time, servers []*server, units in
 			}
 		}
 		c := acc[best]
+		if c.Reserved {
+			p.takeReservation(c.Offering.InstanceType, c.Offering.Zone)
+		}
 		alloc[best]++
 		perOffer[offeringKey{c.Offering.InstanceType, c.Offering.Zone, c.Market}] += c.Offering.Weight
 		perZone[c.Offering.Zone] += c.Offering.Weight
@@ -157,8 +160,60 @@ func (p *Pool) launchPriced(pl *Plan, now time.Time, servers []*server, units in
 	}
 }
 
+// markReserved marks the on-demand servers that reservations cover, the way
+// EC2 applies them: zonal reservations of the server's zone first, then
+// regional ones, oldest servers first.
+func (p *Pool) markReserved(now time.Time, servers []*server) {
+	p.resLeft = nil
+	if p.cfg.Prices == nil || !p.cfg.Policy.UseReservations {
+		return
+	}
+	left := map[spotprice.ReservationKey]int{}
+	for _, r := range p.cfg.Prices.Reservations() {
+		if r.End.IsZero() || now.Before(r.End) {
+			left[spotprice.ReservationKey{InstanceType: r.InstanceType, Zone: r.Zone}] += r.Count
+		}
+	}
+	if len(left) == 0 {
+		return
+	}
+	for _, s := range servers { // oldest first
+		if s.inst.Market != awsctl.MarketOnDemand || !s.inst.State.Live() || !s.interrupted.IsZero() {
+			continue
+		}
+		for _, k := range []spotprice.ReservationKey{{InstanceType: s.inst.Type, Zone: s.inst.Zone}, {InstanceType: s.inst.Type}} {
+			if left[k] > 0 {
+				left[k]--
+				s.reserved = true
+				break
+			}
+		}
+	}
+	p.resLeft = left
+}
+
+func (p *Pool) hasReservation(t, z string) bool {
+	return p.resLeft[spotprice.ReservationKey{InstanceType: t, Zone: z}] > 0 ||
+		p.resLeft[spotprice.ReservationKey{InstanceType: t}] > 0
+}
+
+// takeReservation uses one unused reservation covering an instance of
+// type t in zone z, zonal first; it reports false when none is left.
+func (p *Pool) takeReservation(t, z string) bool {
+	for _, k := range []spotprice.ReservationKey{{InstanceType: t, Zone: z}, {InstanceType: t}} {
+		if p.resLeft[k] > 0 {
+			p.resLeft[k]--
+			return true
+		}
+	}
+	return false
+}
+
 // hourly is what s costs per hour now, as best the pool knows.
 func (p *Pool) hourly(now time.Time, s *server) float64 {
+	if s.reserved {
+		return 0 // the reservation is paid whether or not the server runs
+	}
 	if p.cfg.Price != nil {
 		return p.cfg.Price(s.inst)
 	}
@@ -278,7 +333,7 @@ func (p *Pool) replaceOnDemand(pl *Plan, now time.Time, servers []*server, wants
 	}
 	cands := filter(servers, func(s *server) bool {
 		w := byName[s.mgr]
-		return s.phase == phaseGranted && !s.taken && !s.hook && s.counts() && !replaced[s.inst.ID] &&
+		return s.phase == phaseGranted && !s.taken && !s.hook && s.counts() && !replaced[s.inst.ID] && !s.reserved &&
 			s.inst.Market == awsctl.MarketOnDemand && w != nil && w.req.Market == manager.AnyMarket &&
 			now.Sub(s.inst.LaunchTime) >= MinimumCharge
 	})

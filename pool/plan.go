@@ -84,6 +84,9 @@ type server struct {
 	prevMgr *want
 	// staleGrant: the grant tag names a manager the pool does not have.
 	staleGrant bool
+	// reserved: an on-demand server a reservation covers, so it costs
+	// nothing extra to keep.
+	reserved bool
 }
 
 // counts reports whether s is capacity the pool can plan with.
@@ -452,6 +455,7 @@ func (p *Pool) fairShare(pl *Plan, wants []*want) {
 }
 
 func (p *Pool) decide(pl *Plan, now time.Time, servers []*server, wants []*want) {
+	p.markReserved(now, servers)
 	byName := make(map[string]*want, len(wants))
 	sumTarget := 0
 	for _, w := range wants {

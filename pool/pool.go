@@ -8,6 +8,7 @@ import (
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/manager"
+	"github.com/ec2autoscale/ec2autoscale/spotprice"
 )
 
 // Pool is one group of interchangeable instances with one role and one or
@@ -31,6 +32,8 @@ type Pool struct {
 	draining    bool
 	spotExtra   int // MinimumSpot capacity of the last pass, for hysteresis
 	pass        uint64
+	// resLeft is this pass's unused reservations by scope.
+	resLeft map[spotprice.ReservationKey]int
 }
 
 // memo is what the pool learnt about an instance from its hooks. It is only

@@ -13,36 +13,58 @@ const MinimumCharge = 60 * time.Second
 
 // Bill is what the instances launched so far have cost, in US dollars.
 type Bill struct {
-	Total      float64
-	ByMarket   map[awsctl.Market]float64
-	ByInstance map[string]float64 // by instance id; every instance launched, zero included
+	// Total is the usage of every instance plus Reserved.
+	Total float64
+	// ByMarket is the usage per market, reservation fees excluded.
+	ByMarket map[awsctl.Market]float64
+	// ByInstance is the usage per instance id; every instance launched,
+	// zero included.
+	ByInstance map[string]float64
+	// Reserved is the fees of Config.Reservations so far, used or not.
+	Reserved float64
 }
 
 // Bill returns the cost of every instance launched, as of Now.
 //
 // An instance is billed per second (started seconds round up) from the
-// moment it is running until its termination is requested, at least
-// MinimumCharge once it is running; an instance terminated while still
-// pending costs nothing. An instance still running is billed up to now,
-// and at least the minimum. Prices are hourly on-demand prices (see
-// Config.OnDemandPrices); spot instances are billed at the on-demand price
-// too, the most a spot instance can cost.
+// moment it is running until its termination is requested (by its owner,
+// or by EC2 at an interruption's deadline), at least MinimumCharge once it
+// is running; an instance terminated while still pending costs nothing. An
+// instance still running is billed up to now, and at least the minimum.
+//
+// On-demand instances cost their hourly on-demand price (see
+// Config.OnDemandPrices), except for the time a reservation covers them
+// (see Config.Reservations), which is taken off their billed time.
+// Reservations cost ReservedPriceRatio times the on-demand price of their
+// type per instance and per started hour of their active time, used or
+// not.
+//
+// Spot instances cost the spot price in effect, integrated across its
+// changes, with rounding and minimum charged at the last price; without
+// Config.SpotPrices, the on-demand price, the most a spot instance can
+// cost. As with EC2, a spot instance that EC2 interrupts (see
+// Config.InterruptionRates and Interrupt) within FreeInterruptedHour of
+// running costs nothing; one interrupted later, or terminated by its owner
+// at any time, pays for every second it ran.
 func (s *Sim) Bill() Bill {
-	s.mu.Lock()
+	now := s.begin()
 	defer s.mu.Unlock()
-	now := s.clock()
+	covered := s.reservedCoverage(now)
 	b := Bill{ByMarket: map[awsctl.Market]float64{}, ByInstance: make(map[string]float64, len(s.history))}
 	for _, r := range s.history {
-		c := s.cost(r, now)
+		c := s.cost(r, now, covered[r])
 		b.Total += c
 		b.ByMarket[r.view.Market] += c
 		b.ByInstance[r.view.ID] = c
 	}
+	b.Reserved = s.reservationFees(now)
+	b.Total += b.Reserved
 	return b
 }
 
-// cost is what r has cost by now.
-func (s *Sim) cost(r *instance, now time.Time) float64 {
+// cost is what r has cost by now, reserved being the time a reservation
+// covered it.
+func (s *Sim) cost(r *instance, now time.Time, reserved time.Duration) float64 {
 	end := now
 	if r.terminating && r.terminateAt.Before(end) {
 		end = r.terminateAt
@@ -51,16 +73,25 @@ func (s *Sim) cost(r *instance, now time.Time) float64 {
 		return 0
 	}
 	seconds := max(math.Ceil(end.Sub(r.runningAt).Seconds()), MinimumCharge.Seconds())
+	if r.view.Market == awsctl.MarketSpot {
+		return s.spotCost(r, end, seconds)
+	}
+	seconds = max(seconds-reserved.Seconds(), 0)
 	return seconds * s.hourlyPrice(r) / 3600
 }
 
-// hourlyPrice is the rate r is billed at. It is the one place prices are
-// looked up, so other markets and discounts belong here.
+// hourlyPrice is the on-demand rate r is billed at.
 func (s *Sim) hourlyPrice(r *instance) float64 {
-	if p, ok := s.cfg.OnDemandPrices[r.view.Type]; ok {
+	return s.onDemandPrice(r.view.Type)
+}
+
+// onDemandPrice is the hourly on-demand price of instanceType. It is the
+// one place on-demand prices are looked up.
+func (s *Sim) onDemandPrice(instanceType string) float64 {
+	if p, ok := s.cfg.OnDemandPrices[instanceType]; ok {
 		return p
 	}
-	if p, ok := BuiltinOnDemandPrice(r.view.Type); ok {
+	if p, ok := BuiltinOnDemandPrice(instanceType); ok {
 		return p
 	}
 	return DefaultOnDemandPrice

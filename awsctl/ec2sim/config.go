@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
 )
 
 // DefaultStart is where the manual clock starts when Config.Start is zero.
@@ -31,6 +34,14 @@ const (
 	// DefaultOnDemandPrice is the hourly price of instance types found
 	// neither in Config.OnDemandPrices nor in the built-in table.
 	DefaultOnDemandPrice = 0.10
+	// DefaultRebalanceShare is the share of interruption notices preceded
+	// by a rebalance recommendation. AWS publishes no figure; recommendations
+	// often, not always, come first, and half keeps both paths exercised.
+	DefaultRebalanceShare = 0.5
+	// DefaultReservedPriceRatio is the hourly fee of a reserved instance as
+	// a share of the on-demand price: about what a standard 1-year,
+	// no-upfront reservation of a current general-purpose type costs.
+	DefaultReservedPriceRatio = 0.6
 )
 
 // ErrInvalidConfig is wrapped by every error New returns.
@@ -85,6 +96,46 @@ type Config struct {
 	Seed int64
 	// Logger receives a debug record per mutation; nil discards.
 	Logger *slog.Logger
+
+	// SpotPrices is a spot price history (as [ReadSpotCSV] reads it)
+	// replayed on the sim's clock. Each record is a price change: the spot
+	// price of (InstanceType, Zone) at t is that of the latest record at or
+	// before t, and unknown before the first. Records may come in any
+	// order; of two for the same series and time, the later one wins.
+	// Records of zones of Region that the sim does not have are ignored;
+	// zones of another region are an error.
+	//
+	// Any record turns on the spot market: a spot launch of an offering
+	// without a known price fails with InsufficientInstanceCapacity, one
+	// whose price is above the request's MaxPrice (or, when MaxPrice is
+	// zero, above the on-demand price) fails with SpotMaxPriceTooLow, and
+	// spot instances are billed at the price in effect, as it changes.
+	// Without records, spot launches succeed wherever on-demand ones
+	// would, and are billed at the on-demand price.
+	SpotPrices []awsctl.SpotPrice
+	// InterruptionRates is, per instance type, the probability that EC2
+	// interrupts a spot instance within a 30-day month: 0.05 for the Spot
+	// Instance Advisor's "<5%" bucket, 0.10 for "5-10%", and so on. Each
+	// spot instance's time to interruption is drawn at launch from the
+	// exponential distribution with that monthly probability. Types
+	// missing here are never interrupted (but see [Sim.Interrupt]).
+	// Rates must lie in [0, 1).
+	InterruptionRates map[string]float64
+	// RebalanceShare is the probability that an interruption notice is
+	// preceded by a rebalance recommendation, 5 to 30 minutes (uniformly)
+	// earlier. Zero means DefaultRebalanceShare; a negative value means
+	// never.
+	RebalanceShare float64
+	// Reservations are reserved instances, active from New until their End
+	// (a zero End never ends). Billing applies them to running on-demand
+	// instances of their type, zonal ones in their zone first, then
+	// regional ones in any zone, as EC2 does; whatever they cover costs
+	// nothing. Their fees accrue whether they are used or not.
+	Reservations []awsctl.Reservation
+	// ReservedPriceRatio is the hourly fee of one reserved instance as a
+	// share of its type's on-demand price, in (0, 1]; zero means
+	// DefaultReservedPriceRatio.
+	ReservedPriceRatio float64
 }
 
 var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
@@ -165,8 +216,77 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		c.OnDemandPrices = prices
 	}
+	if err := c.validateSpot(); err != nil {
+		return Config{}, err
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c, nil
+}
+
+// validateSpot checks and fills in the spot market and reservation fields.
+// c.Region and c.Zones are already valid.
+func (c *Config) validateSpot() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	}
+	for i, p := range c.SpotPrices {
+		field := fmt.Sprintf("SpotPrices[%d]", i)
+		suffix, inRegion := strings.CutPrefix(p.Zone, c.Region)
+		switch {
+		case p.InstanceType == "":
+			return bad(field, "empty instance type")
+		case !inRegion || !zoneSuffixPattern.MatchString(suffix):
+			return bad(field, "zone %q is not a zone of region %s", p.Zone, c.Region)
+		case !(p.PricePerHour > 0) || math.IsInf(p.PricePerHour, 0):
+			return bad(field, "price %v, want a finite number > 0", p.PricePerHour)
+		case p.Time.IsZero():
+			return bad(field, "zero time")
+		}
+	}
+	if len(c.InterruptionRates) > 0 {
+		rates := make(map[string]float64, len(c.InterruptionRates))
+		for typ, p := range c.InterruptionRates {
+			if typ == "" {
+				return bad("InterruptionRates", "empty instance type")
+			}
+			if !(p >= 0 && p < 1) {
+				return bad("InterruptionRates", "rate of %s is %v, want a probability in [0, 1)", typ, p)
+			}
+			rates[typ] = p
+		}
+		c.InterruptionRates = rates
+	}
+	switch {
+	case math.IsNaN(c.RebalanceShare) || c.RebalanceShare > 1:
+		return bad("RebalanceShare", "%v is not a share in [0, 1] (or negative for none)", c.RebalanceShare)
+	case c.RebalanceShare == 0:
+		c.RebalanceShare = DefaultRebalanceShare
+	case c.RebalanceShare < 0:
+		c.RebalanceShare = 0
+	}
+	zones := make(map[string]bool, len(c.Zones))
+	for _, z := range c.Zones {
+		zones[z] = true
+	}
+	for i, r := range c.Reservations {
+		field := fmt.Sprintf("Reservations[%d]", i)
+		switch {
+		case r.InstanceType == "":
+			return bad(field, "empty instance type")
+		case r.Zone != "" && !zones[r.Zone]:
+			return bad(field, "zone %q is not a zone of the sim (empty means regional)", r.Zone)
+		case r.Count < 1:
+			return bad(field, "count %d is below 1", r.Count)
+		}
+	}
+	c.Reservations = slices.Clone(c.Reservations)
+	switch {
+	case c.ReservedPriceRatio == 0:
+		c.ReservedPriceRatio = DefaultReservedPriceRatio
+	case !(c.ReservedPriceRatio > 0 && c.ReservedPriceRatio <= 1):
+		return bad("ReservedPriceRatio", "%v is not a share in (0, 1]", c.ReservedPriceRatio)
+	}
+	return nil
 }

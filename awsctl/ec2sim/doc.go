@@ -41,13 +41,44 @@
 // [Sim.Instance] and [Sim.Instances] show the true state, ignoring the list
 // delay. [Sim.Calls] counts calls per operation (listings per page of
 // [ListPageSize]), and [Sim.Bill] prices every instance per second with a
-// one-minute minimum at on-demand list prices. [Sim.SetErrorRate],
+// one-minute minimum, at on-demand list prices or at spot prices (see
+// below). [Sim.SetErrorRate],
 // [Sim.FailNext] and [Sim.FailNextAfterEffect] inject faults such as
 // [Throttled] and [ServerError]; with the same [Config.Seed] and the same
 // calls, every run is identical.
 //
-// Spot launches behave like on-demand ones and are billed at the on-demand
-// price: the sim has no spot prices, interruptions or reservations.
+// # Spot market
+//
+// Config.SpotPrices replays a spot price history, such as a
+// DescribeSpotPriceHistory export read with [ReadSpotCSV], on the sim's
+// clock: the price of an (instance type, zone) is that of its latest record
+// so far. [Sim.SpotPrices] reports it (awsctl.SpotPriceSource). A spot
+// launch needs a known price, and one at or below its MaxPrice (the
+// on-demand price when zero); else that offering fails with
+// InsufficientInstanceCapacity or SpotMaxPriceTooLow and the launch moves
+// on to the next. Spot instances are billed at the price in effect as it
+// changes. Without SpotPrices, spot launches succeed like on-demand ones
+// and are billed at the on-demand price.
+//
+// Config.InterruptionRates gives instance types a monthly interruption
+// probability (the Spot Instance Advisor's buckets). Each spot instance of
+// such a type draws its interruption time at launch; when it comes, EC2
+// issues an interruption notice, sometimes preceded 5 to 30 minutes
+// earlier by a rebalance recommendation (Config.RebalanceShare), and
+// terminates the instance InterruptionNoticeLead (two minutes) after the
+// notice. [Sim.Interrupt] forces a notice. [Sim.SpotNotices] delivers the
+// notices once each (awsctl.SpotNoticeSource) and [Sim.Interruptions]
+// counts them. As on EC2, a spot instance that EC2 interrupts within its
+// first hour of running costs nothing.
+//
+// [Sim.AddCapacityOutage] makes an offering of a market unavailable for a
+// window of time, as EC2's shortages of a pool are.
+//
+// Config.Reservations are reserved instances: [Sim.Reservations] lists the
+// active ones (awsctl.ReservationSource), and [Sim.Bill] applies them to
+// running on-demand instances (zonal ones first, then regional ones), which
+// then cost nothing, and charges their fees (Config.ReservedPriceRatio of
+// on-demand) whether used or not.
 //
 // To check another CloudClient against the behaviour the scaler relies on,
 // see package cloudtest.

@@ -107,7 +107,7 @@ func orServerError(err error, op string) error {
 // opFaults returns op's fault settings, or nil (after logging) for an
 // unknown op. The caller holds s.mu.
 func (s *Sim) opFaults(op string) *opFaults {
-	if !slices.Contains(ops[:], op) {
+	if !slices.Contains(ops[:], op) && !slices.Contains(optionalOps[:], op) {
 		s.log.Warn("ec2sim: fault injection for unknown operation ignored", "op", op)
 		return nil
 	}

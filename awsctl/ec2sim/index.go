@@ -129,8 +129,8 @@ func (s *Sim) forgetUntil(now time.Time) {
 }
 
 // terminate starts r's shutdown at now. It is the one place an instance
-// stops being live, whoever asks (the API today, a spot interruption
-// tomorrow), so the live counts and the forget queue stay right.
+// stops being live, whoever asks (the API or a spot interruption), so the
+// live counts, the forget queue and the interruption queue stay right.
 func (s *Sim) terminate(r *instance, now time.Time) {
 	if r.terminating {
 		return
@@ -141,6 +141,7 @@ func (s *Sim) terminate(r *instance, now time.Time) {
 	s.live--
 	s.liveBy[offeringKeyOf(r)]--
 	heap.Push(&s.forget, r)
+	s.cancelInterruption(r)
 }
 
 func offeringKeyOf(r *instance) offeringKey {

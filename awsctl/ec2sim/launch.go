@@ -25,8 +25,12 @@ type launchRecord struct {
 
 // Launch starts instances for req, walking req.Offerings in order and
 // adding instances of each until their weights reach req.Capacity. An
-// offering at its SetCapacity limit yields an *awsctl.LaunchError wrapping
-// an InsufficientInstanceCapacity error, and the walk moves on; reaching
+// offering at its SetCapacity limit, inside a window of AddCapacityOutage
+// or, in the spot market, without a known spot price yields an
+// *awsctl.LaunchError wrapping an InsufficientInstanceCapacity error, and
+// the walk moves on; so does a spot offering whose price is above the
+// request's maximum (SpotMaxPriceTooLow, also of kind
+// awsctl.ErrInsufficientCapacity). Reaching
 // Config.MaxInstances stops it with an InstanceLimitExceeded error
 // (awsctl.ErrLimitExceeded). The error is nil when the capacity was met,
 // else the join of those errors, returned alongside whatever was launched.
@@ -38,8 +42,8 @@ type launchRecord struct {
 // the request differs from the first. The instances' tags are Spec.Tags
 // overlaid with req.Tags.
 //
-// Spot launches succeed like on-demand ones and are billed at the
-// on-demand price; MaxPrice is validated but not applied.
+// Without Config.SpotPrices, spot launches succeed like on-demand ones and
+// MaxPrice is validated but not applied. With them, see [Config.SpotPrices].
 func (s *Sim) Launch(ctx context.Context, req awsctl.LaunchRequest) ([]awsctl.Instance, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("ec2sim: %s: %w", OpLaunch, err)
@@ -82,7 +86,7 @@ fill:
 					Message: fmt.Sprintf("the account's limit of %d instances is reached", s.cfg.MaxInstances)})
 				break fill
 			}
-			if err := s.offeringError(req.Market, off); err != nil {
+			if err := s.offeringError(now, req, off); err != nil {
 				failed = append(failed, &awsctl.LaunchError{Offering: off, Market: req.Market, Err: err})
 				break
 			}
@@ -101,13 +105,23 @@ fill:
 	return snapshots(launched, now), err
 }
 
-// offeringError reports why one more instance of off cannot be launched in
-// market, or nil if it can. Every per-offering refusal belongs here.
-func (s *Sim) offeringError(market awsctl.Market, off awsctl.Offering) error {
+// offeringError reports why one more instance of off cannot be launched
+// for req at now, or nil if it can. Every per-offering refusal belongs here.
+func (s *Sim) offeringError(now time.Time, req awsctl.LaunchRequest, off awsctl.Offering) error {
+	market := req.Market
 	key := offeringKey{market: market, instanceType: off.InstanceType, zone: off.Zone}
-	if limit, ok := s.capacity[key]; ok && s.liveBy[key] >= limit {
+	noCapacity := func(why string) error {
 		return &awsctl.APIError{Op: OpLaunch, Code: "InsufficientInstanceCapacity", Kind: awsctl.ErrInsufficientCapacity,
-			Message: fmt.Sprintf("no %s capacity for %s in %s", market, off.InstanceType, off.Zone)}
+			Message: fmt.Sprintf("no %s capacity for %s in %s%s", market, off.InstanceType, off.Zone, why)}
+	}
+	if s.inOutage(key, now) {
+		return noCapacity(" (capacity outage)")
+	}
+	if limit, ok := s.capacity[key]; ok && s.liveBy[key] >= limit {
+		return noCapacity("")
+	}
+	if market == awsctl.MarketSpot && s.market.enabled {
+		return s.spotPriceError(now, req, off)
 	}
 	return nil
 }
@@ -129,6 +143,9 @@ func (s *Sim) start(now time.Time, market awsctl.Market, off awsctl.Offering, ta
 		},
 		runningAt: now.Add(sample(s.cfg.BootDelay, s.bootRand)),
 		visibleAt: now.Add(sample(s.cfg.ListDelay, s.listRand)),
+	}
+	if market == awsctl.MarketSpot {
+		s.planInterruption(r, now)
 	}
 	s.history = append(s.history, r)
 	s.byID[r.view.ID] = r

@@ -20,9 +20,18 @@ const (
 	OpTerminate     = "Terminate"
 	OpTag           = "Tag"
 	OpUntag         = "Untag"
+	// OpSpotPrices and OpReservations are the calls of
+	// awsctl.SpotPriceSource and awsctl.ReservationSource.
+	OpSpotPrices   = "SpotPrices"
+	OpReservations = "Reservations"
 )
 
 var ops = [...]string{OpListInstances, OpLaunch, OpTerminate, OpTag, OpUntag}
+
+// optionalOps are counted and accept faults like ops, but Calls reports
+// them only once they have been called: a client that uses only the
+// CloudClient operations sees only those.
+var optionalOps = [...]string{OpSpotPrices, OpReservations}
 
 // ListPageSize is the number of instances per page of a ListInstances call,
 // as DescribeInstances returns them; each page counts as one call.
@@ -39,11 +48,14 @@ type Sim struct {
 	cfg Config
 	log *slog.Logger
 	now time.Time // the manual clock; unused when cfg.Clock is set
+	// origin is the clock at New: reservations are active and accrue fees
+	// from then.
+	origin time.Time
 
 	// Independent random streams, so that changing one distribution (say
 	// the list delay) leaves the others' samples unchanged.
-	bootRand, shutdownRand, listRand, faultRand *rand.Rand
-	ids                                         idSource
+	bootRand, shutdownRand, listRand, faultRand, interruptRand *rand.Rand
+	ids                                                        idSource
 
 	zones    map[string]bool
 	history  []*instance // every instance launched, in launch order
@@ -58,6 +70,12 @@ type Sim struct {
 
 	calls  map[string]int
 	faults map[string]*opFaults
+
+	market        spotMarket
+	spotEvents    spotQueue           // spot instances by their next interruption event
+	notices       []awsctl.SpotNotice // issued and not yet returned by SpotNotices
+	interruptions int
+	outages       map[offeringKey][]window // set by AddCapacityOutage
 }
 
 // instance is the sim's record of one instance. Features that need more
@@ -77,6 +95,9 @@ type instance struct {
 	terminatedAt time.Time  // end of the shutdown delay
 	forgotten    bool       // past TerminatedVisibleFor: unknown to the API
 	inPostings   []*posting // tag postings holding this instance, stale ones included
+
+	interruption *interruptionPlan // nil unless EC2 will interrupt this spot instance
+	interrupted  bool              // terminated by EC2, not by its owner
 }
 
 // state is the instance's lifecycle state at now.
@@ -114,6 +135,7 @@ const (
 	streamList
 	streamFault
 	streamIDs
+	streamInterrupt
 )
 
 // New returns a sim configured by cfg, or an error wrapping
@@ -126,27 +148,31 @@ func New(cfg Config) (*Sim, error) {
 	seed := uint64(cfg.Seed)
 	stream := func(n uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, n)) }
 	s := &Sim{
-		cfg:          cfg,
-		log:          cfg.Logger,
-		now:          cfg.Start,
-		bootRand:     stream(streamBoot),
-		shutdownRand: stream(streamShutdown),
-		listRand:     stream(streamList),
-		faultRand:    stream(streamFault),
-		ids:          newIDSource(stream(streamIDs)),
-		zones:        make(map[string]bool, len(cfg.Zones)),
-		byID:         map[string]*instance{},
-		all:          posting{all: true},
-		byTag:        map[tagPair]*posting{},
-		liveBy:       map[offeringKey]int{},
-		capacity:     map[offeringKey]int{},
-		tokens:       map[string]*launchRecord{},
-		calls:        map[string]int{},
-		faults:       map[string]*opFaults{},
+		cfg:           cfg,
+		log:           cfg.Logger,
+		now:           cfg.Start,
+		bootRand:      stream(streamBoot),
+		shutdownRand:  stream(streamShutdown),
+		listRand:      stream(streamList),
+		faultRand:     stream(streamFault),
+		interruptRand: stream(streamInterrupt),
+		ids:           newIDSource(stream(streamIDs)),
+		zones:         make(map[string]bool, len(cfg.Zones)),
+		byID:          map[string]*instance{},
+		all:           posting{all: true},
+		byTag:         map[tagPair]*posting{},
+		liveBy:        map[offeringKey]int{},
+		capacity:      map[offeringKey]int{},
+		tokens:        map[string]*launchRecord{},
+		calls:         map[string]int{},
+		faults:        map[string]*opFaults{},
+		outages:       map[offeringKey][]window{},
 	}
 	for _, z := range cfg.Zones {
 		s.zones[z] = true
 	}
+	s.market = newSpotMarket(cfg.SpotPrices, s.zones)
+	s.origin = s.clock()
 	return s, nil
 }
 
@@ -186,12 +212,13 @@ func (s *Sim) Advance(d time.Duration) error {
 	return nil
 }
 
-// begin locks the sim, reads the clock and forgets instances terminated
-// longer ago than TerminatedVisibleFor. Every API call starts with it; the
-// caller unlocks.
+// begin locks the sim, reads the clock, issues the spot notices and
+// interruptions due by now and forgets instances terminated longer ago than
+// TerminatedVisibleFor. Every API call starts with it; the caller unlocks.
 func (s *Sim) begin() time.Time {
 	s.mu.Lock()
 	now := s.clock()
+	s.interruptUntil(now)
 	s.forgetUntil(now)
 	return now
 }
@@ -200,21 +227,20 @@ func (s *Sim) begin() time.Time {
 // ignores the list delay, and it reports instances EC2 has already
 // forgotten. The second result is false for an id never launched.
 func (s *Sim) Instance(id string) (awsctl.Instance, bool) {
-	s.mu.Lock()
+	now := s.begin()
 	defer s.mu.Unlock()
 	r, ok := s.byID[id]
 	if !ok {
 		return awsctl.Instance{}, false
 	}
-	return r.snapshot(s.clock()), true
+	return r.snapshot(now), true
 }
 
 // Instances returns every instance ever launched in its true state, sorted
 // by launch time, then id.
 func (s *Sim) Instances() []awsctl.Instance {
-	s.mu.Lock()
+	now := s.begin()
 	defer s.mu.Unlock()
-	now := s.clock()
 	out := make([]awsctl.Instance, len(s.history))
 	for i, r := range s.history {
 		out[i] = r.snapshot(now)
@@ -226,14 +252,20 @@ func (s *Sim) Instances() []awsctl.Instance {
 }
 
 // Calls returns the number of calls per operation since New or ResetCalls,
-// with a key for every Op constant. ListInstances counts one call per page
-// of ListPageSize instances returned, and at least one.
+// with a key for every awsctl.CloudClient operation, and for OpSpotPrices
+// and OpReservations once they have been called. ListInstances counts one
+// call per page of ListPageSize instances returned, and at least one.
 func (s *Sim) Calls() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(ops))
+	out := make(map[string]int, len(ops)+len(optionalOps))
 	for _, op := range ops {
 		out[op] = s.calls[op]
+	}
+	for _, op := range optionalOps {
+		if n, ok := s.calls[op]; ok {
+			out[op] = n
+		}
 	}
 	return out
 }
@@ -242,8 +274,15 @@ func (s *Sim) Calls() map[string]int {
 func (s *Sim) ResetCalls() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	clear(s.calls)
+	for op := range s.calls {
+		s.calls[op] = 0
+	}
 }
 
-// Compile-time check that the sim is a complete cloud.
-var _ awsctl.CloudClient = (*Sim)(nil)
+// Compile-time checks that the sim is a complete cloud with a spot market.
+var (
+	_ awsctl.CloudClient       = (*Sim)(nil)
+	_ awsctl.SpotPriceSource   = (*Sim)(nil)
+	_ awsctl.ReservationSource = (*Sim)(nil)
+	_ awsctl.SpotNoticeSource  = (*Sim)(nil)
+)

@@ -1,0 +1,399 @@
+package autoscale_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/autoscale"
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
+	"github.com/ec2autoscale/ec2autoscale/manager"
+	"github.com/ec2autoscale/ec2autoscale/pool"
+	"github.com/ec2autoscale/ec2autoscale/role"
+	"github.com/ec2autoscale/ec2autoscale/spotprice"
+)
+
+// The scale benchmarks and the burst test. BENCHMARKS.md at the root of the
+// repository records their latest figures and the commands that produce
+// them:
+//
+//	go test -run '^$' -bench BenchmarkScaleStep -benchmem -benchtime 50x ./autoscale
+//	go test -run TestBurstWithinEC2Limits -v ./autoscale
+
+const (
+	scalePools           = 20
+	scaleManagersPerPool = 5 // 100 managers in all
+)
+
+// BenchmarkScaleStep measures one steady-state pass at 1,000, 10,000 and
+// 100,000 instances in 20 pools of 5 managers each, with spot prices and
+// reservations read through a price book on its TTLs. Every pass the clock
+// moves on by the scaler's interval, so the TTLs expire as in production.
+//
+// Besides time and memory it reports the cloud calls per pass, by kind:
+// list-calls/op are the listing's pages (one per 1,000 instances),
+// price-calls/op the spot price and reservation refreshes, and
+// mutating-calls/op anything that changes instances, which must be zero in
+// steady state. ns/instance shows whether the cost grows linearly.
+func BenchmarkScaleStep(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
+			benchmarkScaleStep(b, n)
+		})
+	}
+}
+
+func benchmarkScaleStep(b *testing.B, instances int) {
+	const interval = 30 * time.Second
+	sim, err := ec2sim.New(ec2sim.Config{
+		BootDelay:  ec2sim.Fixed(10 * time.Second),
+		Seed:       1,
+		SpotPrices: scaleSpotPrices(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	book, err := spotprice.NewBook(spotprice.BookConfig{Region: "us-east-1", Spot: sim, Reservations: sim})
+	if err != nil {
+		b.Fatal(err)
+	}
+	per := instances / scalePools / scaleManagersPerPool
+	var cfgs []pool.Config
+	for i := range scalePools {
+		var ms []manager.Manager
+		for j := range scaleManagersPerPool {
+			m, err := manager.NewFixed(fmt.Sprintf("m%d", j), per)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ms = append(ms, m)
+		}
+		cfgs = append(cfgs, pool.Config{
+			Name:         fmt.Sprintf("pool-%d", i),
+			Role:         instantRole(b),
+			Managers:     ms,
+			Types:        []pool.InstanceType{{Name: "c5.large"}, {Name: "m5.large"}},
+			Zones:        []string{"us-east-1a", "us-east-1b", "us-east-1c"},
+			Max:          instances,
+			Market:       pool.Spot,
+			Prices:       book,
+			MaxSpotShare: 0.5,
+		})
+	}
+	s, err := autoscale.New(sim, cfgs, autoscale.Options{
+		Identity: "bench",
+		Interval: interval,
+		Clock:    sim.Now,
+		HookWait: time.Minute,
+		// Setting up 100,000 instances at the default launch rate would
+		// take over three simulated hours of passes.
+		Rails: autoscale.Rails{MaxLaunchPerMinute: -1},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Shutdown(context.Background(), autoscale.ShutdownOptions{})
+	ctx := context.Background()
+	for range 6 {
+		if err := s.Step(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := sim.Advance(interval); err != nil {
+			b.Fatal(err)
+		}
+	}
+	held := 0
+	for _, p := range s.Pools() {
+		held += p.Status().Granted
+	}
+	if held != instances {
+		b.Fatalf("setup: %d of %d servers granted", held, instances)
+	}
+	sim.ResetCalls()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.Step(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := sim.Advance(interval); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	calls := sim.Calls()
+	perPass := func(ops ...string) float64 {
+		n := 0
+		for _, op := range ops {
+			n += calls[op]
+		}
+		return float64(n) / float64(b.N)
+	}
+	b.ReportMetric(perPass(ec2sim.OpListInstances), "list-calls/op")
+	b.ReportMetric(perPass(ec2sim.OpSpotPrices, ec2sim.OpReservations), "price-calls/op")
+	mutating := perPass(ec2sim.OpLaunch, ec2sim.OpTerminate, ec2sim.OpTag, ec2sim.OpUntag)
+	b.ReportMetric(mutating, "mutating-calls/op")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(instances), "ns/instance")
+	if mutating > 0 {
+		b.Errorf("steady state made mutating calls: %v", calls)
+	}
+}
+
+// scaleSpotPrices are spot prices for the benchmark's offerings, refreshed
+// by the book on its TTL.
+func scaleSpotPrices() []awsctl.SpotPrice {
+	var out []awsctl.SpotPrice
+	at := ec2sim.DefaultStart.Add(-time.Hour)
+	for _, z := range []string{"us-east-1a", "us-east-1b", "us-east-1c"} {
+		out = append(out,
+			awsctl.SpotPrice{InstanceType: "c5.large", Zone: z, PricePerHour: 0.035, Time: at},
+			awsctl.SpotPrice{InstanceType: "m5.large", Zone: z, PricePerHour: 0.040, Time: at})
+	}
+	return out
+}
+
+// instantRole is a role whose hooks all succeed at once.
+func instantRole(tb testing.TB) role.Role {
+	r, err := role.New("worker", awsctl.LaunchSpec{ImageID: "ami-12345678"}, role.Hooks{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// TestBurstWithinEC2Limits asks for 1,000 servers at once and checks that
+// they all arrive without a single call refused under EC2's default request
+// limits, enforced on the simulator's clock by limitedCloud. Launches with
+// one offering are RunInstances requests (5 at once, 2 a second; 1,000
+// instances at once, 2 a second), launches with several are CreateFleet
+// requests (50 at once, 5 a second), as the SDK-backed client makes them.
+func TestBurstWithinEC2Limits(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		types []pool.InstanceType
+		zones []string
+	}{
+		{"RunInstances: one type in one zone", []pool.InstanceType{{Name: "c5.large"}}, []string{"us-east-1a"}},
+		{"CreateFleet: two types in three zones", []pool.InstanceType{{Name: "c5.large"}, {Name: "m5.large"}},
+			[]string{"us-east-1a", "us-east-1b", "us-east-1c"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := runBurst(t, tc.types, tc.zones, autoscale.Rails{})
+			t.Logf("1,000 servers granted %v after the demand, in %d passes; requests %v; throttled %v",
+				b.took, b.passes, b.calls, b.throttled)
+			if n := sum(b.throttled); n > 0 {
+				t.Errorf("%d requests throttled: %v", n, b.throttled)
+			}
+		})
+	}
+}
+
+// TestBurstBeyondTheLaunchRailIsThrottled documents what keeps a burst
+// within EC2's RunInstances limit: the launch-rate rail. 500 units a minute
+// in batches of LaunchBatch (100) is 5 launch calls a pass, RunInstances'
+// burst. Without the rail, the first pass makes 10 calls and EC2 refuses 5
+// of them; the scaler retries the refused capacity next pass, so the burst
+// still completes, a pass later.
+func TestBurstBeyondTheLaunchRailIsThrottled(t *testing.T) {
+	b := runBurst(t, []pool.InstanceType{{Name: "c5.large"}}, []string{"us-east-1a"}, autoscale.Rails{MaxLaunchPerMinute: -1})
+	t.Logf("without the rail: granted after %v in %d passes; requests %v; throttled %v", b.took, b.passes, b.calls, b.throttled)
+	if b.throttled["RunInstances"] == 0 {
+		t.Errorf("no RunInstances request throttled; the test no longer shows what the rail protects against")
+	}
+}
+
+type burst struct {
+	took             time.Duration
+	passes           int
+	calls, throttled map[string]int
+}
+
+func runBurst(t *testing.T, types []pool.InstanceType, zones []string, rails autoscale.Rails) burst {
+	t.Helper()
+	const want = 1000
+	sim, err := ec2sim.New(ec2sim.Config{
+		BootDelay: ec2sim.LogNormal(45*time.Second, 0.25),
+		ListDelay: ec2sim.Uniform(0, 5*time.Second),
+		Seed:      1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud := newLimitedCloud(sim)
+	m, err := manager.NewFixed("jobs", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := autoscale.New(cloud, []pool.Config{{
+		Name:     "workers",
+		Role:     instantRole(t),
+		Managers: []manager.Manager{m},
+		Types:    types,
+		Zones:    zones,
+		Max:      want,
+	}}, autoscale.Options{Identity: "burst", Clock: sim.Now, HookWait: time.Minute, Rails: rails})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background(), autoscale.ShutdownOptions{})
+	ctx := context.Background()
+	step := func() {
+		_ = s.Step(ctx) // refused calls are retried next pass; the counts tell
+		if err := sim.Advance(autoscale.DefaultInterval); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 { // an idle pool, listed a few times
+		step()
+	}
+	if err := m.Set(want); err != nil {
+		t.Fatal(err)
+	}
+	began := sim.Now()
+	for pass := 1; pass <= 40; pass++ {
+		step()
+		if got := s.Pool("workers").Status().Granted; got == want {
+			return burst{took: sim.Now().Add(-autoscale.DefaultInterval).Sub(began), passes: pass,
+				calls: cloud.callCounts(), throttled: cloud.throttledCounts()}
+		}
+	}
+	t.Fatalf("1,000 servers not granted after 40 passes: %+v; throttled %v", s.Pool("workers").Status(), cloud.throttledCounts())
+	return burst{}
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// limitedCloud enforces EC2's default request token buckets on a sim, on
+// the sim's clock: a request that finds its bucket short fails with
+// RequestLimitExceeded without reaching the sim. It maps calls to EC2
+// requests as the SDK-backed client does.
+type limitedCloud struct {
+	*ec2sim.Sim
+
+	mu                                                           sync.Mutex
+	run, runInstances, terminate, terminated, fleet, tags, listing *tokenBucket
+	calls, throttled                                             map[string]int
+}
+
+// tokenBucket holds up to burst tokens and gains perSecond a second.
+type tokenBucket struct {
+	burst, perSecond, tokens float64
+	at                       time.Time
+}
+
+func newLimitedCloud(sim *ec2sim.Sim) *limitedCloud {
+	now := sim.Now()
+	bucket := func(burst, perSecond float64) *tokenBucket {
+		return &tokenBucket{burst: burst, perSecond: perSecond, tokens: burst, at: now}
+	}
+	// EC2's documented defaults (API request throttling).
+	return &limitedCloud{
+		Sim:          sim,
+		run:          bucket(5, 2),
+		runInstances: bucket(1000, 2),
+		terminate:    bucket(100, 5),
+		terminated:   bucket(1000, 20),
+		fleet:        bucket(50, 5), // mutating requests
+		tags:         bucket(100, 10),
+		listing:      bucket(100, 20), // describe requests
+		calls:        map[string]int{},
+		throttled:    map[string]int{},
+	}
+}
+
+// admit takes n[i] tokens from each bucket, or none if one is short.
+func (c *limitedCloud) admit(op string, buckets []*tokenBucket, n []int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls[op]++
+	now := c.Sim.Now()
+	for i, b := range buckets {
+		if now.After(b.at) {
+			b.tokens = min(b.burst, b.tokens+now.Sub(b.at).Seconds()*b.perSecond)
+			b.at = now
+		}
+		if b.tokens < min(float64(n[i]), b.burst) {
+			c.throttled[op]++
+			return ec2sim.Throttled(op)
+		}
+	}
+	for i, b := range buckets {
+		b.tokens -= min(float64(n[i]), b.burst)
+	}
+	return nil
+}
+
+func (c *limitedCloud) callCounts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.calls)
+}
+
+func (c *limitedCloud) throttledCounts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.throttled)
+}
+
+func (c *limitedCloud) ListInstances(ctx context.Context, f awsctl.ListFilter) ([]awsctl.Instance, error) {
+	if err := c.admit("DescribeInstances", []*tokenBucket{c.listing}, []int{1}); err != nil {
+		return nil, err
+	}
+	insts, err := c.Sim.ListInstances(ctx, f)
+	for page := ec2sim.ListPageSize; page < len(insts); page += ec2sim.ListPageSize {
+		if err := c.admit("DescribeInstances", []*tokenBucket{c.listing}, []int{1}); err != nil {
+			return nil, err
+		}
+	}
+	return insts, err
+}
+
+func (c *limitedCloud) Launch(ctx context.Context, req awsctl.LaunchRequest) ([]awsctl.Instance, error) {
+	offerings := map[awsctl.Offering]bool{}
+	for _, o := range req.Offerings {
+		o.Weight = 0
+		offerings[o] = true
+	}
+	var err error
+	if len(offerings) == 1 {
+		count := (req.Capacity + max(1, req.Offerings[0].Weight) - 1) / max(1, req.Offerings[0].Weight)
+		err = c.admit("RunInstances", []*tokenBucket{c.run, c.runInstances}, []int{1, count})
+	} else {
+		err = c.admit("CreateFleet", []*tokenBucket{c.fleet}, []int{1})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.Sim.Launch(ctx, req)
+}
+
+func (c *limitedCloud) Terminate(ctx context.Context, ids []string) ([]string, error) {
+	if err := c.admit("TerminateInstances", []*tokenBucket{c.terminate, c.terminated}, []int{1, len(ids)}); err != nil {
+		return nil, err
+	}
+	return c.Sim.Terminate(ctx, ids)
+}
+
+func (c *limitedCloud) Tag(ctx context.Context, ids []string, tags map[string]string) error {
+	if err := c.admit("CreateTags", []*tokenBucket{c.tags}, []int{1}); err != nil {
+		return err
+	}
+	return c.Sim.Tag(ctx, ids, tags)
+}
+
+func (c *limitedCloud) Untag(ctx context.Context, ids []string, keys []string) error {
+	if err := c.admit("DeleteTags", []*tokenBucket{c.tags}, []int{1}); err != nil {
+		return err
+	}
+	return c.Sim.Untag(ctx, ids, keys)
+}
