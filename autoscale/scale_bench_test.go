@@ -280,9 +280,9 @@ func sum(m map[string]int) int {
 type limitedCloud struct {
 	*ec2sim.Sim
 
-	mu                                                           sync.Mutex
+	mu                                                             sync.Mutex
 	run, runInstances, terminate, terminated, fleet, tags, listing *tokenBucket
-	calls, throttled                                             map[string]int
+	calls, throttled                                               map[string]int
 }
 
 // tokenBucket holds up to burst tokens and gains perSecond a second.

@@ -401,12 +401,12 @@ func TestNewValidatesAndNamesTheField(t *testing.T) {
 		{"role tags too many", func() []pool.Config {
 			c := good()
 			tags := map[string]string{}
-			for i := range 44 {
+			for i := range 43 {
 				tags[fmt.Sprint("k", i)] = "v"
 			}
 			c.Role, _ = role.New("r", awsctl.LaunchSpec{ImageID: "ami-1", Tags: tags}, role.Hooks{})
 			return []pool.Config{c}
-		}, nil, "at most 43"},
+		}, nil, "at most 42"},
 		{"no zones", func() []pool.Config { c := good(); c.Zones = nil; return []pool.Config{c} }, nil, "Zones"},
 		{"negative interval", func() []pool.Config { return []pool.Config{good()} }, func(o *autoscale.Options) { o.Interval = -time.Second }, "Interval"},
 		{"empty identity", func() []pool.Config { return []pool.Config{good()} }, func(o *autoscale.Options) { o.Identity = "" }, "Identity"},

@@ -258,13 +258,16 @@ func (p *Pool) interruptions(pl *Plan, now time.Time, servers []*server, byName 
 		p.event(pl, Event{Kind: EventInterrupted, Instance: s.inst.ID, Manager: s.mgr, Market: s.inst.Market,
 			Inputs: []slog.Attr{slog.Time("deadline", s.interrupted)}})
 		if s.phase == phaseWinding || s.taken {
-			continue // already leaving
+			// Already leaving: record the interruption all the same.
+			pl.Changes = append(pl.Changes, Change{Instance: s.inst, Set: map[string]string{TagInterrupted: formatTime(s.interrupted)}})
+			continue
 		}
 		w := byName[s.mgr]
 		if s.phase != phaseGranted {
 			w = nil
 		}
 		p.windDownAs(pl, now, s, w, s.interrupted, "spot interruption", manager.Interrupted)
+		pl.Changes[len(pl.Changes)-1].Set[TagInterrupted] = formatTime(s.interrupted)
 	}
 }
 
@@ -285,6 +288,17 @@ func (p *Pool) swapReplacements(pl *Plan, now time.Time, servers []*server, byNa
 			}
 		}
 		x := byID[s.replaces]
+		if s.phase == phaseGranted {
+			// A swap that a crash cut in half: the replacement is already
+			// granted. Finish it: the replaced server winds down.
+			s.taken = true
+			pl.Changes = append(pl.Changes, Change{Instance: s.inst, Remove: []string{TagReplaces}})
+			if x != nil && x.phase == phaseGranted && !x.taken && x.mgr == s.mgr && byName[x.mgr] != nil {
+				p.windDown(pl, now, x, byName[x.mgr], now.Add(p.cfg.WindDownTimeout), fmt.Sprintf("replaced by %s %s", s.inst.Market, s.inst.ID))
+			}
+			s.replaces = ""
+			continue
+		}
 		if x == nil || x.phase != phaseGranted || x.taken || !x.counts() || byName[x.mgr] == nil {
 			if s.inst.State == awsctl.StateRunning || s.phase == phaseFree {
 				pl.Changes = append(pl.Changes, Change{Instance: s.inst, Remove: []string{TagReplaces}})

@@ -228,6 +228,12 @@ func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
 		if len(snap.Interrupted) > 0 {
 			s.interrupted = snap.Interrupted[inst.ID]
 		}
+		if at, ok := inst.Tags[TagInterrupted]; ok && s.interrupted.IsZero() {
+			if t, ok := parseTime(at); ok {
+				s.interrupted = t
+				s.m.interrupted = true // acted on before; the tag is its record
+			}
+		}
 		if len(snap.Rebalance) > 0 {
 			_, s.rebalance = snap.Rebalance[inst.ID]
 		}
@@ -508,7 +514,7 @@ func (p *Pool) decide(pl *Plan, now time.Time, servers []*server, wants []*want)
 			continue
 		}
 		cands := filter(servers, func(s *server) bool {
-			return s.phase == phaseWinding && s.mgr == w.name && !s.taken && !s.hook && !s.m.tornDown && !s.m.restored
+			return s.phase == phaseWinding && s.mgr == w.name && !s.taken && !s.hook && !s.m.tornDown && !s.m.restored && s.counts()
 		})
 		slices.SortStableFunc(cands, func(a, b *server) int { return b.deadline.Compare(a.deadline) })
 		for _, s := range cands {
@@ -736,7 +742,7 @@ func (p *Pool) advanceWindDown(pl *Plan, now time.Time, s *server, w *want) {
 	}
 	noWork := w == nil // a spare or failed server has nothing to finish
 	if !s.m.woundDown && !noWork && now.After(s.deadline) {
-		if p.cfg.Billing == Hourly || p.cfg.OnWindDownTimeout == Restore {
+		if (p.cfg.Billing == Hourly || p.cfg.OnWindDownTimeout == Restore) && s.interrupted.IsZero() {
 			p.restore(pl, s, false, "wind-down passed its deadline")
 			return
 		}
@@ -767,6 +773,10 @@ func (p *Pool) recordStatus(now time.Time, servers []*server, wants []*want, sum
 	for _, s := range servers {
 		if p.cfg.Prices != nil || p.cfg.Price != nil {
 			st.HourlySpend += p.hourly(now, s)
+		}
+		if s.earmarked {
+			st.Replacing += s.weight
+			continue
 		}
 		switch s.phase {
 		case phaseBooting:

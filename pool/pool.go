@@ -136,7 +136,10 @@ type Status struct {
 	Free         int // ready, not granted
 	Granted      int
 	WindingDown  int
-	Managers     map[string]ManagerStatus
+	// Replacing is capacity launched to replace servers (spot for
+	// on-demand), on its way and not yet swapped in.
+	Replacing int
+	Managers  map[string]ManagerStatus
 	// HourlySpend is what the pool's instances cost per hour now, in US
 	// dollars, as far as the pool knows prices (see Config.Prices).
 	HourlySpend float64
@@ -151,7 +154,7 @@ func (s Status) Ready() int { return s.Free + s.Granted }
 
 // Live is the capacity of every instance that exists.
 func (s Status) Live() int {
-	return s.Booting + s.Provisioning + s.Free + s.Granted + s.WindingDown
+	return s.Booting + s.Provisioning + s.Free + s.Granted + s.WindingDown + s.Replacing
 }
 
 // ManagerStatus is one manager's position after a pass.

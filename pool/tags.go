@@ -22,6 +22,10 @@ const (
 	TagWindDownDeadline = "ec2autoscale:wind-down-deadline"
 	// TagReplaces holds the id of the instance a replacement stands in for.
 	TagReplaces = "ec2autoscale:replaces"
+	// TagInterrupted holds the time EC2 reclaims a spot instance that got
+	// an interruption notice (RFC 3339 UTC), so a restarted scaler does not
+	// count it as capacity even if the notice itself is not delivered again.
+	TagInterrupted = "ec2autoscale:interrupted"
 )
 
 // EC2 tag limits.
@@ -34,7 +38,7 @@ const (
 const tagPrefix = "ec2autoscale:"
 
 // ownTags are every tag key the scaler may write on one instance.
-var ownTags = []string{TagOwner, TagPool, TagRole, TagManager, TagWindDownStart, TagWindDownDeadline, TagReplaces}
+var ownTags = []string{TagOwner, TagPool, TagRole, TagManager, TagWindDownStart, TagWindDownDeadline, TagReplaces, TagInterrupted}
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
