@@ -110,7 +110,8 @@ func (w *fuzzWorld) check(pl *pool.Plan, snap []awsctl.Instance, interrupted map
 	live := 0
 	for _, inst := range snap {
 		byID[inst.ID] = inst
-		if inst.State.Live() && interrupted[inst.ID].IsZero() {
+		_, tagged := inst.Tags[pool.TagInterrupted] // an interruption recorded in an earlier pass
+		if inst.State.Live() && interrupted[inst.ID].IsZero() && !tagged {
 			live += w.weight(inst.Type)
 		}
 	}
