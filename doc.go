@@ -27,16 +27,23 @@
 //   - autoscale: the Scaler, its options, events and shutdown. Start here.
 //   - pool: one pool's configuration and decisions.
 //   - manager: the Manager interface the host implements, and ready-made
-//     managers (Fixed, Queue).
+//     managers (Fixed, Queue, TargetTracking).
 //   - role: the Role interface (launch spec and lifecycle hooks), with
 //     roles built from functions or calling HTTP endpoints on the server.
 //   - spotprice: on-demand and spot prices, reservations and the choice of
 //     market.
 //   - awsctl: the CloudClient interface and the cloud vocabulary. Below
 //     it, ec2sim is a simulated EC2 for tests and simulations, and the
-//     SDK-backed clients talk to AWS. Only the awsctl tree imports the AWS
-//     SDK, and the core never builds it.
+//     SDK-backed packages talk to AWS: ec2client (EC2), pricing (the Price
+//     List API), imdsnotice and sqsnotice (spot interruption feeds) and
+//     elbrole (a role that registers servers in load balancer target
+//     groups). Only the awsctl tree imports the AWS SDK, and the core never
+//     builds it.
+//   - autoscale also takes a Leader, so that only one of several replicas
+//     of a host acts; module leader/etcd implements it on etcd.
 //
-// The examples directory holds runnable programs; examples/jobqueue runs on
-// the simulated EC2 and needs no AWS account.
+// The examples directory holds runnable programs on the simulated EC2, with
+// no AWS account needed: examples/jobqueue (a job queue), examples/webtier
+// (web servers behind a load balancer) and examples/simulate (cost and
+// capacity of several policies on real spot price history).
 package ec2autoscale

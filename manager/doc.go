@@ -17,9 +17,11 @@
 // and must not call back into the scaler. Decisions should use State.Now,
 // not the wall clock, so they work on a simulated clock too.
 //
-// Two managers ship with the package. [Fixed] wants a number the host sets
-// with [Fixed.Set]. [Queue] follows a job queue: the host reports how many
-// jobs wait and run with [Queue.Observe], and the Queue scales up at once
-// and down only after a delay. Implement Manager directly for any other
-// demand signal.
+// Three managers ship with the package. [Fixed] wants a number the host
+// sets with [Fixed.Set]. [Queue] follows a job queue: the host reports how
+// many jobs wait and run with [Queue.Observe], and the Queue scales up at
+// once and down only after a delay. [TargetTracking] follows a load metric
+// such as requests per second, the way EC2 Auto Scaling's target tracking
+// does: the host reports it with [TargetTracking.Observe]. Implement Manager
+// directly for any other demand signal.
 package manager

@@ -1,0 +1,90 @@
+package elbrole
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+)
+
+// This file is the one place that knows Elastic Load Balancing's error
+// codes. Package ec2client keeps its EC2 equivalent unexported, so the two
+// services' codes are mapped separately, onto the same awsctl kinds.
+
+// Error codes the role acts on.
+const (
+	codeInvalidTarget       = "InvalidTarget"
+	codeTargetGroupNotFound = "TargetGroupNotFound"
+)
+
+// kindOf maps an Elastic Load Balancing error code (and, for codes it does
+// not know, the HTTP status) to an awsctl error kind.
+func kindOf(code string, status int) error {
+	switch code {
+	case "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException":
+		return awsctl.ErrThrottled
+	case codeTargetGroupNotFound, "LoadBalancerNotFound", "ListenerNotFound", "ResourceNotFound":
+		return awsctl.ErrNotFound
+	case "TooManyTargets", "TooManyRegistrationsForTargetId":
+		return awsctl.ErrLimitExceeded
+	case "HealthUnavailable", "InternalFailure", "InternalError", "ServiceUnavailable", "Unavailable":
+		return awsctl.ErrUnavailable
+	case codeInvalidTarget, "ValidationError", "InvalidConfigurationRequest", "OperationNotPermitted",
+		"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId",
+		"SignatureDoesNotMatch", "IncompleteSignature", "ExpiredToken", "MissingParameter",
+		"InvalidParameterValue", "InvalidAction":
+		return awsctl.ErrInvalidRequest
+	}
+	switch {
+	case strings.HasSuffix(code, "NotFound"), strings.HasSuffix(code, "NotFoundException"):
+		return awsctl.ErrNotFound
+	case status >= 500:
+		return awsctl.ErrUnavailable
+	}
+	return awsctl.ErrInvalidRequest
+}
+
+// classify turns an error of an API call into an *awsctl.APIError for op. A
+// done context is returned as such (wrapped with op), so that callers see
+// their own cancellation rather than a cloud failure.
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		status := 0
+		var respErr *smithyhttp.ResponseError
+		if errors.As(err, &respErr) {
+			status = respErr.HTTPStatusCode()
+		}
+		return &awsctl.APIError{Op: op, Code: apiErr.ErrorCode(), Message: apiErr.ErrorMessage(), Kind: kindOf(apiErr.ErrorCode(), status)}
+	}
+	var invalid smithy.InvalidParamsError
+	if errors.As(err, &invalid) {
+		return &awsctl.APIError{Op: op, Message: invalid.Error(), Kind: awsctl.ErrInvalidRequest}
+	}
+	// No answer: the connection failed or the SDK's retryer gave up on a
+	// transport error.
+	return &awsctl.APIError{Op: op, Message: err.Error(), Kind: awsctl.ErrUnavailable}
+}
+
+// transient reports whether err may go away by itself: throttling, a
+// service or transport failure. Anything else needs a change first.
+func transient(err error) bool {
+	return errors.Is(err, awsctl.ErrThrottled) || errors.Is(err, awsctl.ErrUnavailable)
+}
+
+// isCode reports whether err is an *awsctl.APIError with code.
+func isCode(err error, code string) bool {
+	var apiErr *awsctl.APIError
+	return errors.As(err, &apiErr) && apiErr.Code == code
+}

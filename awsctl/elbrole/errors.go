@@ -1,0 +1,68 @@
+package elbrole
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+)
+
+// ErrInvalidConfig is wrapped by every error New returns for bad input;
+// errors.As with a *ConfigError tells which field was wrong.
+var ErrInvalidConfig = errors.New("invalid elbrole config")
+
+// ConfigError names the field of the configuration that is wrong.
+type ConfigError struct {
+	Field   string // e.g. "Config.TargetGroups[1].ARN"
+	Problem string
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("elbrole: %s %s", e.Field, e.Problem) }
+
+// Unwrap returns ErrInvalidConfig.
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+
+// ErrNotHealthy is wrapped by the error of a Provision whose target did not
+// become healthy in time.
+var ErrNotHealthy = errors.New("target not healthy")
+
+// HealthError reports a target that did not become healthy in a target
+// group within Config.HealthyTimeout. It unwraps to ErrNotHealthy.
+type HealthError struct {
+	Instance    string
+	TargetGroup string // ARN
+	// State, Reason and Description are what the load balancer last
+	// reported; State is empty if it could not be read at all.
+	State       types.TargetHealthStateEnum
+	Reason      types.TargetHealthReasonEnum
+	Description string
+	Waited      time.Duration
+	// Err is the last error reading the target's health, if any.
+	Err error
+}
+
+func (e *HealthError) Error() string {
+	msg := fmt.Sprintf("elbrole: %s not healthy in %s after %v", e.Instance, e.TargetGroup, e.Waited)
+	if e.State != "" {
+		msg += fmt.Sprintf(": %s", e.State)
+		if e.Reason != "" {
+			msg += fmt.Sprintf(" (%s)", e.Reason)
+		}
+		if e.Description != "" {
+			msg += ": " + e.Description
+		}
+	}
+	if e.Err != nil {
+		msg += fmt.Sprintf("; last error: %v", e.Err)
+	}
+	return msg
+}
+
+// Unwrap returns ErrNotHealthy and the last error, if any.
+func (e *HealthError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrNotHealthy, e.Err}
+	}
+	return []error{ErrNotHealthy}
+}

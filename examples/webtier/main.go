@@ -1,0 +1,275 @@
+// Command webtier runs a web tier whose servers sit behind a load balancer
+// and are kept at the right number by an ec2autoscale Scaler.
+//
+// The request rate rises and falls over a simulated day, with a flash crowd
+// in the afternoon. A TargetTracking manager, fed the load balancer's request
+// rate, holds each server at a target number of requests per second. The
+// target-group role (package elbrole) registers each new server and grants
+// it only once the load balancer reports it healthy; it winds a server down
+// by deregistering it and lets it be terminated only once the load balancer
+// has drained its requests, so a scale-in never cuts a request off.
+//
+// By default everything is simulated in virtual time: EC2 (package ec2sim),
+// the load balancer with its health checks and deregistration delay (package
+// elbsim), and the traffic. A simulated day takes a few seconds and needs no
+// AWS account. It prints a timeline and a summary.
+//
+// With -aws it runs against a real target group instead; see -help. It
+// refuses to launch anything without -confirm, and says what it would do.
+// The real-AWS mode needs the EC2 client, built only with the aws build tag
+// so that the default example builds quickly:
+//
+//	go run -tags aws ./examples/webtier -aws -confirm -target-group arn:... ...
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/autoscale"
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/elbrole"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/elbrole/elbsim"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ratelimit"
+	"github.com/ec2autoscale/ec2autoscale/manager"
+	"github.com/ec2autoscale/ec2autoscale/pool"
+	"github.com/ec2autoscale/ec2autoscale/role"
+)
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "webtier:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if cfg.aws.enabled {
+		os.Exit(runAWS(ctx, os.Stdout, cfg))
+	}
+	if _, err := run(ctx, os.Stdout, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "webtier:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	length, interval, every time.Duration
+	seed                    uint64
+	max                     int
+	target                  float64
+	verbose                 bool
+	aws                     awsConfig
+}
+
+func parseFlags(args []string, output io.Writer) (config, error) {
+	fs := flag.NewFlagSet("webtier", flag.ContinueOnError)
+	fs.SetOutput(output)
+	cfg := config{}
+	fs.DurationVar(&cfg.length, "length", 24*time.Hour, "time to run (simulated time, or wall time with -aws)")
+	fs.DurationVar(&cfg.interval, "interval", 30*time.Second, "time between two reconcile passes")
+	fs.DurationVar(&cfg.every, "every", time.Hour, "time between two timeline rows")
+	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the traffic noise and the simulator")
+	fs.IntVar(&cfg.max, "max", 40, "most servers the pool may hold")
+	fs.Float64Var(&cfg.target, "target", 100, "requests per second each server should carry")
+	fs.BoolVar(&cfg.verbose, "v", false, "log every scaler decision")
+	cfg.aws.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if cfg.length <= 0 || cfg.interval <= 0 || cfg.every <= 0 || cfg.max < 2 || !(cfg.target > 0) {
+		return cfg, errors.New("-length, -interval, -every and -target must be positive, -max at least 2")
+	}
+	return cfg, nil
+}
+
+// result is what a simulated run measured.
+type result struct {
+	served, refused, cut      float64 // requests
+	meanLatency, worstLatency time.Duration
+	peak, launched, final     int // servers
+	cost                      float64
+	lbCalls                   map[string]int
+}
+
+// Simulated load balancer: health checks 10 s apart, healthy after 3 passes,
+// and ALB's default deregistration delay (cut short once a server has no
+// requests left).
+const (
+	healthCheckInterval = 10 * time.Second
+	healthyThreshold    = 3
+	deregistrationDelay = 5 * time.Minute
+	tick                = 10 * time.Second
+)
+
+func run(ctx context.Context, out io.Writer, cfg config) (result, error) {
+	sim, err := ec2sim.New(ec2sim.Config{
+		BootDelay: ec2sim.LogNormal(45*time.Second, 0.25),
+		ListDelay: ec2sim.Uniform(0, 5*time.Second),
+		Seed:      int64(cfg.seed),
+	})
+	if err != nil {
+		return result{}, err
+	}
+	clock := newVirtualClock(sim)
+	var tr *traffic
+	lb, err := elbsim.New(elbsim.Config{
+		Clock:               sim.Now,
+		Instances:           sim.Instance,
+		HealthCheckInterval: healthCheckInterval,
+		HealthyThreshold:    healthyThreshold,
+		DeregistrationDelay: deregistrationDelay,
+		Busy:                func(id string) bool { return tr.busy(id) },
+	})
+	if err != nil {
+		return result{}, err
+	}
+	arn, err := lb.CreateTargetGroup("web", 8080)
+	if err != nil {
+		return result{}, err
+	}
+	tr = newTraffic(lb, arn, sim.Instance)
+
+	// The application needs no hooks of its own: it starts from the image
+	// at boot, the load balancer's health checks say when it is ready, and
+	// the load balancer's drain says when its requests are over.
+	app, err := role.New("web", awsctl.LaunchSpec{ImageID: "ami-0123456789abcdef0"}, role.Hooks{})
+	if err != nil {
+		return result{}, err
+	}
+	// The simulated load balancer has no rate limit, and the buckets count
+	// wall time, not simulated time: make them large. The simulation moves
+	// in 10 s ticks, so a batch window would hold every registration for a
+	// whole tick: send them at once.
+	unlimited := ratelimit.Limit{Burst: 1_000_000, PerSecond: 1_000_000}
+	web, err := elbrole.New(app, lb, elbrole.Config{
+		TargetGroups:   []elbrole.TargetGroup{{ARN: arn}},
+		HealthyTimeout: 3 * time.Minute,
+		BatchWindow:    elbrole.NoBatchWindow,
+		Limits:         elbrole.Limits{Describe: unlimited, Registration: unlimited},
+		Clock:          clock,
+	})
+	if err != nil {
+		return result{}, err
+	}
+	tracker, err := manager.NewTargetTracking("web", manager.TargetTrackingConfig{
+		TargetPerServer: cfg.target,
+		Min:             2,
+		Max:             cfg.max,
+	})
+	if err != nil {
+		return result{}, err
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if cfg.verbose {
+		logger = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	scaler, err := autoscale.New(sim, []pool.Config{{
+		Name:     "web",
+		Role:     web,
+		Managers: []manager.Manager{tracker},
+		Types:    []pool.InstanceType{{Name: "c5.large"}},
+		Zones:    []string{"us-east-1a", "us-east-1b", "us-east-1c"},
+		Max:      cfg.max,
+		// Longer than the deregistration delay, so a drain is never cut
+		// short; longer than the role's HealthyTimeout for a provision.
+		WindDownTimeout:  deregistrationDelay + 5*time.Minute,
+		ProvisionTimeout: 5 * time.Minute,
+	}}, autoscale.Options{
+		Identity: "webtier-example",
+		Interval: cfg.interval,
+		Clock:    sim.Now,
+		Logger:   logger,
+	})
+	if err != nil {
+		return result{}, err
+	}
+	defer scaler.Shutdown(context.Background(), autoscale.ShutdownOptions{})
+
+	start := sim.Now()
+	day := newLoad(start, cfg.seed)
+	servers := scaler.Pool("web")
+	res := result{}
+	fmt.Fprintf(out, "%-5s %6s | %7s %8s %7s | %7s %7s | %8s\n",
+		"time", "req/s", "healthy", "draining", "booting", "req/srv", "latency", "cost")
+	var lastStep, lastRow time.Time
+	for now := start; now.Sub(start) < cfg.length; now = sim.Now() {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		rate := day.at(now)
+		tr.serve(now, tick, rate)
+		tracker.Observe(now, rate) // the load balancer's request rate
+		if lastStep.IsZero() || now.Sub(lastStep) >= cfg.interval {
+			if err := scaler.Step(ctx); err != nil && cfg.verbose {
+				fmt.Fprintln(out, "pass:", err)
+			}
+			clock.settle()
+			lastStep = now
+		}
+		st := servers.Status()
+		res.peak = max(res.peak, st.Live())
+		if lastRow.IsZero() || now.Sub(lastRow) >= cfg.every {
+			tr.mu.Lock()
+			fmt.Fprintf(out, "%-5s %6.0f | %7d %8d %7d | %7.0f %5.0fms | %8s\n",
+				clockTime(now.Sub(start)), rate, tr.healthy, tr.draining, st.Booting+st.Provisioning,
+				tr.perServer, float64(tr.latency)/float64(time.Millisecond), fmt.Sprintf("$%.2f", sim.Bill().Total))
+			tr.mu.Unlock()
+			lastRow = now
+		}
+		if err := clock.advance(tick); err != nil {
+			return res, err
+		}
+		tr.reap()
+	}
+
+	tr.mu.Lock()
+	res.served, res.refused, res.cut = tr.served, tr.refused, tr.cut
+	if tr.served > 0 {
+		res.meanLatency = time.Duration(tr.latencySum / tr.served * float64(time.Second))
+	}
+	res.worstLatency = tr.worstLatency
+	res.final = tr.healthy
+	tr.mu.Unlock()
+	res.launched = len(sim.Instances())
+	res.cost = sim.Bill().Total
+	res.lbCalls = lb.Calls()
+	summary(out, res, sim.Calls())
+	return res, nil
+}
+
+func clockTime(d time.Duration) string {
+	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
+}
+
+func summary(out io.Writer, r result, calls map[string]int) {
+	total := r.served + r.refused
+	share := 0.0
+	if total > 0 {
+		share = 100 * r.refused / total
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintf(out, "requests served      %.0f (%.0f cut off by a scale-in)\n", r.served, r.cut)
+	fmt.Fprintf(out, "refused, overloaded  %.0f (%.3f%%)\n", r.refused, share)
+	fmt.Fprintf(out, "latency              mean %v, worst %v\n", r.meanLatency.Round(time.Millisecond), r.worstLatency.Round(time.Millisecond))
+	fmt.Fprintf(out, "servers              peak %d, launched %d, in service at the end %d\n", r.peak, r.launched, r.final)
+	fmt.Fprintf(out, "cost                 $%.2f\n", r.cost)
+	fmt.Fprintf(out, "load balancer calls  register %d, deregister %d, describe health %d\n",
+		r.lbCalls[elbsim.OpRegisterTargets], r.lbCalls[elbsim.OpDeregisterTargets], r.lbCalls[elbsim.OpDescribeTargetHealth])
+	fmt.Fprintf(out, "cloud calls          list %d, launch %d, tag %d, untag %d, terminate %d\n",
+		calls[ec2sim.OpListInstances], calls[ec2sim.OpLaunch], calls[ec2sim.OpTag], calls[ec2sim.OpUntag], calls[ec2sim.OpTerminate])
+}
