@@ -61,7 +61,6 @@ type Server struct {
 	// Weight is the capacity units the server provides.
 	Weight      int
 	LaunchTime  time.Time
-	GrantedAt   time.Time
 	WindingDown bool
 	// Deadline is when a wind-down in progress must end; zero otherwise.
 	Deadline time.Time
