@@ -410,6 +410,10 @@ func TestNewValidatesAndNamesTheField(t *testing.T) {
 		{"no zones", func() []pool.Config { c := good(); c.Zones = nil; return []pool.Config{c} }, nil, "Zones"},
 		{"negative interval", func() []pool.Config { return []pool.Config{good()} }, func(o *autoscale.Options) { o.Interval = -time.Second }, "Interval"},
 		{"empty identity", func() []pool.Config { return []pool.Config{good()} }, func(o *autoscale.Options) { o.Identity = "" }, "Identity"},
+		{"identity too long", func() []pool.Config { return []pool.Config{good()} }, func(o *autoscale.Options) { o.Identity = strings.Repeat("x", 257) }, "Identity"},
+		{"negative hook wait", func() []pool.Config { return []pool.Config{good()} }, func(o *autoscale.Options) { o.HookWait = -time.Second }, "HookWait"},
+		{"negative rails", func() []pool.Config { return []pool.Config{good()} }, func(o *autoscale.Options) { o.Rails.MaxSpendPerHour = -1 }, "Rails"},
+		{"no pools", func() []pool.Config { return nil }, nil, "at least one pool"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
