@@ -14,6 +14,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ec2autoscale/ec2autoscale/internal/pipehttp"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -225,54 +227,9 @@ func TestHTTPCancelledContextEndsHangingRequest(t *testing.T) {
 	assert.Contains(t, err.Error(), web.ID)
 }
 
-// pipeServer serves h over in-memory connections, so that an HTTP exchange
-// runs entirely inside a synctest bubble on its fake clock.
-type pipeServer struct {
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func (p *pipeServer) Accept() (net.Conn, error) {
-	select {
-	case c := <-p.conns:
-		return c, nil
-	case <-p.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (p *pipeServer) Close() error {
-	p.once.Do(func() { close(p.closed) })
-	return nil
-}
-
-func (p *pipeServer) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(10, 0, 0, 7), Port: 8080} }
-
-// startPipe serves h and returns a client connected to it; stop shuts both
-// down so that the bubble can end.
-func startPipe(h http.Handler) (client *http.Client, stop func()) {
-	p := &pipeServer{conns: make(chan net.Conn), closed: make(chan struct{})}
-	srv := &http.Server{Handler: h}
-	go func() { _ = srv.Serve(p) }()
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		c, s := net.Pipe()
-		select {
-		case p.conns <- s:
-			return c, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}}
-	return &http.Client{Transport: tr}, func() {
-		tr.CloseIdleConnections()
-		_ = srv.Close()
-	}
-}
-
 func TestHTTPTimeoutCutsOffHangingServer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		client, stop := startPipe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client, stop := pipehttp.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			<-r.Context().Done()
 		}))
 		defer stop()
@@ -298,7 +255,7 @@ func TestHTTPOverPipeAnswers(t *testing.T) {
 	// The in-memory server above is a faithful HTTP server: the same role
 	// talks to it as to a real one.
 	synctest.Test(t, func(t *testing.T) {
-		client, stop := startPipe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client, stop := pipehttp.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_ = json.NewEncoder(w).Encode(map[string]bool{"idle": true, "wound_down": true})
 		}))
 		defer stop()

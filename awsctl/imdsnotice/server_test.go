@@ -1,9 +1,7 @@
 package imdsnotice_test
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -115,53 +113,5 @@ func (s *metadataServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, a.body)
 	default:
 		refuse(http.StatusNotFound, "unknown path")
-	}
-}
-
-// pipeListener hands the server in-memory connections, so that an HTTP
-// exchange runs entirely inside a synctest bubble on its fake clock: real
-// sockets are not durably blocking and would stall the bubble's clock.
-type pipeListener struct {
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func (p *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-p.conns:
-		return c, nil
-	case <-p.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (p *pipeListener) Close() error {
-	p.once.Do(func() { close(p.closed) })
-	return nil
-}
-
-func (p *pipeListener) Addr() net.Addr {
-	return &net.TCPAddr{IP: net.IPv4(169, 254, 169, 254), Port: 80}
-}
-
-// servePipe serves h and returns a client connected to it; stop shuts both
-// down so that the bubble can end.
-func servePipe(h http.Handler) (client *http.Client, stop func()) {
-	p := &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
-	srv := &http.Server{Handler: h}
-	go func() { _ = srv.Serve(p) }()
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		c, s := net.Pipe()
-		select {
-		case p.conns <- s:
-			return c, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}}
-	return &http.Client{Transport: tr}, func() {
-		tr.CloseIdleConnections()
-		_ = srv.Close()
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ec2autoscale/ec2autoscale/internal/pipehttp"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/stretchr/testify/assert"
@@ -207,7 +209,7 @@ func (c *levelCounter) count(l slog.Level) int {
 func TestWatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		meta := newMetadataServer(instanceID)
-		httpClient, stop := servePipe(meta)
+		httpClient, stop := pipehttp.Serve(meta)
 		defer stop()
 		logs := &levelCounter{counts: map[slog.Level]int{}}
 		w, err := imdsnotice.New(metadataClient("http://169.254.169.254", httpClient), imdsnotice.Options{Logger: slog.New(logs)})

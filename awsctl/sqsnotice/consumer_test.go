@@ -13,6 +13,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ec2autoscale/ec2autoscale/internal/pipehttp"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -269,7 +271,7 @@ func TestSpotNoticesCanceled(t *testing.T) {
 func TestRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := newQueueServer()
-		httpClient, stop := servePipe(q)
+		httpClient, stop := pipehttp.Serve(q)
 		defer stop()
 		c, err := sqsnotice.New(sqsClient("http://sqs.us-east-1.amazonaws.com", httpClient), queueURL, sqsnotice.Options{})
 		require.NoError(t, err)
@@ -329,7 +331,7 @@ func TestRun(t *testing.T) {
 func TestRunBacksOffWhileFailing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := newQueueServer()
-		httpClient, stop := servePipe(q)
+		httpClient, stop := pipehttp.Serve(q)
 		defer stop()
 		c, err := sqsnotice.New(sqsClient("http://sqs.us-east-1.amazonaws.com", httpClient), queueURL, sqsnotice.Options{})
 		require.NoError(t, err)

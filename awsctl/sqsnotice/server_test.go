@@ -1,12 +1,10 @@
 package sqsnotice_test
 
 import (
-	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -256,52 +254,4 @@ func (q *queueServer) deleteBatch(w http.ResponseWriter, r *http.Request, f *fai
 		out.Successful = append(out.Successful, okEntry{e.Id})
 	}
 	_ = json.NewEncoder(w).Encode(out)
-}
-
-// pipeListener hands the server in-memory connections, so that an HTTP
-// exchange runs entirely inside a synctest bubble on its fake clock: real
-// sockets are not durably blocking and would stall the bubble's clock.
-type pipeListener struct {
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func (p *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-p.conns:
-		return c, nil
-	case <-p.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (p *pipeListener) Close() error {
-	p.once.Do(func() { close(p.closed) })
-	return nil
-}
-
-func (p *pipeListener) Addr() net.Addr {
-	return &net.TCPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 443}
-}
-
-// servePipe serves h and returns a client connected to it; stop shuts both
-// down so that the bubble can end.
-func servePipe(h http.Handler) (client *http.Client, stop func()) {
-	p := &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
-	srv := &http.Server{Handler: h}
-	go func() { _ = srv.Serve(p) }()
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		c, s := net.Pipe()
-		select {
-		case p.conns <- s:
-			return c, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}}
-	return &http.Client{Transport: tr}, func() {
-		tr.CloseIdleConnections()
-		_ = srv.Close()
-	}
 }
