@@ -14,12 +14,11 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ec2autoscale/ec2autoscale/internal/pipehttp"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/internal/pipehttp"
 	"github.com/ec2autoscale/ec2autoscale/role"
 )
 
