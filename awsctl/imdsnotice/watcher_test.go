@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
-	"github.com/ec2autoscale/ec2autoscale/internal/pipehttp"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/imdsnotice"
+	"github.com/ec2autoscale/ec2autoscale/internal/pipehttp"
 )
 
 const instanceID = "i-0b662ef9931388ba0"

@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
-	"github.com/ec2autoscale/ec2autoscale/internal/pipehttp"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/sqsnotice"
+	"github.com/ec2autoscale/ec2autoscale/internal/pipehttp"
 )
 
 // sqsClient is the SDK's client for the queue service at endpoint. The
