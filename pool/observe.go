@@ -1,0 +1,212 @@
+package pool
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+)
+
+// readHooks records what the hooks finished since the last pass learnt.
+func (p *Pool) readHooks(pl *Plan, now time.Time) {
+	for id, r := range p.hooks.collect(now) {
+		m := p.memoOf(id)
+		if r.err != nil {
+			kind := EventHookFailed
+			if r.kind == HookProvision {
+				kind = EventProvisionFailed
+				m.failed = r.err
+			}
+			if r.kind == HookTeardown {
+				m.tornDown = true // teardown is best effort: terminate anyway
+			}
+			p.event(pl, Event{Kind: kind, Instance: id, Reason: r.kind.String(), Err: r.err})
+			continue
+		}
+		switch r.kind {
+		case HookProvision:
+			m.provisioned = true
+			p.event(pl, Event{Kind: EventProvisioned, Instance: id})
+		case HookWindDown:
+			m.windDownSent = true
+		case HookCheck:
+			if r.status.WoundDown {
+				m.woundDown = true
+			}
+		case HookRestore:
+			m.restored = true
+		case HookTeardown:
+			m.tornDown = true
+		}
+	}
+}
+
+// memoOf returns the pool's memo of an instance, creating it.
+func (p *Pool) memoOf(id string) *memo {
+	m, ok := p.mem[id]
+	if !ok {
+		m = &memo{}
+		p.mem[id] = m
+	}
+	return m
+}
+
+// classify turns the listing into servers, applying what the pool knows
+// that the listing may not show yet.
+func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
+	now, instances := snap.Now, snap.Instances
+	p.pass++
+	// One allocation for every server of the pass; the listing is the
+	// bulk of a pass's work, so it must not allocate per instance.
+	backing := make([]server, 0, len(instances)+len(p.inflight))
+	servers := make([]*server, 0, len(instances)+len(p.inflight))
+	running := p.hooks.snapshot()
+	for _, inst := range instances {
+		m := p.memoOf(inst.ID)
+		m.seen = p.pass
+		if !inst.State.Live() {
+			continue
+		}
+		if len(p.terminating) > 0 {
+			if _, ok := p.terminating[inst.ID]; ok {
+				continue // termination requested; the listing lags
+			}
+		}
+		inst = p.applyOverlay(now, inst)
+		backing = append(backing, server{inst: inst, weight: p.weight(inst.Type), m: m, replaces: inst.Tags[TagReplaces]})
+		s := &backing[len(backing)-1]
+		if len(snap.Interrupted) > 0 {
+			s.interrupted = snap.Interrupted[inst.ID]
+		}
+		if at, ok := inst.Tags[TagInterrupted]; ok && s.interrupted.IsZero() {
+			if t, ok := parseTime(at); ok {
+				s.interrupted = t
+				s.m.interrupted = true // acted on before; the tag is its record
+			}
+		}
+		if len(snap.Rebalance) > 0 {
+			_, s.rebalance = snap.Rebalance[inst.ID]
+		}
+		var kind HookKind
+		var busy bool
+		if len(running) > 0 {
+			kind, busy = running[inst.ID]
+		}
+		s.hook = busy
+		s.restoring = busy && kind == HookRestore
+		if name, ok := inst.Tags[TagManager]; ok {
+			if _, known := p.managers[name]; known {
+				s.mgr = name
+			} else {
+				p.event(pl, Event{Kind: EventBadTag, Instance: inst.ID, Manager: name,
+					Reason: "grant tag names an unknown manager; the server returns to the pool"})
+				s.staleGrant = true // removed below unless granted again this pass
+			}
+		}
+		if startTag, ok := inst.Tags[TagWindDownStart]; ok {
+			s.phase = phaseWinding
+			s.start, ok = parseTime(startTag)
+			if !ok {
+				s.start = now
+			}
+			s.deadline, ok = parseTime(inst.Tags[TagWindDownDeadline])
+			if !ok {
+				// Rewrite a deadline that does not parse rather than guess.
+				s.deadline = now.Add(p.cfg.WindDownTimeout)
+				p.event(pl, Event{Kind: EventBadTag, Instance: inst.ID,
+					Reason: fmt.Sprintf("wind-down deadline %q does not parse; reset", inst.Tags[TagWindDownDeadline])})
+				pl.Changes = append(pl.Changes, Change{Instance: inst, Set: map[string]string{
+					TagWindDownStart: formatTime(s.start), TagWindDownDeadline: formatTime(s.deadline)}})
+			}
+		} else {
+			s.m.windDownSent, s.m.woundDown, s.m.tornDown, s.m.restored = false, false, false, false
+			switch {
+			case s.mgr != "":
+				s.phase = phaseGranted
+				s.m.provisioned = true // a grant is only written after provisioning
+			case s.m.failed != nil:
+				s.phase = phaseFailed
+			case inst.State == awsctl.StatePending:
+				s.phase = phaseBooting
+			case !s.m.provisioned:
+				s.phase = phaseProvisioning
+			default:
+				s.phase = phaseFree
+			}
+		}
+		servers = append(servers, s)
+	}
+	for id, f := range p.inflight {
+		if p.seen(id) || now.Sub(f.at) > p.cfg.LaunchGrace {
+			delete(p.inflight, id)
+			continue
+		}
+		servers = append(servers, &server{inst: f.inst, weight: p.weight(f.inst.Type), phase: phaseBooting, m: p.memoOf(id), taken: true})
+	}
+	for id, at := range p.terminating {
+		if !p.seen(id) || now.Sub(at) > p.cfg.LaunchGrace {
+			delete(p.terminating, id)
+		}
+	}
+	for id, m := range p.mem {
+		if m.seen != p.pass {
+			if _, ok := p.inflight[id]; !ok && !p.hooks.busy(id) {
+				delete(p.mem, id)
+			}
+		}
+	}
+	// Deterministic order: oldest first. Listings usually come sorted
+	// already, and checking is much cheaper than sorting.
+	oldestFirst := func(a, b *server) int {
+		return cmp.Or(a.inst.LaunchTime.Compare(b.inst.LaunchTime), cmp.Compare(a.inst.ID, b.inst.ID))
+	}
+	if !slices.IsSortedFunc(servers, oldestFirst) {
+		slices.SortFunc(servers, oldestFirst)
+	}
+	return servers
+}
+
+// seen reports whether the current pass's listing showed id.
+func (p *Pool) seen(id string) bool {
+	m, ok := p.mem[id]
+	return ok && m.seen == p.pass
+}
+
+func (p *Pool) applyOverlay(now time.Time, inst awsctl.Instance) awsctl.Instance {
+	if len(p.overlay) == 0 {
+		return inst
+	}
+	ov, ok := p.overlay[inst.ID]
+	if !ok {
+		return inst
+	}
+	if now.Sub(ov.at) > p.cfg.LaunchGrace {
+		delete(p.overlay, inst.ID)
+		return inst
+	}
+	var tags map[string]string
+	for k, v := range ov.tags {
+		cur, has := inst.Tags[k]
+		if (v == nil && !has) || (v != nil && has && cur == *v) {
+			delete(ov.tags, k) // the listing caught up
+			continue
+		}
+		if tags == nil {
+			tags = cloneMap(inst.Tags)
+		}
+		if v == nil {
+			delete(tags, k)
+		} else {
+			tags[k] = *v
+		}
+	}
+	if len(ov.tags) == 0 {
+		delete(p.overlay, inst.ID)
+	}
+	if tags != nil {
+		inst.Tags = tags
+	}
+	return inst
+}
