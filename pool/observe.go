@@ -174,6 +174,8 @@ func (p *Pool) seen(id string) bool {
 	return ok && m.seen == p.pass
 }
 
+// applyOverlay shows inst with the tag changes the pool made that the
+// listing does not show yet.
 func (p *Pool) applyOverlay(now time.Time, inst awsctl.Instance) awsctl.Instance {
 	if len(p.overlay) == 0 {
 		return inst

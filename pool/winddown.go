@@ -54,10 +54,13 @@ func (p *Pool) removable(now time.Time, s *server) (time.Time, bool) {
 	return now.Add(p.cfg.WindDownTimeout), true
 }
 
+// windDown starts a wind-down: the tags first (start and deadline), then,
+// for a server with work, the role's WindDown hook and the manager's notice.
 func (p *Pool) windDown(pl *Plan, now time.Time, s *server, w *want, deadline time.Time, reason string) {
 	p.windDownAs(pl, now, s, w, deadline, reason, manager.WindDown)
 }
 
+// windDownAs is windDown with the kind of notice the manager receives.
 func (p *Pool) windDownAs(pl *Plan, now time.Time, s *server, w *want, deadline time.Time, reason string, kind manager.NoticeKind) {
 	s.taken = true
 	s.phase = phaseWinding
@@ -87,6 +90,9 @@ func (p *Pool) restore(pl *Plan, s *server, toPool bool, reason string) {
 	p.event(pl, Event{Kind: EventRestore, Instance: s.inst.ID, Manager: s.mgr, Reason: reason})
 }
 
+// advanceWindDown moves a wind-down one step: deliver the request, check on
+// the server, tear it down, terminate it; or, past its deadline, restore it
+// or give up waiting, per configuration.
 func (p *Pool) advanceWindDown(pl *Plan, now time.Time, s *server, w *want) {
 	if s.m.restored {
 		return // the untag is pending
