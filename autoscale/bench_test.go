@@ -46,7 +46,8 @@ func benchmarkStep(b *testing.B, instances, pools, managersPerPool int) {
 			Max:      instances,
 		})
 	}
-	s, err := autoscale.New(sim, cfgs, autoscale.Options{Identity: "bench", Clock: sim.Now, HookWait: time.Minute})
+	s, err := autoscale.New(sim, cfgs, autoscale.Options{Identity: "bench", Clock: sim.Now, HookWait: time.Minute,
+		Rails: autoscale.Rails{MaxLaunchPerMinute: -1}}) // the setup launches everything at once
 	if err != nil {
 		b.Fatal(err)
 	}
