@@ -75,13 +75,15 @@ func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
 			}
 		}
 		inst = p.applyOverlay(now, inst)
-		backing = append(backing, server{inst: inst, weight: p.weight(inst.Type), m: m, replaces: inst.Tags[TagReplaces]})
+		tags := readOwnTags(inst.Tags)
+		backing = append(backing, server{inst: inst, weight: p.weight(inst.Type), m: m, replaces: tags.replaces,
+			launchNano: inst.LaunchTime.UnixNano()})
 		s := &backing[len(backing)-1]
 		if len(snap.Interrupted) > 0 {
 			s.interrupted = snap.Interrupted[inst.ID]
 		}
-		if at, ok := inst.Tags[TagInterrupted]; ok && s.interrupted.IsZero() {
-			if t, ok := parseTime(at); ok {
+		if tags.interrupted != "" && s.interrupted.IsZero() {
+			if t, ok := parseTime(tags.interrupted); ok {
 				s.interrupted = t
 				s.m.interrupted = true // acted on before; the tag is its record
 			}
@@ -96,7 +98,7 @@ func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
 		}
 		s.hook = busy
 		s.restoring = busy && kind == HookRestore
-		if name, ok := inst.Tags[TagManager]; ok {
+		if name := tags.manager; name != "" {
 			if _, known := p.managers[name]; known {
 				s.mgr = name
 			} else {
@@ -105,18 +107,19 @@ func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
 				s.staleGrant = true // removed below unless granted again this pass
 			}
 		}
-		if startTag, ok := inst.Tags[TagWindDownStart]; ok {
+		if tags.winding {
+			var ok bool
 			s.phase = phaseWinding
-			s.start, ok = parseTime(startTag)
+			s.start, ok = parseTime(tags.windStart)
 			if !ok {
 				s.start = now
 			}
-			s.deadline, ok = parseTime(inst.Tags[TagWindDownDeadline])
+			s.deadline, ok = parseTime(tags.windDeadline)
 			if !ok {
 				// Rewrite a deadline that does not parse rather than guess.
 				s.deadline = now.Add(p.cfg.WindDownTimeout)
 				p.event(pl, Event{Kind: EventBadTag, Instance: inst.ID,
-					Reason: fmt.Sprintf("wind-down deadline %q does not parse; reset", inst.Tags[TagWindDownDeadline])})
+					Reason: fmt.Sprintf("wind-down deadline %q does not parse; reset", tags.windDeadline)})
 				pl.Changes = append(pl.Changes, Change{Instance: inst, Set: map[string]string{
 					TagWindDownStart: formatTime(s.start), TagWindDownDeadline: formatTime(s.deadline)}})
 			}
@@ -157,10 +160,10 @@ func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
 			}
 		}
 	}
-	// Deterministic order: oldest first. Listings usually come sorted
-	// already, and checking is much cheaper than sorting.
+	// Deterministic order, whatever the listing's: oldest first. Listings
+	// often come sorted already, and checking is much cheaper than sorting.
 	oldestFirst := func(a, b *server) int {
-		return cmp.Or(a.inst.LaunchTime.Compare(b.inst.LaunchTime), cmp.Compare(a.inst.ID, b.inst.ID))
+		return cmp.Or(cmp.Compare(a.launchNano, b.launchNano), cmp.Compare(a.inst.ID, b.inst.ID))
 	}
 	if !slices.IsSortedFunc(servers, oldestFirst) {
 		slices.SortFunc(servers, oldestFirst)
@@ -211,4 +214,35 @@ func (p *Pool) applyOverlay(now time.Time, inst awsctl.Instance) awsctl.Instance
 		inst.Tags = tags
 	}
 	return inst
+}
+
+// ownTagValues are the scaler's tags of one instance.
+type ownTagValues struct {
+	manager, replaces, interrupted string
+	windStart, windDeadline        string
+	winding                        bool
+}
+
+// readOwnTags reads the scaler's tags in one walk over the instance's tags,
+// which is cheaper than a lookup per key when most keys are absent.
+func readOwnTags(tags map[string]string) ownTagValues {
+	var v ownTagValues
+	for k, val := range tags {
+		if len(k) <= len(tagPrefix) || k[:len(tagPrefix)] != tagPrefix {
+			continue
+		}
+		switch k {
+		case TagManager:
+			v.manager = val
+		case TagReplaces:
+			v.replaces = val
+		case TagInterrupted:
+			v.interrupted = val
+		case TagWindDownStart:
+			v.windStart, v.winding = val, true
+		case TagWindDownDeadline:
+			v.windDeadline = val
+		}
+	}
+	return v
 }

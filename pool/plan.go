@@ -83,6 +83,7 @@ type server struct {
 	prevMgr *want
 	// staleGrant: the grant tag names a manager the pool does not have.
 	staleGrant bool
+	launchNano int64 // launch time, for ordering without time.Time compares
 	// reserved: an on-demand server a reservation covers, so it costs
 	// nothing extra to keep.
 	reserved bool
