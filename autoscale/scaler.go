@@ -153,11 +153,7 @@ func (s *Scaler) Step(ctx context.Context) error {
 		}
 		return nil
 	}
-	owned := make(map[string]bool, len(insts))
-	for _, inst := range insts {
-		owned[inst.ID] = true
-	}
-	s.keepOwned(ctx, now, plans, owned)
+	s.keepOwned(ctx, now, plans, insts)
 	s.limitLaunches(ctx, now, plans)
 	outcomes, errs := s.execute(ctx, now, plans, byPool)
 	statuses := make(map[string]pool.Status, len(s.pools))
@@ -185,7 +181,18 @@ func (s *Scaler) Step(ctx context.Context) error {
 // this scaler's owner tag. Pools only plan on what they were given, so this
 // never fires; it is the last line that keeps the scaler off instances that
 // are not its own, whatever a bug upstream might do.
-func (s *Scaler) keepOwned(ctx context.Context, now time.Time, plans []*pool.Plan, owned map[string]bool) {
+func (s *Scaler) keepOwned(ctx context.Context, now time.Time, plans []*pool.Plan, insts []awsctl.Instance) {
+	actions := 0
+	for _, pl := range plans {
+		actions += len(pl.Changes) + len(pl.Terminate)
+	}
+	if actions == 0 {
+		return // the usual steady pass: nothing to check
+	}
+	owned := make(map[string]bool, len(insts))
+	for _, inst := range insts {
+		owned[inst.ID] = true
+	}
 	for _, pl := range plans {
 		pl.Changes = slices.DeleteFunc(pl.Changes, func(ch pool.Change) bool {
 			if owned[ch.Instance.ID] {

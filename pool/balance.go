@@ -105,7 +105,7 @@ func (p *Pool) fillShortage(pl *Plan, now time.Time, servers []*server, wants []
 			}
 			return 1
 		}
-		return b.deadline.Compare(a.deadline)
+		return cmp.Or(b.deadline.Compare(a.deadline), oldestFirst(a, b))
 	})
 	for _, s := range cands {
 		slot := &short.any

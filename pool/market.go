@@ -177,10 +177,11 @@ func (p *Pool) markReserved(now time.Time, servers []*server) {
 	if len(left) == 0 {
 		return
 	}
-	for _, s := range servers { // oldest first
-		if s.inst.Market != awsctl.MarketOnDemand || !s.inst.State.Live() || !s.interrupted.IsZero() {
-			continue
-		}
+	ondemand := filter(servers, func(s *server) bool {
+		return s.inst.Market == awsctl.MarketOnDemand && s.inst.State.Live() && s.interrupted.IsZero()
+	})
+	slices.SortFunc(ondemand, oldestFirst)
+	for _, s := range ondemand {
 		for _, k := range []spotprice.ReservationKey{{InstanceType: s.inst.Type, Zone: s.inst.Zone}, {InstanceType: s.inst.Type}} {
 			if left[k] > 0 {
 				left[k]--

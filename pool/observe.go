@@ -3,7 +3,6 @@ package pool
 import (
 	"cmp"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
@@ -160,15 +159,16 @@ func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
 			}
 		}
 	}
-	// Deterministic order, whatever the listing's: oldest first. Listings
-	// often come sorted already, and checking is much cheaper than sorting.
-	oldestFirst := func(a, b *server) int {
-		return cmp.Or(cmp.Compare(a.launchNano, b.launchNano), cmp.Compare(a.inst.ID, b.inst.ID))
-	}
-	if !slices.IsSortedFunc(servers, oldestFirst) {
-		slices.SortFunc(servers, oldestFirst)
-	}
+	// The listing's order is kept: the decisions that depend on order sort
+	// the few servers they consider (oldestFirst), which costs far less
+	// than sorting the whole pool every pass.
 	return servers
+}
+
+// oldestFirst orders servers by launch time, then id: a deterministic
+// order, whatever the listing's.
+func oldestFirst(a, b *server) int {
+	return cmp.Or(cmp.Compare(a.launchNano, b.launchNano), cmp.Compare(a.inst.ID, b.inst.ID))
 }
 
 // seen reports whether the current pass's listing showed id.

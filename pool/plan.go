@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -215,7 +216,7 @@ func (p *Pool) decide(pl *Plan, now time.Time, servers []*server, wants []*want)
 		cands := filter(servers, func(s *server) bool {
 			return s.phase == phaseWinding && s.mgr == w.name && !s.taken && !s.hook && !s.m.tornDown && !s.m.restored && s.counts()
 		})
-		slices.SortStableFunc(cands, func(a, b *server) int { return b.deadline.Compare(a.deadline) })
+		slices.SortFunc(cands, func(a, b *server) int { return cmp.Or(b.deadline.Compare(a.deadline), oldestFirst(a, b)) })
 		for _, s := range cands {
 			if w.need() == 0 {
 				break
@@ -310,6 +311,7 @@ func (p *Pool) grant(pl *Plan, servers []*server, wants []*want) {
 	if len(free) == 0 {
 		return
 	}
+	slices.SortFunc(free, oldestFirst)
 	n := len(wants)
 	start := p.rr % max(n, 1)
 	p.rr++

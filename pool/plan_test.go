@@ -144,6 +144,7 @@ func TestPlanWindsDownIdleFirstThenMostExpensive(t *testing.T) {
 		granted("i-4", "z2", "m", old),
 	}
 	insts[1].Market = awsctl.MarketSpot
+	insts[3].LaunchTime = old.Add(time.Minute) // the newest
 	m := &want{name: "m", req: manager.Request{Target: 2, Idle: []string{"i-3"}}}
 	p := newPool(t, nil, m)
 	pl := p.Plan(context.Background(), pool.Snapshot{Now: t0, Instances: insts})
@@ -157,8 +158,9 @@ func TestPlanWindsDownIdleFirstThenMostExpensive(t *testing.T) {
 			assert.Equal(t, t0.Add(pool.DefaultWindDownTimeout), deadline)
 		}
 	}
-	// i-3 is idle; then the on-demand ones cost more than spot i-2.
-	assert.ElementsMatch(t, []string{"i-3", "i-1"}, winding)
+	// i-3 is idle; then the on-demand ones cost more than spot i-2, and
+	// of those the newest goes first.
+	assert.ElementsMatch(t, []string{"i-3", "i-4"}, winding)
 	assert.Empty(t, pl.Launches)
 }
 

@@ -31,7 +31,7 @@ func (p *Pool) sortVictims(now time.Time, cands []*server, idle map[string]bool)
 			first(idle[a.inst.ID], idle[b.inst.ID]),
 			first(a.rebalance, b.rebalance),
 			cmp.Compare(price[b], price[a]),
-			b.inst.LaunchTime.Compare(a.inst.LaunchTime))
+			oldestFirst(b, a))
 	})
 }
 
