@@ -223,26 +223,16 @@ type ownTagValues struct {
 	winding                        bool
 }
 
-// readOwnTags reads the scaler's tags in one walk over the instance's tags,
-// which is cheaper than a lookup per key when most keys are absent.
+// readOwnTags reads the scaler's tags of an instance.
 func readOwnTags(tags map[string]string) ownTagValues {
-	var v ownTagValues
-	for k, val := range tags {
-		if len(k) <= len(tagPrefix) || k[:len(tagPrefix)] != tagPrefix {
-			continue
-		}
-		switch k {
-		case TagManager:
-			v.manager = val
-		case TagReplaces:
-			v.replaces = val
-		case TagInterrupted:
-			v.interrupted = val
-		case TagWindDownStart:
-			v.windStart, v.winding = val, true
-		case TagWindDownDeadline:
-			v.windDeadline = val
-		}
+	v := ownTagValues{
+		manager:     tags[TagManager],
+		replaces:    tags[TagReplaces],
+		interrupted: tags[TagInterrupted],
+	}
+	v.windStart, v.winding = tags[TagWindDownStart]
+	if v.winding {
+		v.windDeadline = tags[TagWindDownDeadline]
 	}
 	return v
 }
