@@ -1,0 +1,314 @@
+package ec2limits
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ratelimit"
+)
+
+// EC2 API names, the keys of [Client.Calls] and [Client.Throttled].
+const (
+	DescribeInstances         = "DescribeInstances"
+	RunInstances              = "RunInstances"
+	CreateFleet               = "CreateFleet"
+	TerminateInstances        = "TerminateInstances"
+	CreateTags                = "CreateTags"
+	DeleteTags                = "DeleteTags"
+	DescribeSpotPriceHistory  = "DescribeSpotPriceHistory"
+	DescribeReservedInstances = "DescribeReservedInstances"
+)
+
+// PageSize is the most instances one DescribeInstances page returns, and
+// BatchSize the most ids one TerminateInstances, CreateTags or DeleteTags
+// request takes; larger calls are split the way the SDK-backed client
+// splits them.
+const (
+	PageSize  = 1000
+	BatchSize = 1000
+)
+
+// Limits are EC2's request token buckets, one per rate-limit category.
+type Limits struct {
+	// RunInstances counts RunInstances requests; RunInstancesInstances
+	// the instances they ask for.
+	RunInstances, RunInstancesInstances ratelimit.Limit
+	// TerminateInstances counts TerminateInstances requests;
+	// TerminatedInstances the instances they terminate.
+	TerminateInstances, TerminatedInstances ratelimit.Limit
+	// Mutating counts the other mutating requests, CreateFleet here.
+	Mutating ratelimit.Limit
+	// Tags counts CreateTags and DeleteTags requests.
+	Tags ratelimit.Limit
+	// Describe counts Describe* requests, one per page.
+	Describe ratelimit.Limit
+}
+
+// Default returns EC2's documented default limits for an account in a
+// region (Amazon EC2 API request throttling: request token buckets and
+// resource token buckets).
+func Default() Limits {
+	return Limits{
+		RunInstances:          ratelimit.Limit{Burst: 5, PerSecond: 2},
+		RunInstancesInstances: ratelimit.Limit{Burst: 1000, PerSecond: 2},
+		TerminateInstances:    ratelimit.Limit{Burst: 100, PerSecond: 5},
+		TerminatedInstances:   ratelimit.Limit{Burst: 1000, PerSecond: 20},
+		Mutating:              ratelimit.Limit{Burst: 50, PerSecond: 5},
+		Tags:                  ratelimit.Limit{Burst: 100, PerSecond: 10},
+		Describe:              ratelimit.Limit{Burst: 100, PerSecond: 20},
+	}
+}
+
+// bucket is a token bucket on the client's clock that never waits: a call
+// that finds too few tokens is refused.
+type bucket struct {
+	limit  ratelimit.Limit
+	tokens float64
+	at     time.Time
+}
+
+func newBucket(l ratelimit.Limit, now time.Time) (*bucket, error) {
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	return &bucket{limit: l, tokens: float64(l.Burst), at: now}, nil
+}
+
+func (b *bucket) refill(now time.Time) {
+	if now.After(b.at) {
+		b.tokens = min(float64(b.limit.Burst), b.tokens+now.Sub(b.at).Seconds()*b.limit.PerSecond)
+		b.at = now
+	}
+}
+
+// has reports whether n tokens are there (n is capped at the burst, which
+// is all a bucket can ever hold).
+func (b *bucket) has(now time.Time, n int) bool {
+	b.refill(now)
+	return b.tokens >= float64(min(n, b.limit.Burst))
+}
+
+func (b *bucket) take(n int) { b.tokens -= float64(min(n, b.limit.Burst)) }
+
+// Client is an awsctl.CloudClient that enforces EC2's request limits on the
+// client it wraps, on a clock of the caller's (a simulator's virtual
+// clock): a call that would exceed a bucket fails with a RequestLimitExceeded
+// error (awsctl.ErrThrottled) without reaching the wrapped client, as EC2
+// answers. It maps each call to EC2 requests the way the SDK-backed client
+// (package awsctl/ec2client) does: a launch with one offering is a
+// RunInstances request, one with several a CreateFleet request; listings
+// cost one request per page.
+//
+// It also passes spot prices, reservations and spot notices through when the
+// wrapped client provides them. It is safe for concurrent use.
+type Client struct {
+	cloud awsctl.CloudClient
+	clock func() time.Time
+
+	mu                                                                 sync.Mutex
+	run, runInstances, terminate, terminated, mutating, tags, describe *bucket
+	calls, throttled                                                   map[string]int
+}
+
+// New wraps cloud. clock is the time the buckets refill by; limits are
+// usually Default().
+func New(cloud awsctl.CloudClient, clock func() time.Time, limits Limits) (*Client, error) {
+	if cloud == nil || clock == nil {
+		return nil, fmt.Errorf("ec2limits: cloud and clock are required")
+	}
+	c := &Client{cloud: cloud, clock: clock, calls: map[string]int{}, throttled: map[string]int{}}
+	now := clock()
+	for _, b := range []struct {
+		name string
+		l    ratelimit.Limit
+		into **bucket
+	}{
+		{"RunInstances", limits.RunInstances, &c.run},
+		{"RunInstancesInstances", limits.RunInstancesInstances, &c.runInstances},
+		{"TerminateInstances", limits.TerminateInstances, &c.terminate},
+		{"TerminatedInstances", limits.TerminatedInstances, &c.terminated},
+		{"Mutating", limits.Mutating, &c.mutating},
+		{"Tags", limits.Tags, &c.tags},
+		{"Describe", limits.Describe, &c.describe},
+	} {
+		bk, err := newBucket(b.l, now)
+		if err != nil {
+			return nil, fmt.Errorf("ec2limits: Limits.%s: %w", b.name, err)
+		}
+		*b.into = bk
+	}
+	return c, nil
+}
+
+// draw is n tokens from one bucket.
+type draw struct {
+	b *bucket
+	n int
+}
+
+// admit counts a request of op and takes its tokens from every bucket it
+// draws on, or refuses it (taking nothing) if one of them is short.
+func (c *Client) admit(op string, draws ...draw) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls[op]++
+	now := c.clock()
+	for _, d := range draws {
+		if !d.b.has(now, d.n) {
+			c.throttled[op]++
+			return ec2sim.Throttled(op)
+		}
+	}
+	for _, d := range draws {
+		d.b.take(d.n)
+	}
+	return nil
+}
+
+// Calls returns the EC2 requests made so far (throttled ones included), by
+// API name.
+func (c *Client) Calls() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.calls)
+}
+
+// Throttled returns the requests refused so far, by API name.
+func (c *Client) Throttled() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.throttled)
+}
+
+// ListInstances costs one DescribeInstances request per page of PageSize
+// instances; a listing that runs out of tokens part-way fails whole, as the
+// SDK's paginator does.
+func (c *Client) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]awsctl.Instance, error) {
+	if err := c.admit(DescribeInstances, draw{c.describe, 1}); err != nil {
+		return nil, err
+	}
+	insts, err := c.cloud.ListInstances(ctx, filter)
+	for page := PageSize; page < len(insts); page += PageSize {
+		if err := c.admit(DescribeInstances, draw{c.describe, 1}); err != nil {
+			return nil, err
+		}
+	}
+	return insts, err
+}
+
+// Launch is a RunInstances request for one offering (its instances count
+// against the instance bucket) and a CreateFleet request for several.
+func (c *Client) Launch(ctx context.Context, req awsctl.LaunchRequest) ([]awsctl.Instance, error) {
+	distinct := map[[2]string]bool{}
+	for _, o := range req.Offerings {
+		distinct[[2]string{o.InstanceType, o.Zone}] = true
+	}
+	var err error
+	if len(distinct) == 1 {
+		count := req.Capacity
+		if w := req.Offerings[0].Weight; w > 1 {
+			count = (req.Capacity + w - 1) / w
+		}
+		err = c.admit(RunInstances, draw{c.run, 1}, draw{c.runInstances, count})
+	} else {
+		err = c.admit(CreateFleet, draw{c.mutating, 1})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.cloud.Launch(ctx, req)
+}
+
+// Terminate is one TerminateInstances request per BatchSize ids, each
+// counting its ids against the terminated-instances bucket.
+func (c *Client) Terminate(ctx context.Context, ids []string) ([]string, error) {
+	var done []string
+	for start := 0; start < len(ids); start += BatchSize {
+		batch := ids[start:min(start+BatchSize, len(ids))]
+		if err := c.admit(TerminateInstances, draw{c.terminate, 1}, draw{c.terminated, len(batch)}); err != nil {
+			return done, err
+		}
+		got, err := c.cloud.Terminate(ctx, batch)
+		done = append(done, got...)
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// Tag is one CreateTags request per BatchSize ids.
+func (c *Client) Tag(ctx context.Context, ids []string, tags map[string]string) error {
+	for start := 0; start < len(ids); start += BatchSize {
+		batch := ids[start:min(start+BatchSize, len(ids))]
+		if err := c.admit(CreateTags, draw{c.tags, 1}); err != nil {
+			return err
+		}
+		if err := c.cloud.Tag(ctx, batch, tags); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Untag is one DeleteTags request per BatchSize ids.
+func (c *Client) Untag(ctx context.Context, ids []string, keys []string) error {
+	for start := 0; start < len(ids); start += BatchSize {
+		batch := ids[start:min(start+BatchSize, len(ids))]
+		if err := c.admit(DeleteTags, draw{c.tags, 1}); err != nil {
+			return err
+		}
+		if err := c.cloud.Untag(ctx, batch, keys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SpotPrices is one DescribeSpotPriceHistory request; without a wrapped
+// awsctl.SpotPriceSource it reports no prices.
+func (c *Client) SpotPrices(ctx context.Context, instanceTypes []string) ([]awsctl.SpotPrice, error) {
+	src, ok := c.cloud.(awsctl.SpotPriceSource)
+	if !ok {
+		return nil, nil
+	}
+	if err := c.admit(DescribeSpotPriceHistory, draw{c.describe, 1}); err != nil {
+		return nil, err
+	}
+	return src.SpotPrices(ctx, instanceTypes)
+}
+
+// Reservations is one DescribeReservedInstances request; without a wrapped
+// awsctl.ReservationSource it reports none.
+func (c *Client) Reservations(ctx context.Context) ([]awsctl.Reservation, error) {
+	src, ok := c.cloud.(awsctl.ReservationSource)
+	if !ok {
+		return nil, nil
+	}
+	if err := c.admit(DescribeReservedInstances, draw{c.describe, 1}); err != nil {
+		return nil, err
+	}
+	return src.Reservations(ctx)
+}
+
+// SpotNotices passes the wrapped client's notices through unlimited: they
+// come from instance metadata or EventBridge, not from EC2's API.
+func (c *Client) SpotNotices(ctx context.Context) ([]awsctl.SpotNotice, error) {
+	src, ok := c.cloud.(awsctl.SpotNoticeSource)
+	if !ok {
+		return nil, nil
+	}
+	return src.SpotNotices(ctx)
+}
+
+var (
+	_ awsctl.CloudClient       = (*Client)(nil)
+	_ awsctl.SpotPriceSource   = (*Client)(nil)
+	_ awsctl.ReservationSource = (*Client)(nil)
+	_ awsctl.SpotNoticeSource  = (*Client)(nil)
+)

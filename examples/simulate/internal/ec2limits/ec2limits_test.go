@@ -1,0 +1,105 @@
+package ec2limits
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ratelimit"
+)
+
+func newLimited(t *testing.T) (*ec2sim.Sim, *Client) {
+	t.Helper()
+	sim, err := ec2sim.New(ec2sim.Config{Seed: 1})
+	require.NoError(t, err)
+	c, err := New(sim, sim.Now, Default())
+	require.NoError(t, err)
+	return sim, c
+}
+
+func launch(offerings ...awsctl.Offering) awsctl.LaunchRequest {
+	return awsctl.LaunchRequest{Spec: awsctl.LaunchSpec{ImageID: "ami-12345678"}, Market: awsctl.MarketOnDemand,
+		Capacity: 1, Offerings: offerings}
+}
+
+func TestRunInstancesBurstThenRefill(t *testing.T) {
+	sim, c := newLimited(t)
+	ctx := context.Background()
+	one := awsctl.Offering{InstanceType: "c5.large", Zone: "us-east-1a", Weight: 1}
+	for i := range 5 {
+		_, err := c.Launch(ctx, launch(one))
+		require.NoError(t, err, "request %d of the burst", i+1)
+	}
+	_, err := c.Launch(ctx, launch(one))
+	require.ErrorIs(t, err, awsctl.ErrThrottled, "the sixth request at once")
+	var api *awsctl.APIError
+	require.True(t, errors.As(err, &api))
+	assert.Equal(t, "RequestLimitExceeded", api.Code)
+	assert.Len(t, sim.Instances(), 5, "a refused request does not reach the cloud")
+
+	require.NoError(t, sim.Advance(500*time.Millisecond)) // one token at 2 a second
+	_, err = c.Launch(ctx, launch(one))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{RunInstances: 7}, c.Calls())
+	assert.Equal(t, map[string]int{RunInstances: 1}, c.Throttled())
+}
+
+func TestLaunchWithFallbacksIsCreateFleet(t *testing.T) {
+	_, c := newLimited(t)
+	a := awsctl.Offering{InstanceType: "c5.large", Zone: "us-east-1a", Weight: 1}
+	b := awsctl.Offering{InstanceType: "c5.large", Zone: "us-east-1b", Weight: 1}
+	for range 50 {
+		_, err := c.Launch(context.Background(), launch(a, b))
+		require.NoError(t, err)
+	}
+	_, err := c.Launch(context.Background(), launch(a, b))
+	assert.ErrorIs(t, err, awsctl.ErrThrottled, "the mutating bucket holds 50")
+	assert.Equal(t, 51, c.Calls()[CreateFleet])
+}
+
+func TestInstanceBucketCountsInstancesNotRequests(t *testing.T) {
+	sim, err := ec2sim.New(ec2sim.Config{Seed: 1})
+	require.NoError(t, err)
+	limits := Default()
+	limits.RunInstancesInstances = ratelimit.Limit{Burst: 10, PerSecond: 1}
+	c, err := New(sim, sim.Now, limits)
+	require.NoError(t, err)
+	req := launch(awsctl.Offering{InstanceType: "c5.xlarge", Zone: "us-east-1a", Weight: 2})
+	req.Capacity = 16 // 8 instances of weight 2
+	_, err = c.Launch(context.Background(), req)
+	require.NoError(t, err)
+	req.Capacity = 6
+	_, err = c.Launch(context.Background(), req)
+	assert.ErrorIs(t, err, awsctl.ErrThrottled, "3 more instances with 2 tokens left")
+}
+
+func TestListingCostsAPagePerThousand(t *testing.T) {
+	sim, c := newLimited(t)
+	ctx := context.Background()
+	req := launch(awsctl.Offering{InstanceType: "c5.large", Zone: "us-east-1a", Weight: 1})
+	req.Capacity = 2500
+	req.Tags = map[string]string{"owner": "me"}
+	_, err := sim.Launch(ctx, req)
+	require.NoError(t, err)
+	insts, err := c.ListInstances(ctx, awsctl.ListFilter{Tags: map[string]string{"owner": "me"}})
+	require.NoError(t, err)
+	assert.Len(t, insts, 2500)
+	assert.Equal(t, 3, c.Calls()[DescribeInstances])
+}
+
+func TestNewValidates(t *testing.T) {
+	sim, err := ec2sim.New(ec2sim.Config{})
+	require.NoError(t, err)
+	_, err = New(sim, nil, Default())
+	assert.Error(t, err)
+	bad := Default()
+	bad.Tags = ratelimit.Limit{}
+	_, err = New(sim, sim.Now, bad)
+	assert.ErrorContains(t, err, "Limits.Tags")
+}

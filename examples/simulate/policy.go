@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/manager"
+	"github.com/ec2autoscale/ec2autoscale/pool"
+)
+
+// policy is one way of running the same pool, compared in one run.
+type policy struct {
+	name  string
+	about string
+	// market is what the host's manager accepts.
+	market manager.MarketPreference
+	// configure sets the pool's market strategy on top of the common
+	// configuration (types, zones, prices, Max).
+	configure func(*pool.Config)
+	// notices: the scaler polls the sim's spot interruption notices.
+	notices bool
+}
+
+// recommendedSpotShare caps any one spot (type, zone) at a quarter of the
+// pool, so a single capacity event takes at most that much at once.
+const recommendedSpotShare = 0.25
+
+var allPolicies = []policy{
+	{
+		name: "recommended",
+		about: fmt.Sprintf("spot first, on-demand when spot is dear or out; on-demand replaced by spot when it pays; "+
+			"at most %.0f%% of the pool in one spot offering; interruption notices acted on", 100*recommendedSpotShare),
+		configure: func(c *pool.Config) {
+			c.Market = pool.Spot
+			c.MaxSpotShare = recommendedSpotShare
+		},
+		notices: true,
+	},
+	{
+		name:      "on-demand",
+		about:     "on-demand only, on the cheapest type per capacity unit",
+		configure: func(c *pool.Config) { c.Market = pool.OnDemand },
+	},
+	{
+		name:      "spot-only",
+		about:     "spot only, never on-demand (the manager asks for spot only); interruption notices acted on",
+		market:    manager.SpotOnly,
+		configure: func(c *pool.Config) { c.Market = pool.Spot },
+		notices:   true,
+	},
+	{
+		// PiCloud's 2016 rules: every server starts on-demand and is
+		// swapped for spot as soon as spot costs less than 0.8 of
+		// on-demand, whatever the swap costs.
+		name:  "2016-rules",
+		about: "on-demand first, each server replaced by spot when spot < 0.8 x on-demand, swap cost ignored; interruption notices acted on",
+		configure: func(c *pool.Config) {
+			c.Market = pool.FastStart
+			c.Policy.SpotRatio = 0.8
+			c.Replace = pool.ReplaceConfig{ExpectedLife: 10 * 365 * 24 * time.Hour, Overlap: time.Second, MaxPerPass: 1 << 20}
+		},
+		notices: true,
+	},
+}
+
+// choosePolicies returns the policies named in a comma-separated list, or
+// every policy for "all".
+func choosePolicies(list string) ([]policy, error) {
+	if list == "" || list == "all" {
+		return allPolicies, nil
+	}
+	var out []policy
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		found := false
+		for _, p := range allPolicies {
+			if p.name == name {
+				out, found = append(out, p), true
+			}
+		}
+		if !found {
+			var names []string
+			for _, p := range allPolicies {
+				names = append(names, p.name)
+			}
+			return nil, fmt.Errorf("-policies: unknown policy %q (have %s)", name, strings.Join(names, ", "))
+		}
+	}
+	return out, nil
+}
