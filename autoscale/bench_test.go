@@ -47,7 +47,7 @@ func benchmarkStep(b *testing.B, instances, pools, managersPerPool int) {
 		})
 	}
 	s, err := autoscale.New(sim, cfgs, autoscale.Options{Identity: "bench", Clock: sim.Now, HookWait: time.Minute,
-		Rails: autoscale.Rails{MaxLaunchPerMinute: -1}}) // the setup launches everything at once
+		Rails: autoscale.Rails{MaxLaunchPerMinute: -1, MaxLaunchCallsPerPass: -1}}) // the setup launches everything at once
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,8 +10,18 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/pool"
 )
 
-// DefaultInterval is the time between two passes of Run.
-const DefaultInterval = 30 * time.Second
+// Defaults of the pass timing of Run.
+const (
+	// DefaultInterval is the time between two passes of Run.
+	DefaultInterval = 30 * time.Second
+	// DefaultBusyInterval is the time between two passes while capacity is
+	// on its way: a listing is cheap, and a server that came up should not
+	// wait a whole Interval to be provisioned.
+	DefaultBusyInterval = 10 * time.Second
+	// DefaultMinPassGap is the shortest time between two passes when role
+	// hooks finishing wake Run early.
+	DefaultMinPassGap = 2 * time.Second
+)
 
 // TokenWindow bounds how long a launch's idempotency token is reused. A
 // scaler restarted within the window that sees the same instances and wants
@@ -43,6 +53,12 @@ type Options struct {
 	Identity string
 	// Interval between passes of Run; default DefaultInterval.
 	Interval time.Duration
+	// BusyInterval is the interval while instances boot, provision or
+	// wind down; default DefaultBusyInterval (never more than Interval).
+	BusyInterval time.Duration
+	// MinPassGap is the shortest gap between passes when finished role
+	// hooks wake Run early; default DefaultMinPassGap.
+	MinPassGap time.Duration
 	// Logger receives the events as log records; nil discards them.
 	Logger *slog.Logger
 	// Observer receives every event; may be nil.
@@ -91,6 +107,16 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Interval == 0 {
 		o.Interval = DefaultInterval
+	}
+	if o.BusyInterval < 0 || o.MinPassGap < 0 {
+		return o, bad("BusyInterval", "BusyInterval and MinPassGap must not be negative")
+	}
+	if o.BusyInterval == 0 {
+		o.BusyInterval = DefaultBusyInterval
+	}
+	o.BusyInterval = min(o.BusyInterval, o.Interval)
+	if o.MinPassGap == 0 {
+		o.MinPassGap = DefaultMinPassGap
 	}
 	if o.HookWait < 0 {
 		return o, bad("HookWait", "must not be negative, got %v", o.HookWait)

@@ -12,12 +12,13 @@ import (
 
 // Defaults of Rails.
 const (
-	DefaultMaxLaunchPerMinute   = 500
-	DefaultNotReadyLimit        = 3
-	DefaultLaunchFailureLimit   = 5
-	DefaultFlapLimit            = 6
-	DefaultAlarmWindow          = 30 * time.Minute
-	DefaultCapacityFailureLimit = 3
+	DefaultMaxLaunchPerMinute    = 500
+	DefaultMaxLaunchCallsPerPass = 5
+	DefaultNotReadyLimit         = 3
+	DefaultLaunchFailureLimit    = 5
+	DefaultFlapLimit             = 6
+	DefaultAlarmWindow           = 30 * time.Minute
+	DefaultCapacityFailureLimit  = 3
 )
 
 // Rails are the safety rails of a scaler: caps that hold whatever the
@@ -28,6 +29,11 @@ type Rails struct {
 	// MaxLaunchPerMinute caps the capacity units launched in any rolling
 	// minute, across pools (DefaultMaxLaunchPerMinute; negative: no cap).
 	MaxLaunchPerMinute int
+	// MaxLaunchCallsPerPass caps the launch calls of one pass, across
+	// pools (DefaultMaxLaunchCallsPerPass, RunInstances' default burst, so
+	// a burst never provokes throttling; negative: no cap). Launches beyond
+	// it wait for the next pass.
+	MaxLaunchCallsPerPass int
 	// MaxSpendPerHour caps the hourly cost of all instances, in US
 	// dollars, as the pools' price books see it: launches that would go
 	// beyond it are cut. 0 means no cap. Pools without prices count 0.
@@ -55,6 +61,9 @@ func (r Rails) withDefaults() (Rails, error) {
 	}
 	if r.MaxLaunchPerMinute == 0 {
 		r.MaxLaunchPerMinute = DefaultMaxLaunchPerMinute
+	}
+	if r.MaxLaunchCallsPerPass == 0 {
+		r.MaxLaunchCallsPerPass = DefaultMaxLaunchCallsPerPass
 	}
 	if r.Window == 0 {
 		r.Window = DefaultAlarmWindow
@@ -340,11 +349,17 @@ func (s *Scaler) limitLaunches(ctx context.Context, now time.Time, plans []*pool
 	for _, p := range s.pools {
 		spend += p.Status().HourlySpend
 	}
+	calls := 0
 	for i, pl := range plans {
 		unitPrice := s.pools[i].Status().UnitPrice
 		for j := range pl.Launches {
 			req := &pl.Launches[j]
 			switch {
+			case req.Capacity <= 0:
+				continue
+			case s.rails.cfg.MaxLaunchCallsPerPass >= 0 && calls >= s.rails.cfg.MaxLaunchCallsPerPass:
+				req.Capacity = 0 // the next pass launches it
+				continue
 			case paused:
 				s.emit(ctx, Event{Time: now, Kind: pool.EventLaunchFailed, Pool: pl.Pool, Capacity: req.Capacity, Market: req.Market, Reason: "paused"})
 				req.Capacity = 0
@@ -369,6 +384,7 @@ func (s *Scaler) limitLaunches(ctx context.Context, now time.Time, plans []*pool
 			}
 			budget -= req.Capacity
 			spend += float64(req.Capacity) * unitPrice
+			calls++
 		}
 	}
 }

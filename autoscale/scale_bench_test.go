@@ -89,9 +89,9 @@ func benchmarkScaleStep(b *testing.B, instances int) {
 		Interval: interval,
 		Clock:    sim.Now,
 		HookWait: time.Minute,
-		// Setting up 100,000 instances at the default launch rate would
+		// Setting up 100,000 instances at the default launch rails would
 		// take over three simulated hours of passes.
-		Rails: autoscale.Rails{MaxLaunchPerMinute: -1},
+		Rails: autoscale.Rails{MaxLaunchPerMinute: -1, MaxLaunchCallsPerPass: -1},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -192,17 +192,28 @@ func TestBurstWithinEC2Limits(t *testing.T) {
 	}
 }
 
-// TestBurstBeyondTheLaunchRailIsThrottled documents what keeps a burst
-// within EC2's RunInstances limit: the launch-rate rail. 500 units a minute
-// in batches of LaunchBatch (100) is 5 launch calls a pass, RunInstances'
-// burst. Without the rail, the first pass makes 10 calls and EC2 refuses 5
-// of them; the scaler retries the refused capacity next pass, so the burst
-// still completes, a pass later.
-func TestBurstBeyondTheLaunchRailIsThrottled(t *testing.T) {
-	b := runBurst(t, []pool.InstanceType{{Name: "c5.large"}}, []string{"us-east-1a"}, autoscale.Rails{MaxLaunchPerMinute: -1})
-	t.Logf("without the rail: granted after %v in %d passes; requests %v; throttled %v", b.took, b.passes, b.calls, b.throttled)
+// TestBurstBeyondTheLaunchRailsIsThrottled documents what keeps a burst
+// within EC2's RunInstances limit: the rails. At most 5 launch calls a pass
+// (RunInstances' burst), and 500 units a minute in batches of LaunchBatch
+// (100). Without them, the first pass makes 10 calls and EC2 refuses 5 of
+// them; the scaler retries the refused capacity next pass, so the burst still
+// completes, a pass later.
+func TestBurstBeyondTheLaunchRailsIsThrottled(t *testing.T) {
+	b := runBurst(t, []pool.InstanceType{{Name: "c5.large"}}, []string{"us-east-1a"},
+		autoscale.Rails{MaxLaunchPerMinute: -1, MaxLaunchCallsPerPass: -1})
+	t.Logf("without the rails: granted after %v in %d passes; requests %v; throttled %v", b.took, b.passes, b.calls, b.throttled)
 	if b.throttled["RunInstances"] == 0 {
-		t.Errorf("no RunInstances request throttled; the test no longer shows what the rail protects against")
+		t.Errorf("no RunInstances request throttled; the test no longer shows what the rails protect against")
+	}
+}
+
+// The call cap alone keeps a burst within EC2's limits, whatever the
+// launch-rate rail allows.
+func TestLaunchCallCapAloneAvoidsThrottling(t *testing.T) {
+	b := runBurst(t, []pool.InstanceType{{Name: "c5.large"}}, []string{"us-east-1a"}, autoscale.Rails{MaxLaunchPerMinute: -1})
+	t.Logf("call cap only: granted after %v in %d passes; requests %v; throttled %v", b.took, b.passes, b.calls, b.throttled)
+	if n := sum(b.throttled); n > 0 {
+		t.Errorf("%d requests throttled: %v", n, b.throttled)
 	}
 }
 

@@ -36,6 +36,7 @@ type Scaler struct {
 	closed   bool
 	stop     chan struct{}
 	stopOnce sync.Once
+	wake     chan struct{}   // a role hook finished: Run may pass early
 	strays   map[string]bool // owned instances of unknown pools, reported once
 
 	rails      *rails
@@ -74,6 +75,15 @@ func New(cloud awsctl.CloudClient, pools []pool.Config, opts Options) (*Scaler, 
 		s.byTag[p.Name()] = p
 	}
 	s.rails = newRails(o.Rails)
+	s.wake = make(chan struct{}, 1)
+	for _, p := range s.pools {
+		p.OnHookDone(func() {
+			select {
+			case s.wake <- struct{}{}:
+			default:
+			}
+		})
+	}
 	s.hookCtx, s.cancelHooks = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -430,26 +440,53 @@ func (s *Scaler) emit(ctx context.Context, e Event) {
 }
 
 // Run calls Step now and then every Interval until ctx ends or Shutdown is
-// called. Errors of single passes are reported as events and logged; Run
+// called. While capacity is on its way (instances booting or provisioning,
+// servers winding down), passes come every BusyInterval instead, and a role
+// hook that finishes wakes an early pass (at most one per MinPassGap), so a
+// server is granted as soon as it is ready rather than a whole interval
+// later. Errors of single passes are reported as events and logged; Run
 // itself returns nil when stopped, or ErrClosed if the scaler was already
 // shut down.
 func (s *Scaler) Run(ctx context.Context) error {
-	t := time.NewTicker(s.opts.Interval)
+	t := time.NewTimer(0)
 	defer t.Stop()
+	<-t.C
 	for {
+		last := time.Now()
 		if err := s.Step(ctx); errors.Is(err, ErrClosed) {
 			return err
 		} else if err != nil && ctx.Err() == nil && !errors.Is(err, ErrNotLeader) {
 			s.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "autoscale pass incomplete", slog.String("error", err.Error()))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.stop:
-			return nil
-		case <-t.C:
+		t.Reset(s.nextPass())
+		for woken := false; !woken; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-s.stop:
+				return nil
+			case <-t.C:
+				woken = true
+			case <-s.wake:
+				// A hook finished: pass again soon, but not in a burst.
+				if !t.Stop() {
+					<-t.C
+				}
+				t.Reset(max(0, s.opts.MinPassGap-time.Since(last)))
+			}
 		}
 	}
+}
+
+// nextPass is the wait before the next pass of Run.
+func (s *Scaler) nextPass() time.Duration {
+	for _, p := range s.pools {
+		st := p.Status()
+		if st.Booting+st.Provisioning+st.WindingDown+st.Replacing > 0 {
+			return s.opts.BusyInterval
+		}
+	}
+	return s.opts.Interval
 }
 
 // ShutdownOptions say how Shutdown stops.

@@ -63,6 +63,12 @@ func (p *Pool) Commit(ctx context.Context, pl *Plan, out Outcome) []Event {
 		if i < len(pl.launchWhy) {
 			why = pl.launchWhy[i]
 		}
+		// The status shows what is on its way.
+		if req.Tags[TagReplaces] != "" {
+			p.status.Replacing += got
+		} else {
+			p.status.Booting += got
+		}
 		if got > 0 {
 			ev(Event{Kind: EventLaunch, Capacity: got, Market: req.Market, Reason: why,
 				Inputs: []slog.Attr{slog.Int("requested", req.Capacity), slog.Int("instances", len(insts))}})

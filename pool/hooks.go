@@ -62,6 +62,8 @@ type hookRunner struct {
 	wg      sync.WaitGroup
 	// idle is signalled whenever a hook finishes, for Wait.
 	idle chan struct{}
+	// onDone, if set, is called whenever a hook finishes.
+	onDone func()
 }
 
 func newHookRunner(r role.Role) *hookRunner {
@@ -131,6 +133,9 @@ func (h *hookRunner) start(base context.Context, now time.Time, kind HookKind, i
 		select {
 		case h.idle <- struct{}{}:
 		default:
+		}
+		if h.onDone != nil {
+			h.onDone()
 		}
 	}()
 }

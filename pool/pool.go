@@ -107,6 +107,12 @@ func (p *Pool) Status() Status {
 	return s
 }
 
+// OnHookDone registers f to be called, from the hook's goroutine, each
+// time a role hook of the pool finishes; f must not block. The scaler uses
+// it to pass again as soon as a server is ready. Call it before the first
+// pass.
+func (p *Pool) OnHookDone(f func()) { p.hooks.onDone = f }
+
 // WaitHooks waits until no role hook of the pool is running, or ctx ends.
 // Simulations on virtual time use it so that instant hooks take effect in
 // the next pass deterministically.
