@@ -1,15 +1,11 @@
 package elbrole
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"strings"
 
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
-
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/internal/awserr"
 )
 
 // This file is the one place that knows Elastic Load Balancing's error
@@ -49,33 +45,9 @@ func kindOf(code string, status int) error {
 	return awsctl.ErrInvalidRequest
 }
 
-// classify turns an error of an API call into an *awsctl.APIError for op. A
-// done context is returned as such (wrapped with op), so that callers see
-// their own cancellation rather than a cloud failure.
-func classify(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		status := 0
-		var respErr *smithyhttp.ResponseError
-		if errors.As(err, &respErr) {
-			status = respErr.HTTPStatusCode()
-		}
-		return &awsctl.APIError{Op: op, Code: apiErr.ErrorCode(), Message: apiErr.ErrorMessage(), Kind: kindOf(apiErr.ErrorCode(), status)}
-	}
-	var invalid smithy.InvalidParamsError
-	if errors.As(err, &invalid) {
-		return &awsctl.APIError{Op: op, Message: invalid.Error(), Kind: awsctl.ErrInvalidRequest}
-	}
-	// No answer: the connection failed or the SDK's retryer gave up on a
-	// transport error.
-	return &awsctl.APIError{Op: op, Message: err.Error(), Kind: awsctl.ErrUnavailable}
-}
+// classify turns an error of an API call into an *awsctl.APIError for op,
+// with the load balancer's codes (see kindOf).
+func classify(op string, err error) error { return awserr.Classify(op, err, kindOf) }
 
 // transient reports whether err may go away by itself: throttling, a
 // service or transport failure. Anything else needs a change first.

@@ -1,16 +1,13 @@
 package sqsnotice
 
 import (
-	"context"
-	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/internal/awserr"
 )
 
 // kindOf maps an SQS error code (and, for codes it does not know, the HTTP
@@ -38,27 +35,13 @@ func kindOf(code string, status int) error {
 	return awsctl.ErrInvalidRequest
 }
 
-// classify turns an error from an SDK call into an *awsctl.APIError for op.
-// A done context is returned as such (wrapped), so that callers see their
-// own cancellation rather than a queue failure.
+// classify turns an error from an SDK call into an *awsctl.APIError for op,
+// with SQS's codes (see kindOf), naming the package.
 func classify(op string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("sqsnotice: %s: %w", op, err)
+	if err == nil {
+		return nil
 	}
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		status := 0
-		var respErr *smithyhttp.ResponseError
-		if errors.As(err, &respErr) {
-			status = respErr.HTTPStatusCode()
-		}
-		return fmt.Errorf("sqsnotice: %w", &awsctl.APIError{
-			Op: op, Code: apiErr.ErrorCode(), Message: apiErr.ErrorMessage(), Kind: kindOf(apiErr.ErrorCode(), status),
-		})
-	}
-	// No answer from SQS: the connection failed, the retryer gave up on a
-	// transport error, or the answer did not match its checksum.
-	return fmt.Errorf("sqsnotice: %w", &awsctl.APIError{Op: op, Message: err.Error(), Kind: awsctl.ErrUnavailable})
+	return fmt.Errorf("sqsnotice: %w", awserr.Classify(op, err, kindOf))
 }
 
 // batchEntryError is the error of one entry of a batch call, which SQS
