@@ -40,7 +40,10 @@ type Scaler struct {
 	strays   map[string]bool // owned instances of unknown pools, reported once
 
 	rails      *rails
-	passEvents []Event // events of the pass in progress, for the rails
+	passEvents []Event           // events of the pass in progress, for the rails
+	instBuf    []awsctl.Instance // the listing grouped by pool, kept between passes
+	poolOf     []int             // pool index of each listed instance, kept between passes
+	poolIndex  map[string]int
 
 	noticeMu    sync.Mutex
 	interrupted map[string]time.Time
@@ -62,7 +65,7 @@ func New(cloud awsctl.CloudClient, pools []pool.Config, opts Options) (*Scaler, 
 		return nil, fmt.Errorf("%w: at least one pool is required", pool.ErrInvalidConfig)
 	}
 	s := &Scaler{cloud: cloud, opts: o, byTag: map[string]*pool.Pool{}, stop: make(chan struct{}), strays: map[string]bool{},
-		interrupted: map[string]time.Time{}, rebalance: map[string]time.Time{}}
+		interrupted: map[string]time.Time{}, rebalance: map[string]time.Time{}, poolIndex: map[string]int{}}
 	for i, cfg := range pools {
 		if cfg.Name != "" && s.byTag[cfg.Name] != nil {
 			return nil, fmt.Errorf("%w: pools[%d]: duplicate pool name %q", pool.ErrInvalidConfig, i, cfg.Name)
@@ -71,6 +74,7 @@ func New(cloud awsctl.CloudClient, pools []pool.Config, opts Options) (*Scaler, 
 		if err != nil {
 			return nil, fmt.Errorf("pools[%d]: %w", i, err)
 		}
+		s.poolIndex[p.Name()] = len(s.pools)
 		s.pools = append(s.pools, p)
 		s.byTag[p.Name()] = p
 	}
@@ -119,36 +123,11 @@ func (s *Scaler) Step(ctx context.Context) error {
 		s.emit(ctx, Event{Time: now, Kind: pool.EventCloudError, Err: err, Reason: "listing instances failed; nothing decided"})
 		return fmt.Errorf("list instances: %w", err)
 	}
-	// Group by pool into one backing array: a pass must not allocate per
-	// instance.
-	counts := make(map[string]int, len(s.pools))
-	for _, inst := range insts {
-		counts[inst.Tags[pool.TagPool]]++
-	}
-	backing := make([]awsctl.Instance, 0, len(insts))
-	byPool := make(map[string][]awsctl.Instance, len(s.pools))
-	for name, n := range counts {
-		if s.byTag[name] != nil {
-			byPool[name] = backing[len(backing) : len(backing) : len(backing)+n]
-			backing = backing[:len(backing)+n]
-		}
-	}
-	for _, inst := range insts {
-		name := inst.Tags[pool.TagPool]
-		if s.byTag[name] == nil {
-			if inst.State.Live() && !s.strays[inst.ID] {
-				s.strays[inst.ID] = true
-				s.emit(ctx, Event{Time: now, Kind: pool.EventUnknownPool, Instance: inst.ID,
-					Reason: fmt.Sprintf("owned instance of unknown pool %q left alone", name)})
-			}
-			continue
-		}
-		byPool[name] = append(byPool[name], inst)
-	}
+	byPool := s.groupByPool(ctx, now, insts)
 	interrupted, rebalance := s.notices(insts)
 	plans := make([]*pool.Plan, len(s.pools))
 	for i, p := range s.pools {
-		plans[i] = p.Plan(ctx, pool.Snapshot{Now: now, Instances: byPool[p.Name()], Interrupted: interrupted, Rebalance: rebalance})
+		plans[i] = p.Plan(ctx, pool.Snapshot{Now: now, Instances: byPool[i], Interrupted: interrupted, Rebalance: rebalance})
 		for _, e := range plans[i].Events {
 			e.DryRun = s.opts.DryRun
 			s.emit(ctx, e)
@@ -185,6 +164,46 @@ func (s *Scaler) Step(ctx context.Context) error {
 		cancel()
 	}
 	return errors.Join(errs...)
+}
+
+// groupByPool splits the listing by pool (in the scaler's pool order), in
+// one backing array kept between passes: a pass must not allocate per
+// instance. Owned instances of pools the scaler does not have are reported
+// once and left alone.
+func (s *Scaler) groupByPool(ctx context.Context, now time.Time, insts []awsctl.Instance) [][]awsctl.Instance {
+	if cap(s.instBuf) < len(insts) {
+		s.instBuf = make([]awsctl.Instance, 0, len(insts)+len(insts)/4)
+		s.poolOf = make([]int, 0, cap(s.instBuf))
+	}
+	idx := s.poolOf[:len(insts)]
+	counts := make([]int, len(s.pools))
+	for i, inst := range insts {
+		name := inst.Tags[pool.TagPool]
+		k, ok := s.poolIndex[name]
+		if !ok {
+			k = -1
+			if inst.State.Live() && !s.strays[inst.ID] {
+				s.strays[inst.ID] = true
+				s.emit(ctx, Event{Time: now, Kind: pool.EventUnknownPool, Instance: inst.ID,
+					Reason: fmt.Sprintf("owned instance of unknown pool %q left alone", name)})
+			}
+		} else {
+			counts[k]++
+		}
+		idx[i] = k
+	}
+	backing := s.instBuf[:0]
+	byPool := make([][]awsctl.Instance, len(s.pools))
+	for k, n := range counts {
+		byPool[k] = backing[len(backing) : len(backing) : len(backing)+n]
+		backing = backing[:len(backing)+n]
+	}
+	for i, inst := range insts {
+		if k := idx[i]; k >= 0 {
+			byPool[k] = append(byPool[k], inst)
+		}
+	}
+	return byPool
 }
 
 // keepOwned drops any action on an instance the listing did not show with
@@ -225,7 +244,7 @@ func (s *Scaler) keepOwned(ctx context.Context, now time.Time, plans []*pool.Pla
 
 // execute carries out the plans: launches, then tag changes grouped into as
 // few calls as possible, then one termination batch for all pools.
-func (s *Scaler) execute(ctx context.Context, now time.Time, plans []*pool.Plan, byPool map[string][]awsctl.Instance) ([]pool.Outcome, []error) {
+func (s *Scaler) execute(ctx context.Context, now time.Time, plans []*pool.Plan, byPool [][]awsctl.Instance) ([]pool.Outcome, []error) {
 	var errs []error
 	outcomes := make([]pool.Outcome, len(plans))
 	for i, pl := range plans {
@@ -244,7 +263,7 @@ func (s *Scaler) execute(ctx context.Context, now time.Time, plans []*pool.Plan,
 			}
 			req.Tags = maps.Clone(req.Tags)
 			req.Tags[pool.TagOwner] = s.opts.Identity
-			req.Token = s.token(now, pl.Pool, j, req, byPool[pl.Pool])
+			req.Token = s.token(now, pl.Pool, j, req, byPool[i])
 			insts, err := s.cloud.Launch(ctx, req)
 			out.Launched[j], out.LaunchErr[j] = insts, err
 			s.rails.launched(now, req.Capacity)

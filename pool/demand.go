@@ -13,25 +13,27 @@ import (
 // askManagers asks every manager what it wants, given what it holds, and
 // turns errors and absurd answers into a safe target, with an event.
 func (p *Pool) askManagers(ctx context.Context, pl *Plan, now time.Time, servers []*server) []*want {
-	counts := make(map[string]int, len(p.cfg.Managers))
+	// What each manager holds, from the grants the listing shows (by the
+	// index classify found, so no lookup per server).
+	counts := make([]int, len(p.cfg.Managers))
 	for _, s := range servers {
 		if s.mgr != "" {
-			counts[s.mgr]++
+			counts[s.mgrIdx]++
 		}
 	}
-	byMgr := make(map[string][]manager.Server, len(counts))
-	for name, n := range counts {
-		byMgr[name] = make([]manager.Server, 0, n)
+	byMgr := make([][]manager.Server, len(p.cfg.Managers))
+	for i, n := range counts {
+		byMgr[i] = make([]manager.Server, 0, n)
 	}
 	for _, s := range servers {
 		if s.mgr != "" {
-			byMgr[s.mgr] = append(byMgr[s.mgr], s.managerServer())
+			byMgr[s.mgrIdx] = append(byMgr[s.mgrIdx], s.managerServer())
 		}
 	}
 	wants := make([]*want, 0, len(p.cfg.Managers))
-	for _, m := range p.cfg.Managers {
+	for i, m := range p.cfg.Managers {
 		w := &want{m: m, name: m.Name(), zoneHeld: map[string]int{}}
-		state := manager.State{Now: now, Servers: byMgr[w.name], Max: p.cfg.Max}
+		state := manager.State{Now: now, Servers: byMgr[i], Max: p.cfg.Max}
 		req, err := demand(ctx, m, state)
 		if err != nil {
 			prev, ok := p.lastTarget[w.name]

@@ -57,10 +57,16 @@ func (p *Pool) memoOf(id string) *memo {
 func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
 	now, instances := snap.Now, snap.Instances
 	p.pass++
-	// One allocation for every server of the pass; the listing is the
-	// bulk of a pass's work, so it must not allocate per instance.
-	backing := make([]server, 0, len(instances)+len(p.inflight))
-	servers := make([]*server, 0, len(instances)+len(p.inflight))
+	// The servers of a pass live in buffers the pool keeps from pass to
+	// pass: the listing is the bulk of a pass's work, so it must not
+	// allocate per instance, nor per pass when the pool is steady. Nothing
+	// outside the pass keeps a pointer into them.
+	n := len(instances) + len(p.inflight)
+	if cap(p.backing) < n {
+		p.backing = make([]server, 0, n+n/4)
+		p.ptrs = make([]*server, 0, n+n/4)
+	}
+	backing, servers := p.backing[:0], p.ptrs[:0]
 	running := p.hooks.snapshot()
 	for _, inst := range instances {
 		m := p.memoOf(inst.ID)
@@ -98,8 +104,8 @@ func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
 		s.hook = busy
 		s.restoring = busy && kind == HookRestore
 		if name := tags.manager; name != "" {
-			if _, known := p.managers[name]; known {
-				s.mgr = name
+			if i, known := p.mgrIndex[name]; known {
+				s.mgr, s.mgrIdx = name, i
 			} else {
 				p.event(pl, Event{Kind: EventBadTag, Instance: inst.ID, Manager: name,
 					Reason: "grant tag names an unknown manager; the server returns to the pool"})
@@ -159,6 +165,7 @@ func (p *Pool) classify(pl *Plan, snap Snapshot) []*server {
 			}
 		}
 	}
+	p.backing, p.ptrs = backing[:0], servers[:0] // keep what append grew
 	// The listing's order is kept: the decisions that depend on order sort
 	// the few servers they consider (oldestFirst), which costs far less
 	// than sorting the whole pool every pass.

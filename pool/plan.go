@@ -85,6 +85,7 @@ type server struct {
 	// staleGrant: the grant tag names a manager the pool does not have.
 	staleGrant bool
 	launchNano int64 // launch time, for ordering without time.Time compares
+	mgrIdx     int   // position of the listed grant's manager in Config.Managers
 	// reserved: an on-demand server a reservation covers, so it costs
 	// nothing extra to keep.
 	reserved bool
@@ -361,8 +362,27 @@ func (p *Pool) grant(pl *Plan, servers []*server, wants []*want) {
 
 func (p *Pool) recordStatus(now time.Time, servers []*server, wants []*want, sumTarget int) {
 	st := Status{Time: now, Target: max(sumTarget, p.cfg.Min), Managers: make(map[string]ManagerStatus, len(wants))}
+	// Price each (type, zone, market) once, not each server: the price book
+	// takes a lock per lookup.
+	type priceKey struct {
+		offeringKey
+		reserved bool
+	}
+	var prices map[priceKey]float64
+	if p.cfg.Prices != nil && p.cfg.Price == nil {
+		prices = map[priceKey]float64{}
+	}
 	for _, s := range servers {
-		if p.cfg.Prices != nil || p.cfg.Price != nil {
+		switch {
+		case prices != nil:
+			k := priceKey{offeringKey{s.inst.Type, s.inst.Zone, s.inst.Market}, s.reserved}
+			price, ok := prices[k]
+			if !ok {
+				price = p.hourly(now, s)
+				prices[k] = price
+			}
+			st.HourlySpend += price
+		case p.cfg.Price != nil:
 			st.HourlySpend += p.hourly(now, s)
 		}
 		if s.earmarked {

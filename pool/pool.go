@@ -19,6 +19,7 @@ type Pool struct {
 	cfg      Config
 	types    map[string]int // instance type -> weight
 	managers map[string]manager.Manager
+	mgrIndex map[string]int // position in Config.Managers
 	hooks    *hookRunner
 
 	mu          sync.Mutex
@@ -34,6 +35,10 @@ type Pool struct {
 	pass        uint64
 	// resLeft is this pass's unused reservations by scope.
 	resLeft map[spotprice.ReservationKey]int
+	// backing and ptrs are the buffers of a pass's servers, kept between
+	// passes.
+	backing []server
+	ptrs    []*server
 }
 
 // memo is what the pool learnt about an instance from its hooks. It is only
@@ -76,6 +81,7 @@ func New(cfg Config) (*Pool, error) {
 		cfg:         c,
 		types:       map[string]int{},
 		managers:    map[string]manager.Manager{},
+		mgrIndex:    map[string]int{},
 		hooks:       newHookRunner(c.Role),
 		mem:         map[string]*memo{},
 		inflight:    map[string]inflight{},
@@ -88,6 +94,7 @@ func New(cfg Config) (*Pool, error) {
 	}
 	for _, m := range c.Managers {
 		p.managers[m.Name()] = m
+		p.mgrIndex[m.Name()] = len(p.mgrIndex)
 	}
 	return p, nil
 }
