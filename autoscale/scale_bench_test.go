@@ -3,14 +3,15 @@ package autoscale_test
 import (
 	"context"
 	"fmt"
-	"maps"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/ec2autoscale/ec2autoscale/autoscale"
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim/ec2limits"
 	"github.com/ec2autoscale/ec2autoscale/manager"
 	"github.com/ec2autoscale/ec2autoscale/pool"
 	"github.com/ec2autoscale/ec2autoscale/role"
@@ -167,7 +168,7 @@ func instantRole(tb testing.TB) role.Role {
 
 // TestBurstWithinEC2Limits asks for 1,000 servers at once and checks that
 // they all arrive without a single call refused under EC2's default request
-// limits, enforced on the simulator's clock by limitedCloud. Launches with
+// limits, enforced on the simulator's clock by package ec2limits. Launches with
 // one offering are RunInstances requests (5 at once, 2 a second; 1,000
 // instances at once, 2 a second), launches with several are CreateFleet
 // requests (50 at once, 5 a second), as the SDK-backed client makes them.
@@ -234,7 +235,8 @@ func runBurst(t *testing.T, types []pool.InstanceType, zones []string, rails aut
 	if err != nil {
 		t.Fatal(err)
 	}
-	cloud := newLimitedCloud(sim)
+	cloud, err := ec2limits.New(sim, sim.Now, ec2limits.Default())
+	require.NoError(t, err)
 	m, err := manager.NewFixed("jobs", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -269,10 +271,10 @@ func runBurst(t *testing.T, types []pool.InstanceType, zones []string, rails aut
 		step()
 		if got := s.Pool("workers").Status().Granted; got == want {
 			return burst{took: sim.Now().Add(-autoscale.DefaultInterval).Sub(began), passes: pass,
-				calls: cloud.callCounts(), throttled: cloud.throttledCounts()}
+				calls: cloud.Calls(), throttled: cloud.Throttled()}
 		}
 	}
-	t.Fatalf("1,000 servers not granted after 40 passes: %+v; throttled %v", s.Pool("workers").Status(), cloud.throttledCounts())
+	t.Fatalf("1,000 servers not granted after 40 passes: %+v; throttled %v", s.Pool("workers").Status(), cloud.Throttled())
 	return burst{}
 }
 
@@ -282,129 +284,4 @@ func sum(m map[string]int) int {
 		n += v
 	}
 	return n
-}
-
-// limitedCloud enforces EC2's default request token buckets on a sim, on
-// the sim's clock: a request that finds its bucket short fails with
-// RequestLimitExceeded without reaching the sim. It maps calls to EC2
-// requests as the SDK-backed client does.
-type limitedCloud struct {
-	*ec2sim.Sim
-
-	mu                                                             sync.Mutex
-	run, runInstances, terminate, terminated, fleet, tags, listing *tokenBucket
-	calls, throttled                                               map[string]int
-}
-
-// tokenBucket holds up to burst tokens and gains perSecond a second.
-type tokenBucket struct {
-	burst, perSecond, tokens float64
-	at                       time.Time
-}
-
-func newLimitedCloud(sim *ec2sim.Sim) *limitedCloud {
-	now := sim.Now()
-	bucket := func(burst, perSecond float64) *tokenBucket {
-		return &tokenBucket{burst: burst, perSecond: perSecond, tokens: burst, at: now}
-	}
-	// EC2's documented defaults (API request throttling).
-	return &limitedCloud{
-		Sim:          sim,
-		run:          bucket(5, 2),
-		runInstances: bucket(1000, 2),
-		terminate:    bucket(100, 5),
-		terminated:   bucket(1000, 20),
-		fleet:        bucket(50, 5), // mutating requests
-		tags:         bucket(100, 10),
-		listing:      bucket(100, 20), // describe requests
-		calls:        map[string]int{},
-		throttled:    map[string]int{},
-	}
-}
-
-// admit takes n[i] tokens from each bucket, or none if one is short.
-func (c *limitedCloud) admit(op string, buckets []*tokenBucket, n []int) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls[op]++
-	now := c.Sim.Now()
-	for i, b := range buckets {
-		if now.After(b.at) {
-			b.tokens = min(b.burst, b.tokens+now.Sub(b.at).Seconds()*b.perSecond)
-			b.at = now
-		}
-		if b.tokens < min(float64(n[i]), b.burst) {
-			c.throttled[op]++
-			return ec2sim.Throttled(op)
-		}
-	}
-	for i, b := range buckets {
-		b.tokens -= min(float64(n[i]), b.burst)
-	}
-	return nil
-}
-
-func (c *limitedCloud) callCounts() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return maps.Clone(c.calls)
-}
-
-func (c *limitedCloud) throttledCounts() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return maps.Clone(c.throttled)
-}
-
-func (c *limitedCloud) ListInstances(ctx context.Context, f awsctl.ListFilter) ([]awsctl.Instance, error) {
-	if err := c.admit("DescribeInstances", []*tokenBucket{c.listing}, []int{1}); err != nil {
-		return nil, err
-	}
-	insts, err := c.Sim.ListInstances(ctx, f)
-	for page := ec2sim.ListPageSize; page < len(insts); page += ec2sim.ListPageSize {
-		if err := c.admit("DescribeInstances", []*tokenBucket{c.listing}, []int{1}); err != nil {
-			return nil, err
-		}
-	}
-	return insts, err
-}
-
-func (c *limitedCloud) Launch(ctx context.Context, req awsctl.LaunchRequest) ([]awsctl.Instance, error) {
-	offerings := map[awsctl.Offering]bool{}
-	for _, o := range req.Offerings {
-		o.Weight = 0
-		offerings[o] = true
-	}
-	var err error
-	if len(offerings) == 1 {
-		count := (req.Capacity + max(1, req.Offerings[0].Weight) - 1) / max(1, req.Offerings[0].Weight)
-		err = c.admit("RunInstances", []*tokenBucket{c.run, c.runInstances}, []int{1, count})
-	} else {
-		err = c.admit("CreateFleet", []*tokenBucket{c.fleet}, []int{1})
-	}
-	if err != nil {
-		return nil, err
-	}
-	return c.Sim.Launch(ctx, req)
-}
-
-func (c *limitedCloud) Terminate(ctx context.Context, ids []string) ([]string, error) {
-	if err := c.admit("TerminateInstances", []*tokenBucket{c.terminate, c.terminated}, []int{1, len(ids)}); err != nil {
-		return nil, err
-	}
-	return c.Sim.Terminate(ctx, ids)
-}
-
-func (c *limitedCloud) Tag(ctx context.Context, ids []string, tags map[string]string) error {
-	if err := c.admit("CreateTags", []*tokenBucket{c.tags}, []int{1}); err != nil {
-		return err
-	}
-	return c.Sim.Tag(ctx, ids, tags)
-}
-
-func (c *limitedCloud) Untag(ctx context.Context, ids []string, keys []string) error {
-	if err := c.admit("DeleteTags", []*tokenBucket{c.tags}, []int{1}); err != nil {
-		return err
-	}
-	return c.Sim.Untag(ctx, ids, keys)
 }

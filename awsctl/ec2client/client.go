@@ -214,36 +214,10 @@ func newRetryer(mode aws.RetryMode, maxAttempts int) (aws.Retryer, error) {
 // The defaults mirror EC2's documented per-account, per-region limits, so
 // that a burst from the scaler is spread out instead of answered with
 // RequestLimitExceeded; accounts with raised limits can raise them here.
-type Limits struct {
-	// RunInstances counts RunInstances requests; RunInstancesInstances
-	// counts the instances they launch.
-	RunInstances          ratelimit.Limit
-	RunInstancesInstances ratelimit.Limit
-	// TerminateInstances counts TerminateInstances requests;
-	// TerminatedInstances counts the instances they terminate.
-	TerminateInstances  ratelimit.Limit
-	TerminatedInstances ratelimit.Limit
-	// Mutating counts the other calls that change something: CreateFleet,
-	// CreateLaunchTemplate and CancelSpotInstanceRequests.
-	Mutating ratelimit.Limit
-	// Tags counts CreateTags and DeleteTags requests.
-	Tags ratelimit.Limit
-	// Describe counts Describe* requests, one per page.
-	Describe ratelimit.Limit
-}
+type Limits = ratelimit.EC2Limits
 
 // DefaultLimits returns EC2's default API rate limits.
-func DefaultLimits() Limits {
-	return Limits{
-		RunInstances:          ratelimit.Limit{Burst: 5, PerSecond: 2},
-		RunInstancesInstances: ratelimit.Limit{Burst: 1000, PerSecond: 2},
-		TerminateInstances:    ratelimit.Limit{Burst: 100, PerSecond: 5},
-		TerminatedInstances:   ratelimit.Limit{Burst: 1000, PerSecond: 20},
-		Mutating:              ratelimit.Limit{Burst: 50, PerSecond: 5},
-		Tags:                  ratelimit.Limit{Burst: 100, PerSecond: 10},
-		Describe:              ratelimit.Limit{Burst: 100, PerSecond: 20},
-	}
-}
+func DefaultLimits() Limits { return ratelimit.EC2Defaults() }
 
 type buckets struct {
 	run, runInstances, terminate, terminated, mutating, tags, describe *ratelimit.Bucket

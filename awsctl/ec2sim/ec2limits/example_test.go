@@ -6,7 +6,7 @@ import (
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
-	"github.com/ec2autoscale/ec2autoscale/examples/simulate/internal/ec2limits"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim/ec2limits"
 )
 
 func ExampleNew() {

@@ -34,35 +34,11 @@ const (
 )
 
 // Limits are EC2's request token buckets, one per rate-limit category.
-type Limits struct {
-	// RunInstances counts RunInstances requests; RunInstancesInstances
-	// the instances they ask for.
-	RunInstances, RunInstancesInstances ratelimit.Limit
-	// TerminateInstances counts TerminateInstances requests;
-	// TerminatedInstances the instances they terminate.
-	TerminateInstances, TerminatedInstances ratelimit.Limit
-	// Mutating counts the other mutating requests, CreateFleet here.
-	Mutating ratelimit.Limit
-	// Tags counts CreateTags and DeleteTags requests.
-	Tags ratelimit.Limit
-	// Describe counts Describe* requests, one per page.
-	Describe ratelimit.Limit
-}
+type Limits = ratelimit.EC2Limits
 
 // Default returns EC2's documented default limits for an account in a
-// region (Amazon EC2 API request throttling: request token buckets and
-// resource token buckets).
-func Default() Limits {
-	return Limits{
-		RunInstances:          ratelimit.Limit{Burst: 5, PerSecond: 2},
-		RunInstancesInstances: ratelimit.Limit{Burst: 1000, PerSecond: 2},
-		TerminateInstances:    ratelimit.Limit{Burst: 100, PerSecond: 5},
-		TerminatedInstances:   ratelimit.Limit{Burst: 1000, PerSecond: 20},
-		Mutating:              ratelimit.Limit{Burst: 50, PerSecond: 5},
-		Tags:                  ratelimit.Limit{Burst: 100, PerSecond: 10},
-		Describe:              ratelimit.Limit{Burst: 100, PerSecond: 20},
-	}
-}
+// region.
+func Default() Limits { return ratelimit.EC2Defaults() }
 
 // bucket is a token bucket on the client's clock that never waits: a call
 // that finds too few tokens is refused.
