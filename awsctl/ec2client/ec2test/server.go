@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/internal/awstest"
 )
 
 // APIVersion is the EC2 API version the server speaks.
@@ -132,7 +133,7 @@ func (s *Server) Close() {
 // loopback HTTP: region us-east-1, static fake credentials, BaseEndpoint
 // the server's URL. It starts the server if needed.
 func (s *Server) AWSConfig() aws.Config {
-	return testConfig(s.Start(), nil)
+	return awstest.Config(Region, s.Start(), "ec2test", nil)
 }
 
 // InProcessAWSConfig returns an SDK config whose HTTP client hands each
@@ -141,34 +142,7 @@ func (s *Server) AWSConfig() aws.Config {
 // testing/synctest bubble need it: a goroutine waiting on a socket is not
 // durably blocked, and would keep the bubble's clock from moving.
 func (s *Server) InProcessAWSConfig() aws.Config {
-	return testConfig("http://ec2test.invalid", inProcess{s})
-}
-
-func testConfig(endpoint string, client aws.HTTPClient) aws.Config {
-	cfg := aws.Config{
-		Region:       Region,
-		BaseEndpoint: aws.String(endpoint),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "AKIDEC2TEST", SecretAccessKey: "ec2test-secret", Source: "ec2test"}, nil
-		}),
-	}
-	if client != nil {
-		cfg.HTTPClient = client
-	}
-	return cfg
-}
-
-type inProcess struct{ h http.Handler }
-
-func (c inProcess) Do(r *http.Request) (*http.Response, error) {
-	if err := r.Context().Err(); err != nil {
-		return nil, err
-	}
-	rec := httptest.NewRecorder()
-	c.h.ServeHTTP(rec, r)
-	resp := rec.Result()
-	resp.Request = r
-	return resp, nil
+	return awstest.Config(Region, "http://ec2test.invalid", "ec2test", awstest.InProcess(s))
 }
 
 // FailNext makes the next calls of action fail with the faults, one call

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl/elbrole"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/internal/awstest"
 )
 
 // APIVersion is the Elastic Load Balancing v2 API version the server speaks.
@@ -107,7 +108,7 @@ func (s *Server) Close() {
 // AWSConfig returns an SDK config that sends calls to the server over
 // loopback HTTP: region us-east-1, static fake credentials, BaseEndpoint the
 // server's URL. It starts the server if needed.
-func (s *Server) AWSConfig() aws.Config { return testConfig(s.Start(), nil) }
+func (s *Server) AWSConfig() aws.Config { return awstest.Config(Region, s.Start(), "elbtest", nil) }
 
 // InProcessAWSConfig returns an SDK config whose HTTP client hands each
 // request straight to the server, with no socket; the SDK still encodes and
@@ -115,34 +116,7 @@ func (s *Server) AWSConfig() aws.Config { return testConfig(s.Start(), nil) }
 // bubble need it, since a goroutine waiting on a socket is not durably
 // blocked.
 func (s *Server) InProcessAWSConfig() aws.Config {
-	return testConfig("http://elbtest.invalid", inProcess{s})
-}
-
-func testConfig(endpoint string, client aws.HTTPClient) aws.Config {
-	cfg := aws.Config{
-		Region:       Region,
-		BaseEndpoint: aws.String(endpoint),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "AKIDELBTEST", SecretAccessKey: "elbtest-secret", Source: "elbtest"}, nil
-		}),
-	}
-	if client != nil {
-		cfg.HTTPClient = client
-	}
-	return cfg
-}
-
-type inProcess struct{ h http.Handler }
-
-func (c inProcess) Do(r *http.Request) (*http.Response, error) {
-	if err := r.Context().Err(); err != nil {
-		return nil, err
-	}
-	rec := httptest.NewRecorder()
-	c.h.ServeHTTP(rec, r)
-	resp := rec.Result()
-	resp.Request = r
-	return resp, nil
+	return awstest.Config(Region, "http://elbtest.invalid", "elbtest", awstest.InProcess(s))
 }
 
 // FailNext makes the next calls of action fail with faults, one call each,
