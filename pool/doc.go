@@ -23,6 +23,19 @@
 // provisioned, which hooks ran) is re-learnt by running idempotent hooks
 // again.
 //
+// # Markets
+//
+// [Config.Market] chooses how capacity is bought: [OnDemand] (the default),
+// [Spot] (spot when [Config.Policy] accepts its price, on-demand otherwise)
+// or [FastStart] (on-demand first, then each server replaced by spot,
+// make-before-break, when the saving pays for the swap). With
+// [Config.Prices], launches go to the cheapest acceptable offerings,
+// reservations first, spread by [Config.MaxSpotShare]; offerings that just
+// failed for lack of capacity are avoided for a while ([Config.Unavailable]);
+// nothing is launched at an unknown price. Spot interruption notices, given
+// in the [Snapshot], wind a server down with the notice's deadline and
+// replace it in the same pass.
+//
 // # Billing
 //
 // With [PerSecond] billing (the default) a server is kept for at least
