@@ -78,6 +78,7 @@ type config struct {
 	interval       time.Duration
 	scaleDownDelay time.Duration
 	regrant        bool
+	runTiming      bool
 	boot           time.Duration
 	bootSigma      float64
 	seed           uint64
@@ -104,6 +105,7 @@ func main() {
 	flag.DurationVar(&cfg.interval, "interval", time.Minute, "time between two reconcile passes")
 	flag.DurationVar(&cfg.scaleDownDelay, "scale-down-delay", 0, "the host lowers its demand only once it has stayed lower this long (0: at the next pass)")
 	flag.BoolVar(&cfg.regrant, "regrant", false, "after a pass that provisioned servers, run another at once so they are granted without waiting an interval")
+	flag.BoolVar(&cfg.runTiming, "run-timing", false, "time passes as Scaler.Run does: every interval, every autoscale.DefaultBusyInterval while capacity is on its way, and again as soon as provisioning hooks finish (implies -regrant)")
 	flag.DurationVar(&cfg.boot, "boot", 45*time.Second, "median boot time (log-normal)")
 	flag.Float64Var(&cfg.bootSigma, "boot-sigma", 0.25, "spread of boot times (sigma of the log)")
 	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of demand, boot times, interruptions and outages")

@@ -34,6 +34,9 @@ type scenario struct {
 	scaleDownDelay time.Duration
 	// regrant: a second pass right after any pass that provisioned servers.
 	regrant bool
+	// busy, when set, is the time between passes while capacity is on its
+	// way, as Scaler.Run times its passes.
+	busy    time.Duration
 	boot    ec2sim.Delay
 	bootMed time.Duration
 	seed    uint64
@@ -90,7 +93,8 @@ func newScenario(pt *priceTrace, types []instanceType, trace *demand.Trace, cfg 
 		length:         min(cfg.length, trace.Length, pt.end.Sub(pt.start)),
 		interval:       cfg.interval,
 		scaleDownDelay: cfg.scaleDownDelay,
-		regrant:        cfg.regrant,
+		regrant:        cfg.regrant || cfg.runTiming,
+		busy:           busyInterval(cfg),
 		boot:           ec2sim.LogNormal(cfg.boot, cfg.bootSigma),
 		bootMed:        cfg.boot,
 		seed:           cfg.seed,
@@ -361,6 +365,15 @@ func (sc *scenario) build(p policy) (*world, error) {
 	return &world{sim: sim, cloud: cloud, work: work, scaler: scaler, counted: counted}, nil
 }
 
+// busyInterval is the pass interval while capacity is on its way: Run's
+// default with -run-timing, otherwise none (a pass every interval).
+func busyInterval(cfg config) time.Duration {
+	if !cfg.runTiming {
+		return 0
+	}
+	return min(autoscale.DefaultBusyInterval, cfg.interval)
+}
+
 // simulate runs one policy through the scenario: a pass every interval,
 // the demand served in between measured exactly.
 func (sc *scenario) simulate(ctx context.Context, p policy) (*result, error) {
@@ -395,7 +408,11 @@ func (sc *scenario) simulate(ctx context.Context, p policy) (*result, error) {
 		spot, od = w.work.working()
 		rises.settle(now, spot+od, sc.trace.At(now))
 		// Until the next pass, what works now serves what is demanded.
-		next := min(now+sc.interval, sc.length)
+		wait := sc.interval
+		if st := w.scaler.Pool("workers").Status(); sc.busy > 0 && st.Booting+st.Provisioning+st.WindingDown+st.Replacing > 0 {
+			wait = sc.busy
+		}
+		next := min(now+wait, sc.length)
 		demanded := sc.trace.UnitSeconds(now, next)
 		res.unmet += demanded - sc.trace.Served(now, next, spot+od)
 		dt := (next - now).Seconds()
@@ -405,8 +422,9 @@ func (sc *scenario) simulate(ctx context.Context, p policy) (*result, error) {
 		if err := w.sim.Advance(next - now); err != nil {
 			return nil, err
 		}
+		crossed := next/sc.plotEvery != now/sc.plotEvery // passes may not fall on the plot's grid
 		now = next
-		if now%sc.plotEvery == 0 || now == sc.length {
+		if crossed || now == sc.length {
 			span := (now - acc.at).Seconds()
 			res.samples = append(res.samples, sample{at: now, demand: acc.demand / span, spot: acc.spot / span,
 				onDemand: acc.onDemand / span})
