@@ -111,9 +111,23 @@ func (s *Scaler) Step(ctx context.Context) error {
 	if closed {
 		return ErrClosed
 	}
+	short, err := s.pass(ctx)
+	if short {
+		// A launch found no capacity in any offering it named. Those
+		// offerings are now marked unavailable: one more pass at once tries
+		// the next zone, type or market instead of waiting an interval.
+		_, err2 := s.pass(ctx)
+		err = errors.Join(err, err2)
+	}
+	return err
+}
+
+// pass is one reconcile pass. short reports that a launch got no capacity
+// at all, which Step answers with a second pass.
+func (s *Scaler) pass(ctx context.Context) (short bool, err error) {
 	s.passEvents = s.passEvents[:0]
 	if !s.mayAct(ctx) {
-		return ErrNotLeader
+		return false, ErrNotLeader
 	}
 	now := s.opts.Clock()
 	s.pollNotices(ctx, now)
@@ -121,7 +135,7 @@ func (s *Scaler) Step(ctx context.Context) error {
 	insts, err := s.cloud.ListInstances(ctx, awsctl.ListFilter{Tags: map[string]string{pool.TagOwner: s.opts.Identity}})
 	if err != nil {
 		s.emit(ctx, Event{Time: now, Kind: pool.EventCloudError, Err: err, Reason: "listing instances failed; nothing decided"})
-		return fmt.Errorf("list instances: %w", err)
+		return false, fmt.Errorf("list instances: %w", err)
 	}
 	byPool := s.groupByPool(ctx, now, insts)
 	interrupted, rebalance := s.notices(insts)
@@ -140,7 +154,7 @@ func (s *Scaler) Step(ctx context.Context) error {
 					Market: req.Market, DryRun: true, Reason: "would launch"})
 			}
 		}
-		return nil
+		return false, nil
 	}
 	s.keepOwned(ctx, now, plans, insts)
 	s.limitLaunches(ctx, now, plans)
@@ -163,7 +177,14 @@ func (s *Scaler) Step(ctx context.Context) error {
 		}
 		cancel()
 	}
-	return errors.Join(errs...)
+	for _, out := range outcomes {
+		for j, err := range out.LaunchErr {
+			if len(out.Launched[j]) == 0 && errors.Is(err, awsctl.ErrInsufficientCapacity) {
+				short = true
+			}
+		}
+	}
+	return short, errors.Join(errs...)
 }
 
 // groupByPool splits the listing by pool (in the scaler's pool order), in

@@ -103,10 +103,9 @@ func TestSpotCapacityErrorsFallBackToOnDemandAndReturnToSpot(t *testing.T) {
 	for _, z := range zones {
 		w.sim.AddCapacityOutage(awsctl.MarketSpot, "m5.large", z, start, start.Add(5*time.Minute))
 	}
-	w.step() // spot fails everywhere
+	w.step() // spot fails everywhere, and the same Step falls back
 	require.NotEmpty(t, w.eventsOf(pool.EventLaunchFailed))
-	w.step() // the next pass falls back
-	assert.Equal(t, map[awsctl.Market]int{awsctl.MarketOnDemand: 2}, byMarketLive(w), "on-demand within one pass")
+	assert.Equal(t, map[awsctl.Market]int{awsctl.MarketOnDemand: 2}, byMarketLive(w), "on-demand in the same Step")
 	// After the outage and the unavailable entries expire, spot comes back:
 	// the on-demand fallbacks are replaced by spot.
 	w.steps(60)
