@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -292,19 +293,9 @@ func (s *Scaler) Alarms() []Alarm {
 		if c := a.Since.Compare(b.Since); c != 0 {
 			return c
 		}
-		return compareStrings(string(a.Kind)+a.Pool+a.Manager, string(b.Kind)+b.Pool+b.Manager)
+		return strings.Compare(string(a.Kind)+a.Pool+a.Manager, string(b.Kind)+b.Pool+b.Manager)
 	})
 	return out
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // PauseOptions say what a pause stops.

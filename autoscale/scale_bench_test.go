@@ -43,12 +43,27 @@ const (
 func BenchmarkScaleStep(b *testing.B) {
 	for _, n := range []int{1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
-			benchmarkScaleStep(b, n)
+			benchmarkSteadyPass(b, n, scalePools, scaleManagersPerPool, pool.Spot)
 		})
 	}
 }
 
-func benchmarkScaleStep(b *testing.B, instances int) {
+// BenchmarkStep measures one steady-state pass over 1,000 and 10,000
+// instances in 10 on-demand pools of 10 managers each, with no price book:
+// the listing, the decisions and no action.
+//
+//	go test -run '^$' -bench 'BenchmarkStep$' -benchmem ./autoscale
+func BenchmarkStep(b *testing.B) {
+	for _, n := range []int{1_000, 10_000} {
+		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
+			benchmarkSteadyPass(b, n, 10, 10, pool.OnDemand)
+		})
+	}
+}
+
+// benchmarkSteadyPass sets up pools granting every instance, then measures
+// passes that change nothing.
+func benchmarkSteadyPass(b *testing.B, instances, pools, managersPerPool int, market pool.MarketStrategy) {
 	const interval = 30 * time.Second
 	sim, err := ec2sim.New(ec2sim.Config{
 		BootDelay:  ec2sim.Fixed(10 * time.Second),
@@ -62,11 +77,11 @@ func benchmarkScaleStep(b *testing.B, instances int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	per := instances / scalePools / scaleManagersPerPool
+	per := instances / pools / managersPerPool
 	var cfgs []pool.Config
-	for i := range scalePools {
+	for i := range pools {
 		var ms []manager.Manager
-		for j := range scaleManagersPerPool {
+		for j := range managersPerPool {
 			m, err := manager.NewFixed(fmt.Sprintf("m%d", j), per)
 			if err != nil {
 				b.Fatal(err)
@@ -80,10 +95,12 @@ func benchmarkScaleStep(b *testing.B, instances int) {
 			Types:        []pool.InstanceType{{Name: "c5.large"}, {Name: "m5.large"}},
 			Zones:        []string{"us-east-1a", "us-east-1b", "us-east-1c"},
 			Max:          instances,
-			Market:       pool.Spot,
-			Prices:       book,
+			Market:       market,
 			MaxSpotShare: 0.5,
 		})
+		if market != pool.OnDemand {
+			cfgs[i].Prices = book
+		}
 	}
 	s, err := autoscale.New(sim, cfgs, autoscale.Options{
 		Identity: "bench",

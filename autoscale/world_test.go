@@ -2,7 +2,6 @@ package autoscale_test
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -207,15 +206,6 @@ func (w *world) eventsOf(kind pool.EventKind) []autoscale.Event {
 			out = append(out, e)
 		}
 	}
-	return out
-}
-
-func ids(insts []awsctl.Instance) []string {
-	out := make([]string, len(insts))
-	for i, inst := range insts {
-		out[i] = inst.ID
-	}
-	slices.Sort(out)
 	return out
 }
 

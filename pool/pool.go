@@ -2,7 +2,6 @@ package pool
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -198,8 +197,4 @@ func (p *Pool) event(pl *Plan, e Event) {
 	e.Time = pl.Now
 	e.Pool = p.cfg.Name
 	pl.Events = append(pl.Events, e)
-}
-
-func (p *Pool) errorf(format string, args ...any) error {
-	return fmt.Errorf("pool %q: "+format, append([]any{p.cfg.Name}, args...)...)
 }

@@ -173,5 +173,3 @@ func formatTime(t time.Time) string {
 	}
 	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -331,24 +331,15 @@ func join(ids []string) string { return strings.Join(ids, ", ") }
 // registered one is left as it is. Every target must be valid or nothing is
 // registered.
 func (lb *LB) RegisterTargets(ctx context.Context, in *elbv2.RegisterTargetsInput, _ ...func(*elbv2.Options)) (*elbv2.RegisterTargetsOutput, error) {
-	lb.mu.Lock()
-	defer lb.mu.Unlock()
-	if err := lb.begin(ctx, OpRegisterTargets); err != nil {
-		return nil, err
-	}
 	if in == nil {
 		in = &elbv2.RegisterTargetsInput{}
 	}
-	g, err := lb.group(in.TargetGroupArn)
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	g, keys, now, err := lb.targetsOf(ctx, OpRegisterTargets, in.TargetGroupArn, in.Targets, true)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := lb.keys(g, in.Targets, true)
-	if err != nil {
-		return nil, err
-	}
-	now := lb.cfg.Clock()
-	lb.prune(g, now)
 	for _, k := range keys {
 		if t, ok := g.targets[k]; ok && !t.draining {
 			continue
@@ -361,24 +352,15 @@ func (lb *LB) RegisterTargets(ctx context.Context, in *elbv2.RegisterTargetsInpu
 // DeregisterTargets starts draining targets; deregistering a target that is
 // draining or not registered does nothing.
 func (lb *LB) DeregisterTargets(ctx context.Context, in *elbv2.DeregisterTargetsInput, _ ...func(*elbv2.Options)) (*elbv2.DeregisterTargetsOutput, error) {
-	lb.mu.Lock()
-	defer lb.mu.Unlock()
-	if err := lb.begin(ctx, OpDeregisterTargets); err != nil {
-		return nil, err
-	}
 	if in == nil {
 		in = &elbv2.DeregisterTargetsInput{}
 	}
-	g, err := lb.group(in.TargetGroupArn)
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	g, keys, now, err := lb.targetsOf(ctx, OpDeregisterTargets, in.TargetGroupArn, in.Targets, false)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := lb.keys(g, in.Targets, false)
-	if err != nil {
-		return nil, err
-	}
-	now := lb.cfg.Clock()
-	lb.prune(g, now)
 	for _, k := range keys {
 		if t, ok := g.targets[k]; ok && !t.draining {
 			t.draining, t.drainEnd = true, now.Add(lb.cfg.DeregistrationDelay)
@@ -386,6 +368,26 @@ func (lb *LB) DeregisterTargets(ctx context.Context, in *elbv2.DeregisterTargets
 	}
 	lb.prune(g, now)
 	return &elbv2.DeregisterTargetsOutput{}, nil
+}
+
+// targetsOf is what registering and deregistering share: count the call
+// (and apply a queued fault), find the group and the targets, and bring the
+// group's state up to now. The caller holds lb.mu.
+func (lb *LB) targetsOf(ctx context.Context, op string, arn *string, targets []types.TargetDescription, mustRun bool) (*targetGroup, []targetKey, time.Time, error) {
+	if err := lb.begin(ctx, op); err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	g, err := lb.group(arn)
+	if err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	keys, err := lb.keys(g, targets, mustRun)
+	if err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	now := lb.cfg.Clock()
+	lb.prune(g, now)
+	return g, keys, now, nil
 }
 
 // DescribeTargetHealth reports the health of the given targets, or of every
