@@ -1,7 +1,6 @@
 package autoscale
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -568,23 +567,26 @@ func (s *Scaler) drain(ctx context.Context) error {
 	for _, p := range s.pools {
 		p.SetDraining(true)
 	}
-	t := time.NewTicker(cmp.Or(s.opts.Interval, DefaultInterval))
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		err := s.Step(ctx)
-		if err == nil || !errors.Is(err, ErrClosed) {
-			left := 0
-			for _, p := range s.pools {
-				left += p.Status().Live()
-			}
-			if left == 0 && err == nil {
-				return nil
-			}
-		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("wind down before shutdown: %w", ctx.Err())
 		case <-t.C:
 		}
+		if err := s.Step(ctx); err == nil && s.live() == 0 {
+			return nil
+		}
+		t.Reset(s.nextPass())
 	}
+}
+
+// live is the capacity of every instance the pools saw in the latest pass.
+func (s *Scaler) live() int {
+	n := 0
+	for _, p := range s.pools {
+		n += p.Status().Live()
+	}
+	return n
 }
