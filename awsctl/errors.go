@@ -15,8 +15,18 @@ var (
 	ErrThrottled = errors.New("request throttled")
 	// ErrNotFound: the resource does not exist (or is not visible yet).
 	ErrNotFound = errors.New("not found")
-	// ErrLimitExceeded: an account limit (instances, vCPUs) stops the call.
+	// ErrLimitExceeded: an account-wide limit (instances) stops the call.
 	ErrLimitExceeded = errors.New("limit exceeded")
+	// ErrQuotaExceeded: a quota of one bucket of offerings is used up: the
+	// vCPU quota of an instance family's bucket in one market
+	// (VcpuLimitExceeded), or the spot instance count
+	// (MaxSpotInstanceCountExceeded). Other families and the other market
+	// have quotas of their own and may still launch.
+	ErrQuotaExceeded = errors.New("quota exceeded")
+	// ErrTokenMismatch: the idempotency token was already used for a
+	// request with other parameters (IdempotentParameterMismatch). The
+	// request itself may be fine: send it again under a new token.
+	ErrTokenMismatch = errors.New("idempotency token reused with other parameters")
 	// ErrInvalidRequest: the request is wrong or not permitted; retrying
 	// the same request will not help.
 	ErrInvalidRequest = errors.New("invalid request")
