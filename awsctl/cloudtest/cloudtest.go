@@ -313,7 +313,7 @@ func testLaunchTokenMismatch(e *env) {
 	req.Capacity = 2
 	insts, err := e.h.Client.Launch(e.ctx, req)
 	e.cleanup(insts)
-	e.expectKind("token reused with another capacity", err, awsctl.ErrInvalidRequest)
+	e.expectKind("token reused with another capacity", err, awsctl.ErrTokenMismatch)
 	if got := e.list(e.ownerTags(), true); !sameIDs(idsOf(got), idsOf(first)) {
 		e.t.Errorf("after a mismatched retry the owner has %v, want only %v", idsOf(got), idsOf(first))
 	}

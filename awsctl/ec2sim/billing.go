@@ -28,9 +28,10 @@ type Bill struct {
 //
 // An instance is billed per second (started seconds round up) from the
 // moment it is running until its termination is requested (by its owner,
-// or by EC2 at an interruption's deadline), at least MinimumCharge once it
-// is running; an instance terminated while still pending costs nothing. An
-// instance still running is billed up to now, and at least the minimum.
+// or by EC2 at an interruption's deadline) or its stop is (see Stop), at
+// least MinimumCharge once it is running; an instance terminated while
+// still pending costs nothing. An instance still running is billed up to
+// now, and at least the minimum.
 //
 // On-demand instances cost their hourly on-demand price (see
 // Config.OnDemandPrices), except for the time a reservation covers them
@@ -65,10 +66,7 @@ func (s *Sim) Bill() Bill {
 // cost is what r has cost by now, reserved being the time a reservation
 // covered it.
 func (s *Sim) cost(r *instance, now time.Time, reserved time.Duration) float64 {
-	end := now
-	if r.terminating && r.terminateAt.Before(end) {
-		end = r.terminateAt
-	}
+	end := r.billedUntil(now)
 	if end.Before(r.runningAt) {
 		return 0
 	}

@@ -74,6 +74,10 @@
 // [Sim.AddCapacityOutage] makes an offering of a market unavailable for a
 // window of time, as EC2's shortages of a pool are.
 //
+// [Sim.Stop] stops an on-demand instance as a person could from the console:
+// it stays listed, tagged and in its zone, in state stopping then stopped,
+// but it does no work, holds no capacity and is no longer billed.
+//
 // Config.Reservations are reserved instances: [Sim.Reservations] lists the
 // active ones (awsctl.ReservationSource), and [Sim.Bill] applies them to
 // running on-demand instances (zonal ones first, then regional ones), which

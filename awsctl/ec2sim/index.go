@@ -138,8 +138,10 @@ func (s *Sim) terminate(r *instance, now time.Time) {
 	r.terminating = true
 	r.terminateAt = now
 	r.terminatedAt = now.Add(sample(s.cfg.ShutdownDelay, s.shutdownRand))
-	s.live--
-	s.liveBy[offeringKeyOf(r)]--
+	if !r.stopping { // a stop already released its capacity
+		s.live--
+		s.liveBy[offeringKeyOf(r)]--
+	}
 	heap.Push(&s.forget, r)
 	s.cancelInterruption(r)
 }

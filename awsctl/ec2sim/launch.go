@@ -17,6 +17,29 @@ const maxTokenLen = 64
 
 // launchRecord remembers a launch made with a token, so that a retry gets
 // the same answer. Records are kept for the sim's lifetime.
+//
+// Which requests consume their token follows AWS's "Ensuring idempotency in
+// Amazon EC2 API requests" (EC2 developer guide): a client token names one
+// request, which completes at most once; a retry with the same token and the
+// same parameters gets the original request's result back (with the
+// instances' current state) and does nothing more, and a retry with the same
+// token but other parameters fails with IdempotentParameterMismatch. The
+// guide recommends retrying with the same token only after a server error or
+// a lost response; a client error (400) means the request will not succeed
+// as sent. Our reading, for the sim:
+//   - A request rejected by validation (a missing or malformed parameter,
+//     too many tags) was never processed: it consumes no token, and sending
+//     it again gets the same validation error anyway.
+//   - A fault injected without effect (throttling, a server error before
+//     the work) was never processed either: the token stays free, which is
+//     exactly the case the guide says to retry with the same token.
+//   - A request that was processed consumes its token, whatever came of it:
+//     a full launch, a partial one, or none at all because no offering had
+//     capacity (InsufficientInstanceCapacity, SpotMaxPriceTooLow) or the
+//     account's instance limit was reached. A retry with the same token and
+//     parameters gets that same answer again, the error included, and
+//     launches nothing, even if capacity has come back since: a caller that
+//     wants a new attempt must send a new token.
 type launchRecord struct {
 	req       awsctl.LaunchRequest // a deep copy
 	instances []*instance
@@ -36,10 +59,12 @@ type launchRecord struct {
 // else the join of those errors, returned alongside whatever was launched.
 //
 // Invalid requests fail whole with an *awsctl.APIError of kind
-// awsctl.ErrInvalidRequest naming the problem. A request whose Token was
-// seen before launches nothing and returns the first call's instances in
-// their current state (and its error), or IdempotentParameterMismatch if
-// the request differs from the first. The instances' tags are Spec.Tags
+// awsctl.ErrInvalidRequest naming the problem, and leave their Token
+// unused. Any other request consumes its Token, even one that launched
+// nothing: a later request with the same Token launches nothing and returns
+// the first call's instances in their current state (and its error), or
+// fails with IdempotentParameterMismatch (kind awsctl.ErrTokenMismatch) if
+// its parameters differ from the first's. The instances' tags are Spec.Tags
 // overlaid with req.Tags.
 //
 // Without Config.SpotPrices, spot launches succeed like on-demand ones and
@@ -68,7 +93,7 @@ func (s *Sim) launch(now time.Time, req awsctl.LaunchRequest) ([]awsctl.Instance
 	}
 	if rec, ok := s.tokens[req.Token]; ok && req.Token != "" {
 		if !sameLaunch(rec.req, req) {
-			return nil, &awsctl.APIError{Op: OpLaunch, Code: "IdempotentParameterMismatch", Kind: awsctl.ErrInvalidRequest,
+			return nil, &awsctl.APIError{Op: OpLaunch, Code: "IdempotentParameterMismatch", Kind: awsctl.ErrTokenMismatch,
 				Message: fmt.Sprintf("token %q was already used with different parameters", req.Token)}
 		}
 		return snapshots(rec.instances, now), rec.err
@@ -98,7 +123,9 @@ fill:
 	if remaining > 0 {
 		err = errors.Join(failed...)
 	}
-	if req.Token != "" && len(launched) > 0 {
+	if req.Token != "" {
+		// The request was processed: its token is consumed, even if nothing
+		// launched (see launchRecord).
 		s.tokens[req.Token] = &launchRecord{req: cloneLaunch(req), instances: launched, err: err}
 	}
 	s.log.Debug("ec2sim: launch", "market", req.Market, "capacity", req.Capacity, "launched", len(launched), "err", err)

@@ -308,10 +308,7 @@ func (s *Sim) reservedCoverage(now time.Time) map[*instance]time.Duration {
 		if r.view.Market != awsctl.MarketOnDemand || pools[r.view.Type] == nil {
 			continue
 		}
-		end := now
-		if r.terminating && r.terminateAt.Before(end) {
-			end = r.terminateAt
-		}
+		end := r.billedUntil(now)
 		if !r.runningAt.Before(end) {
 			continue
 		}

@@ -98,6 +98,10 @@ type instance struct {
 
 	interruption *interruptionPlan // nil unless EC2 will interrupt this spot instance
 	interrupted  bool              // terminated by EC2, not by its owner
+
+	stopping  bool      // stopped from outside (see Stop)
+	stopAt    time.Time // when the stop was requested
+	stoppedAt time.Time // end of the stop's shutdown
 }
 
 // state is the instance's lifecycle state at now.
@@ -107,6 +111,10 @@ func (r *instance) state(now time.Time) awsctl.State {
 		return awsctl.StateTerminated
 	case r.terminating:
 		return awsctl.StateShuttingDown
+	case r.stopping && !now.Before(r.stoppedAt):
+		return awsctl.StateStopped
+	case r.stopping:
+		return awsctl.StateStopping
 	case now.Before(r.runningAt):
 		return awsctl.StatePending
 	default:

@@ -314,10 +314,71 @@ func TestLaunchTokenReplayAndMismatch(t *testing.T) {
 		var apiErr *awsctl.APIError
 		if assert.ErrorAs(t, err, &apiErr, name) {
 			assert.Equal(t, "IdempotentParameterMismatch", apiErr.Code, name)
-			assert.ErrorIs(t, err, awsctl.ErrInvalidRequest, name)
+			assert.ErrorIs(t, err, awsctl.ErrTokenMismatch, name)
+			assert.NotErrorIs(t, err, awsctl.ErrInvalidRequest, name)
 		}
 	}
 	assert.Len(t, sim.Instances(), 2)
+}
+
+func TestFailedLaunchConsumesItsToken(t *testing.T) {
+	sim := newSim(t, ec2sim.Config{})
+	sim.SetCapacity(onDmd, "m5.large", "us-east-1a", 0)
+	req := awsctl.LaunchRequest{Spec: spec, Offerings: []awsctl.Offering{m5a}, Market: onDmd, Capacity: 2, Tags: owner, Token: "tok"}
+	insts, first := sim.Launch(bgCtx, req)
+	require.ErrorIs(t, first, awsctl.ErrInsufficientCapacity)
+	require.Empty(t, insts)
+
+	// Capacity comes back, but the token was consumed by the failed
+	// request: the retry gets the first answer and launches nothing.
+	sim.SetCapacity(onDmd, "m5.large", "us-east-1a", -1)
+	insts, err := sim.Launch(bgCtx, req)
+	assert.Empty(t, insts)
+	assert.ErrorIs(t, err, awsctl.ErrInsufficientCapacity)
+	assert.Equal(t, first.Error(), err.Error(), "the recorded answer")
+	assert.Empty(t, sim.Instances())
+
+	other := req
+	other.Offerings = []awsctl.Offering{m5b}
+	_, err = sim.Launch(bgCtx, other)
+	assert.ErrorIs(t, err, awsctl.ErrTokenMismatch, "the token is taken, whatever the first request got")
+
+	fresh := req
+	fresh.Token = "tok-2"
+	insts, err = sim.Launch(bgCtx, fresh)
+	require.NoError(t, err)
+	assert.Len(t, insts, 2, "a new token launches")
+}
+
+func TestPartialLaunchReplaysItsError(t *testing.T) {
+	sim := newSim(t, ec2sim.Config{})
+	sim.SetCapacity(onDmd, "m5.large", "us-east-1a", 1)
+	req := awsctl.LaunchRequest{Spec: spec, Offerings: []awsctl.Offering{m5a}, Market: onDmd, Capacity: 3, Tags: owner, Token: "tok"}
+	first, err := sim.Launch(bgCtx, req)
+	require.ErrorIs(t, err, awsctl.ErrInsufficientCapacity)
+	require.Len(t, first, 1)
+	sim.SetCapacity(onDmd, "m5.large", "us-east-1a", -1)
+	again, err := sim.Launch(bgCtx, req)
+	assert.ErrorIs(t, err, awsctl.ErrInsufficientCapacity)
+	assert.Equal(t, ids(first), ids(again))
+	assert.Len(t, sim.Instances(), 1)
+}
+
+func TestInvalidOrFaultedLaunchLeavesItsTokenFree(t *testing.T) {
+	sim := newSim(t, ec2sim.Config{})
+	bad := awsctl.LaunchRequest{Offerings: []awsctl.Offering{m5a}, Market: onDmd, Capacity: 1, Tags: owner, Token: "tok"}
+	_, err := sim.Launch(bgCtx, bad)
+	require.ErrorIs(t, err, awsctl.ErrInvalidRequest, "no image")
+
+	good := bad
+	good.Spec = spec
+	sim.FailNext(ec2sim.OpLaunch, ec2sim.Throttled(ec2sim.OpLaunch))
+	_, err = sim.Launch(bgCtx, good)
+	require.ErrorIs(t, err, awsctl.ErrThrottled)
+
+	insts, err := sim.Launch(bgCtx, good)
+	require.NoError(t, err, "neither the invalid request nor the throttled one took the token")
+	assert.Len(t, insts, 1)
 }
 
 func TestSetCapacityGivesPartialSuccess(t *testing.T) {
