@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,10 +27,22 @@ const (
 const (
 	// maxMessages is the most messages one ReceiveMessage returns.
 	maxMessages = 10
-	// longPollSeconds is SQS's longest long poll, used by Run.
+	// longPollSeconds is SQS's longest long poll, used by Run and Start.
 	longPollSeconds = 20
+	// passPollSeconds is the wait of each receive of SpotNotices when the
+	// consumer is not started. It cannot be 0: the SDK does not send a
+	// zero WaitTimeSeconds, and SQS then waits as long as the queue's
+	// ReceiveMessageWaitTimeSeconds attribute says, up to 20 s. A short
+	// poll would also ask only a random sample of SQS's servers, and could
+	// miss notices that are there; a long poll of 1 s, the shortest,
+	// asks them all (ReceiveMessage API reference; "Amazon SQS short and
+	// long polling").
+	passPollSeconds = 1
 	// maxRetryDelay caps Run's doubling wait after failures.
 	maxRetryDelay = time.Minute
+	// maxPending bounds the notices a started consumer keeps for
+	// SpotNotices; beyond it the oldest are dropped.
+	maxPending = 10_000
 )
 
 // SQSAPI is the part of the SQS client that the Consumer uses;
@@ -68,6 +82,12 @@ type Consumer struct {
 	maxBatches int
 	retryDelay time.Duration
 	log        *slog.Logger
+
+	// Set while Start's goroutine runs, and what it received.
+	mu      sync.Mutex
+	running bool
+	pending []awsctl.SpotNotice
+	failed  error // its latest receive's error, until a receive succeeds
 }
 
 // New returns a Consumer of the queue at queueURL (as shown in the SQS
@@ -98,10 +118,15 @@ func New(api SQSAPI, queueURL string, opts Options) (*Consumer, error) {
 	return &Consumer{api: api, queueURL: queueURL, maxBatches: opts.MaxBatches, retryDelay: opts.RetryDelay, log: opts.Logger}, nil
 }
 
-// SpotNotices returns the notices waiting in the queue, without waiting
-// for more: it receives batches until one comes back short or
-// Options.MaxBatches have been read. It implements
-// [awsctl.SpotNoticeSource], for autoscale.Options.SpotNotices.
+// SpotNotices returns the notices received since the last call. It
+// implements [awsctl.SpotNoticeSource], for autoscale.Options.SpotNotices.
+//
+// Once [Consumer.Start] runs, it returns what the background consumer has
+// received and makes no call: a scaler pass never waits on SQS. Otherwise
+// it reads the queue itself: it receives batches, each waiting at most a
+// second for messages, until one comes back short or Options.MaxBatches
+// have been read; on an empty queue a call thus takes about a second,
+// whatever the queue's own ReceiveMessageWaitTimeSeconds.
 //
 // Every message read is deleted, including unrelated events and bodies
 // that cannot be parsed (which are logged), so that none comes back
@@ -109,12 +134,19 @@ func New(api SQSAPI, queueURL string, opts Options) (*Consumer, error) {
 // then delivers it again after the queue's visibility timeout, which is
 // harmless since a repeated notice changes nothing. Notices read before an
 // error are returned with it; errors of SQS calls wrap *awsctl.APIError
-// values (see awsctl.ErrThrottled and the other kinds).
+// values (see awsctl.ErrThrottled and the other kinds). A started consumer
+// returns the error of its latest receive, if that failed.
 func (c *Consumer) SpotNotices(ctx context.Context) ([]awsctl.SpotNotice, error) {
-	var notices []awsctl.SpotNotice
+	c.mu.Lock()
+	notices, failed, running := c.pending, c.failed, c.running
+	c.pending, c.failed = nil, nil
+	c.mu.Unlock()
+	if running {
+		return notices, failed
+	}
 	collect := func(n awsctl.SpotNotice) { notices = append(notices, n) }
 	for range c.maxBatches {
-		received, err := c.poll(ctx, 0, collect)
+		received, err := c.poll(ctx, passPollSeconds, collect)
 		if err != nil {
 			return notices, err
 		}
@@ -123,6 +155,44 @@ func (c *Consumer) SpotNotices(ctx context.Context) ([]awsctl.SpotNotice, error)
 		}
 	}
 	return notices, nil
+}
+
+// Start runs the consumer in the background until ctx ends: a goroutine
+// long-polls the queue, as Run does, and keeps the notices for
+// [Consumer.SpotNotices], which then returns at once. Once ctx has ended
+// and the goroutine returned, SpotNotices reads the queue itself again.
+// Start fails if the consumer is already started.
+func (c *Consumer) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running {
+		return errors.New("sqsnotice: Start: already started")
+	}
+	c.running = true
+	go func() {
+		_ = c.loop(ctx, c.keep, c.setFailed)
+		c.mu.Lock()
+		c.running = false
+		c.mu.Unlock()
+	}()
+	return nil
+}
+
+// keep stores a notice received by Start's goroutine.
+func (c *Consumer) keep(n awsctl.SpotNotice) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) == maxPending {
+		c.log.Warn("dropping the oldest spot notice: SpotNotices is not called", "instance_id", c.pending[0].InstanceID)
+		c.pending = slices.Delete(c.pending, 0, 1)
+	}
+	c.pending = append(c.pending, n)
+}
+
+func (c *Consumer) setFailed(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failed = err
 }
 
 // Run long-polls the queue until ctx ends and calls fn, from Run's
@@ -136,12 +206,19 @@ func (c *Consumer) Run(ctx context.Context, fn func(awsctl.SpotNotice)) error {
 	if fn == nil {
 		return errors.New("sqsnotice: Run: fn is required")
 	}
+	return c.loop(ctx, fn, func(error) {})
+}
+
+// loop is Run, reporting the outcome of each poll to result (nil for a
+// success).
+func (c *Consumer) loop(ctx context.Context, fn func(awsctl.SpotNotice), result func(error)) error {
 	var delay time.Duration
 	for {
 		_, err := c.poll(ctx, longPollSeconds, fn)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		result(err)
 		if err == nil {
 			if delay > 0 {
 				c.log.Info("receiving spot notices works again")
@@ -161,9 +238,9 @@ func (c *Consumer) Run(ctx context.Context, fn func(awsctl.SpotNotice)) error {
 	}
 }
 
-// poll receives one batch, waiting up to waitSeconds for it, hands its
-// notices to handle and deletes its messages. It returns how many messages
-// came.
+// poll receives one batch, waiting up to waitSeconds (at least 1, see
+// passPollSeconds) for it, hands its notices to handle and deletes its
+// messages. It returns how many messages came.
 func (c *Consumer) poll(ctx context.Context, waitSeconds int32, handle func(awsctl.SpotNotice)) (int, error) {
 	out, err := c.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(c.queueURL),

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/internal/awstest"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/sqsnotice"
 	"github.com/ec2autoscale/ec2autoscale/internal/pipehttp"
 )
@@ -37,14 +37,12 @@ func sqsClient(endpoint string, httpClient sqs.HTTPClient) *sqs.Client {
 	})
 }
 
-// startQueue serves a queue over loopback HTTP and returns a consumer of
-// it.
+// startQueue serves a queue in process, with no socket, which works inside
+// a testing/synctest bubble and out of one, and returns a consumer of it.
 func startQueue(t *testing.T, opts sqsnotice.Options) (*queueServer, *sqsnotice.Consumer) {
 	t.Helper()
 	q := newQueueServer()
-	srv := httptest.NewServer(q)
-	t.Cleanup(srv.Close)
-	c, err := sqsnotice.New(sqsClient(srv.URL, nil), queueURL, opts)
+	c, err := sqsnotice.New(sqsClient("http://sqs.us-east-1.amazonaws.com", awstest.InProcess(q)), queueURL, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.Empty(t, q.refused(), "requests the real service would refuse") })
 	return q, c
@@ -73,6 +71,10 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestSpotNotices(t *testing.T) {
+	synctest.Test(t, testSpotNotices)
+}
+
+func testSpotNotices(t *testing.T) {
 	q, c := startQueue(t, sqsnotice.Options{})
 	q.send(
 		interruptionEvent(instanceID, "terminate", "2026-11-28T11:58:00Z"),
@@ -92,7 +94,7 @@ func TestSpotNotices(t *testing.T) {
 	require.Len(t, receives, 1, "a short batch ends the call")
 	assert.Equal(t, queueURL, receives[0].QueueUrl)
 	assert.Equal(t, 10, receives[0].MaxNumberOfMessages)
-	assert.Zero(t, receives[0].WaitTimeSeconds, "a scaler pass is never held up by a long poll")
+	assert.Equal(t, 1, receives[0].wait(), "a scaler pass is held up by a second at most")
 
 	deletes := q.deleteLog()
 	require.Len(t, deletes, 1)
@@ -102,9 +104,11 @@ func TestSpotNotices(t *testing.T) {
 	assert.Zero(t, visible)
 	assert.Zero(t, inflight, "every receipt handle was deleted")
 
+	start := time.Now()
 	got, err = c.SpotNotices(t.Context())
 	require.NoError(t, err)
 	assert.Empty(t, got)
+	assert.Equal(t, time.Second, time.Since(start), "an empty queue costs a second")
 	assert.Len(t, q.receiveLog(), 2)
 	assert.Len(t, q.deleteLog(), 1, "nothing to delete, no call")
 }
@@ -299,7 +303,7 @@ func TestRun(t *testing.T) {
 		synctest.Wait()
 		receives := q.receiveLog()
 		require.Len(t, receives, 1)
-		assert.Equal(t, 20, receives[0].WaitTimeSeconds, "Run long-polls")
+		assert.Equal(t, 20, receives[0].wait(), "Run long-polls")
 		assert.Empty(t, reported())
 
 		time.Sleep(5 * time.Second)

@@ -20,12 +20,16 @@
 // Start with [New], passing sqs.NewFromConfig(cfg) and the queue's URL.
 // Then either
 //
-//   - set autoscale.Options.SpotNotices to the [Consumer]: the scaler calls
-//     [Consumer.SpotNotices] at the start of every pass, which reads what
-//     is waiting without waiting for more; or
-//   - run [Consumer.Run] in a goroutine with scaler.HandleSpotNotice as its
-//     function: it long-polls and hands each notice over as it arrives,
-//     which can be sooner than the next pass.
+//   - call [Consumer.Start] with the scaler's context and set
+//     autoscale.Options.SpotNotices to the [Consumer]: a goroutine
+//     long-polls the queue, and the scaler's passes collect what it
+//     received through [Consumer.SpotNotices] without waiting on SQS;
+//   - or run [Consumer.Run] in a goroutine with scaler.HandleSpotNotice as
+//     its function: it long-polls and hands each notice over as it
+//     arrives, which can be sooner than the next pass.
+//
+// A Consumer set as Options.SpotNotices without Start reads the queue in
+// each pass, which then waits up to a second on an empty queue.
 //
 // The queue carries the notices of every spot instance in the account and
 // region, and the consumer does not know which are the scaler's: the

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,13 +21,22 @@ const (
 
 type message struct {
 	id, body, receipt string
+	host              int // the SQS server holding it
 }
 
 type receiveRequest struct {
 	QueueUrl            string
 	MaxNumberOfMessages int
-	WaitTimeSeconds     int
+	WaitTimeSeconds     *int // nil when the request omits it
 	at                  time.Time
+}
+
+// wait is the request's WaitTimeSeconds, -1 when omitted.
+func (r receiveRequest) wait() int {
+	if r.WaitTimeSeconds == nil {
+		return -1
+	}
+	return *r.WaitTimeSeconds
 }
 
 type deleteRequest struct {
@@ -46,12 +56,21 @@ type failure struct {
 // queueServer is an SQS queue speaking the AWS JSON 1.0 protocol of the
 // current SDK. Received messages stay in flight (invisible) until deleted;
 // they never become visible again, which a test observes as "not deleted".
+//
+// As SQS does, a request without WaitTimeSeconds waits as long as the
+// queue's ReceiveMessageWaitTimeSeconds attribute (waitSeconds) says, and
+// a short poll (a wait of 0) looks only at a random half of the servers
+// holding the queue's messages, so that it may return some of the messages
+// or none; a long poll looks at every server.
 type queueServer struct {
-	mu       sync.Mutex
-	visible  []message
-	inflight map[string]message // by receipt handle
-	changed  chan struct{}      // closed when a message is sent
-	seq      int
+	mu          sync.Mutex
+	visible     []message
+	inflight    map[string]message // by receipt handle
+	changed     chan struct{}      // closed when a message is sent
+	seq         int
+	waitSeconds int        // the queue's ReceiveMessageWaitTimeSeconds
+	hosts       int        // servers the messages are spread over
+	sample      *rand.Rand // which servers a short poll asks
 
 	receives   []receiveRequest
 	deletes    []deleteRequest
@@ -64,6 +83,8 @@ func newQueueServer() *queueServer {
 	return &queueServer{
 		inflight:   map[string]message{},
 		changed:    make(chan struct{}),
+		hosts:      4,
+		sample:     rand.New(rand.NewPCG(1, 2)),
 		failNext:   map[string][]failure{},
 		failDelete: map[string]failure{},
 	}
@@ -74,7 +95,7 @@ func (q *queueServer) send(bodies ...string) {
 	defer q.mu.Unlock()
 	for _, b := range bodies {
 		q.seq++
-		q.visible = append(q.visible, message{id: fmt.Sprintf("5fea7756-0ea4-451a-a703-a558b933e%03d", q.seq), body: b})
+		q.visible = append(q.visible, message{id: fmt.Sprintf("5fea7756-0ea4-451a-a703-a558b933e%03d", q.seq), body: b, host: q.seq % q.hosts})
 	}
 	close(q.changed)
 	q.changed = make(chan struct{})
@@ -190,11 +211,17 @@ func (q *queueServer) receive(w http.ResponseWriter, r *http.Request, f *failure
 	if limit == 0 {
 		limit = 1
 	}
+	q.mu.Lock()
+	wait := req.wait()
+	if wait < 0 {
+		wait = q.waitSeconds
+	}
+	q.mu.Unlock()
 	// Long polling: wait for a message or for the wait time to pass.
-	expired := time.After(time.Duration(req.WaitTimeSeconds) * time.Second)
-	for {
+	expired := time.After(time.Duration(wait) * time.Second)
+	for waiting := wait > 0; ; {
 		q.mu.Lock()
-		if len(q.visible) > 0 || req.WaitTimeSeconds == 0 {
+		if len(q.visible) > 0 || !waiting {
 			break // still locked
 		}
 		changed := q.changed
@@ -202,14 +229,25 @@ func (q *queueServer) receive(w http.ResponseWriter, r *http.Request, f *failure
 		select {
 		case <-changed:
 		case <-expired:
-			req.WaitTimeSeconds = 0
+			waiting = false
 		case <-r.Context().Done():
 			return
 		}
 	}
-	n := min(limit, len(q.visible))
-	batch := q.visible[:n]
-	q.visible = q.visible[n:]
+	// A long poll asks every server, a short one half of them.
+	asked := make([]bool, q.hosts)
+	for i, h := range q.sample.Perm(q.hosts) {
+		asked[h] = wait > 0 || i < max(1, q.hosts/2)
+	}
+	var batch, rest []message
+	for _, m := range q.visible {
+		if len(batch) < limit && asked[m.host] {
+			batch = append(batch, m)
+		} else {
+			rest = append(rest, m)
+		}
+	}
+	q.visible = rest
 	type wireMessage struct{ MessageId, ReceiptHandle, MD5OfBody, Body string }
 	out := struct{ Messages []wireMessage }{Messages: []wireMessage{}}
 	for _, m := range batch {
