@@ -57,6 +57,8 @@ const (
 	maxStatusBatch = 100
 	// pageSize is MaxResults for paginated describes.
 	pageSize = 1000
+	// maxFilterValues is the most values the client puts in one filter.
+	maxFilterValues = 200
 )
 
 // EC2API is the part of the EC2 API the client uses, in the SDK's

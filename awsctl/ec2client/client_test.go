@@ -427,11 +427,11 @@ var errorCases = []struct {
 	{"InsufficientInstanceCapacity", awsctl.ErrInsufficientCapacity},
 	{"InsufficientCapacity", awsctl.ErrInsufficientCapacity},
 	{"UnfulfillableCapacity", awsctl.ErrInsufficientCapacity},
-	{"MaxSpotInstanceCountExceeded", awsctl.ErrInsufficientCapacity},
+	{"MaxSpotInstanceCountExceeded", awsctl.ErrQuotaExceeded},
 	{"Unsupported", awsctl.ErrInsufficientCapacity},
 	{"InsufficientFreeAddressesInSubnet", awsctl.ErrInsufficientCapacity},
 	{"InstanceLimitExceeded", awsctl.ErrLimitExceeded},
-	{"VcpuLimitExceeded", awsctl.ErrLimitExceeded},
+	{"VcpuLimitExceeded", awsctl.ErrQuotaExceeded},
 	{"RequestLimitExceeded", awsctl.ErrThrottled},
 	{"InvalidInstanceID.NotFound", awsctl.ErrNotFound},
 	{"InvalidSpotInstanceRequestID.NotFound", awsctl.ErrNotFound},
@@ -440,11 +440,14 @@ var errorCases = []struct {
 	{"InvalidParameterValue", awsctl.ErrInvalidRequest},
 	{"AuthFailure", awsctl.ErrInvalidRequest},
 	{"AuthFailure.ServiceLinkedRoleCreationNotPermitted", awsctl.ErrInvalidRequest},
-	{"IdempotentParameterMismatch", awsctl.ErrInvalidRequest},
+	{"IdempotentParameterMismatch", awsctl.ErrTokenMismatch},
+	{"OperationNotPermitted", awsctl.ErrInvalidRequest},
 	{"MissingParameter", awsctl.ErrInvalidRequest},
 	{"InvalidAMIID.Malformed", awsctl.ErrInvalidRequest},
 	{"InternalError", awsctl.ErrUnavailable},
 	{"Unavailable", awsctl.ErrUnavailable},
+	{"RequestTimeout", awsctl.ErrUnavailable},
+	{"RequestExpired", awsctl.ErrUnavailable},
 }
 
 func TestErrorClasses(t *testing.T) {
@@ -754,7 +757,7 @@ func TestScheduledEvents(t *testing.T) {
 	}}, events)
 	p := e.srv.Requests("DescribeInstanceStatus")[0].Params
 	assert.Equal(t, "true", p.Get("IncludeAllInstances"))
-	assert.Equal(t, insts[1].ID, p.Get("InstanceId.2"))
+	assert.Equal(t, insts[1].ID, p.Get("Filter.1.Value.2"))
 }
 
 func TestNeverLogsCredentialsOrUserData(t *testing.T) {

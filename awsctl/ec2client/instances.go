@@ -14,6 +14,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/internal/ec2filter"
 )
 
 // listedStates are the instance states ListInstances asks for: every state
@@ -33,7 +34,10 @@ func listedStates(includeTerminated bool) []string {
 }
 
 // ListInstances returns the instances carrying every tag of filter, in one
-// paginated DescribeInstances.
+// paginated DescribeInstances. The tag values are sent escaped, and each
+// instance listed is checked again for exact equality, so that a value with
+// wildcard characters ("team-*") never selects other owners' instances,
+// even from an EC2-compatible service that matches filters loosely.
 func (c *Client) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]awsctl.Instance, error) {
 	in := &ec2.DescribeInstancesInput{
 		Filters: append(tagFilters(filter.Tags),
@@ -41,6 +45,7 @@ func (c *Client) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([
 		MaxResults: aws.Int32(pageSize),
 	}
 	var out []awsctl.Instance
+	dropped := 0
 	pages := ec2.NewDescribeInstancesPaginator(c.api, in)
 	for pages.HasMorePages() {
 		if err := wait(ctx, "DescribeInstances", c.limits.describe, 1); err != nil {
@@ -52,22 +57,44 @@ func (c *Client) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([
 		}
 		for _, r := range page.Reservations {
 			for _, inst := range r.Instances {
-				out = append(out, toInstance(inst))
+				got := toInstance(inst)
+				if !hasTags(got.Tags, filter.Tags) {
+					dropped++
+					continue
+				}
+				out = append(out, got)
 			}
 		}
+	}
+	if dropped > 0 {
+		c.log.Warn("DescribeInstances returned instances whose tags do not equal the filter's; they are left out",
+			"dropped", dropped, "tags", filter.Tags)
 	}
 	c.log.Debug("DescribeInstances", "instances", len(out))
 	return out, nil
 }
 
 // tagFilters returns one "tag:key" filter per tag, in key order so that
-// requests are reproducible.
+// requests are reproducible. EC2 reads "*" and "?" in filter values as
+// wildcards and a backslash as an escape (the Filter data type of the EC2
+// API reference), so values are escaped to match only themselves.
 func tagFilters(tags map[string]string) []types.Filter {
 	var filters []types.Filter
 	for _, k := range slices.Sorted(maps.Keys(tags)) {
-		filters = append(filters, types.Filter{Name: aws.String("tag:" + k), Values: []string{tags[k]}})
+		filters = append(filters, types.Filter{Name: aws.String("tag:" + k), Values: []string{ec2filter.Escape(tags[k])}})
 	}
 	return filters
+}
+
+// hasTags reports whether tags holds every tag of want with the same
+// value.
+func hasTags(tags, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := tags[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }
 
 func toInstance(in types.Instance) awsctl.Instance {
@@ -99,6 +126,10 @@ func toInstance(in types.Instance) awsctl.Instance {
 // accepted again. EC2 rejects a whole batch when it does not know one of
 // its ids; the batch is then sent again without the ids EC2 named, which
 // are reported in an InvalidInstanceID.NotFound error (awsctl.ErrNotFound).
+// An instance under termination protection fails its batch with
+// OperationNotPermitted (see isolateProtected); the rest of the batch is
+// still terminated, and the protected instance is reported once, in an
+// error naming it.
 func (c *Client) Terminate(ctx context.Context, ids []string) ([]string, error) {
 	var accepted []string
 	var errs []error
@@ -117,14 +148,110 @@ func (c *Client) Terminate(ctx context.Context, ids []string) ([]string, error) 
 
 func (c *Client) terminateBatch(ctx context.Context, ids []string) ([]string, error) {
 	accepted, err := c.terminateOnce(ctx, ids)
-	missing := notFoundIDs(err)
-	rest := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return slices.Contains(missing, id) })
-	if len(missing) == 0 || len(rest) == len(ids) || len(rest) == 0 {
-		return accepted, err
+	if missing := notFoundIDs(err); len(missing) > 0 {
+		rest := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return slices.Contains(missing, id) })
+		if len(rest) == len(ids) || len(rest) == 0 {
+			return accepted, err
+		}
+		// Once only: an id that vanished in between fails this round whole.
+		got, again := c.terminateOnce(ctx, rest)
+		if isCode(again, codeNotPermitted) {
+			got, again = c.isolateProtected(ctx, rest, again)
+		}
+		return got, errors.Join(err, again)
 	}
-	// Once only: an id that vanished in between fails this round whole.
-	accepted, again := c.terminateOnce(ctx, rest)
-	return accepted, errors.Join(err, again)
+	if isCode(err, codeNotPermitted) {
+		return c.isolateProtected(ctx, ids, err)
+	}
+	return accepted, err
+}
+
+// isolateProtected terminates what it can of ids after EC2 refused them
+// with OperationNotPermitted (err) because of termination protection. By
+// the TerminateInstances API reference, such a call fails whole, yet the
+// instances in zones without a protected instance are terminated anyway,
+// and those in the zones of the protected ones are not. So the ids are sent
+// again zone by zone (terminating an instance twice is accepted), and the
+// zones refused again id by id: every unprotected instance ends up
+// terminated and accepted, and each protected one is reported once.
+func (c *Client) isolateProtected(ctx context.Context, ids []string, err error) ([]string, error) {
+	if len(ids) == 1 {
+		return nil, instanceError(ids[0], err)
+	}
+	zones, zerr := c.zonesOf(ctx, ids)
+	var groups [][]string
+	if zerr != nil {
+		c.log.Warn("TerminateInstances: cannot tell the zones of a refused batch; retrying id by id", "error", zerr)
+		groups = [][]string{ids}
+	} else {
+		byZone := map[string][]string{}
+		for _, id := range ids {
+			byZone[zones[id]] = append(byZone[zones[id]], id)
+		}
+		for _, z := range slices.Sorted(maps.Keys(byZone)) {
+			groups = append(groups, byZone[z])
+		}
+	}
+	var accepted []string
+	var errs []error
+	for _, group := range groups {
+		if ctx.Err() != nil {
+			return accepted, errors.Join(append(errs, fmt.Errorf("TerminateInstances: %w", ctx.Err()))...)
+		}
+		if len(groups) > 1 && len(group) > 1 {
+			got, gerr := c.terminateOnce(ctx, group)
+			accepted = append(accepted, got...)
+			if !isCode(gerr, codeNotPermitted) {
+				if gerr != nil {
+					errs = append(errs, gerr)
+				}
+				continue
+			}
+		}
+		for _, id := range group {
+			got, ierr := c.terminateOnce(ctx, []string{id})
+			accepted = append(accepted, got...)
+			if ierr != nil {
+				errs = append(errs, instanceError(id, ierr))
+				if ctx.Err() != nil {
+					break
+				}
+			}
+		}
+	}
+	return accepted, errors.Join(errs...)
+}
+
+// instanceError is the error of one instance of a batch call.
+func instanceError(id string, err error) error { return fmt.Errorf("instance %s: %w", id, err) }
+
+// zonesOf returns the zone of each of ids that EC2 lists, from a filtered,
+// paginated DescribeInstances.
+func (c *Client) zonesOf(ctx context.Context, ids []string) (map[string]string, error) {
+	zones := make(map[string]string, len(ids))
+	for batch := range slices.Chunk(slices.Clone(ids), maxFilterValues) {
+		in := &ec2.DescribeInstancesInput{
+			Filters:    []types.Filter{{Name: aws.String("instance-id"), Values: batch}},
+			MaxResults: aws.Int32(pageSize),
+		}
+		pages := ec2.NewDescribeInstancesPaginator(c.api, in)
+		for pages.HasMorePages() {
+			if err := wait(ctx, "DescribeInstances", c.limits.describe, 1); err != nil {
+				return nil, err
+			}
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return nil, classify("DescribeInstances", err)
+			}
+			for _, r := range page.Reservations {
+				for _, inst := range r.Instances {
+					got := toInstance(inst)
+					zones[got.ID] = got.Zone
+				}
+			}
+		}
+	}
+	return zones, nil
 }
 
 func (c *Client) terminateOnce(ctx context.Context, ids []string) ([]string, error) {

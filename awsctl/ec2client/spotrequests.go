@@ -65,6 +65,9 @@ func (c *Client) OpenSpotRequests(ctx context.Context, tags map[string]string) (
 			for _, t := range r.Tags {
 				sr.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 			}
+			if !hasTags(sr.Tags, tags) {
+				continue // matched loosely (see ListInstances): not ours
+			}
 			out = append(out, sr)
 		}
 	}

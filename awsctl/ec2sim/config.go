@@ -136,6 +136,18 @@ type Config struct {
 	// share of its type's on-demand price, in (0, 1]; zero means
 	// DefaultReservedPriceRatio.
 	ReservedPriceRatio float64
+
+	// VcpuQuotas are per-bucket, per-market vCPU quotas: a launch that would
+	// take a bucket's live instances beyond its quota fails for that
+	// offering with VcpuLimitExceeded (on-demand) or
+	// MaxSpotInstanceCountExceeded (spot), both awsctl.ErrQuotaExceeded,
+	// and the launch moves on to the next offering. Buckets without a quota
+	// are unlimited.
+	VcpuQuotas []VcpuQuota
+	// VCPUs gives the vCPUs of instance types, for VcpuQuotas; types missing
+	// here count 2 for large, 4 per xlarge, 96 for metal and 2 for
+	// the smaller sizes.
+	VCPUs map[string]int
 }
 
 var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
@@ -217,6 +229,9 @@ func (c Config) withDefaults() (Config, error) {
 		c.OnDemandPrices = prices
 	}
 	if err := c.validateSpot(); err != nil {
+		return Config{}, err
+	}
+	if err := c.validateQuotas(); err != nil {
 		return Config{}, err
 	}
 	if c.Logger == nil {

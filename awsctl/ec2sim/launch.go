@@ -147,6 +147,9 @@ func (s *Sim) offeringError(now time.Time, req awsctl.LaunchRequest, off awsctl.
 	if limit, ok := s.capacity[key]; ok && s.liveBy[key] >= limit {
 		return noCapacity("")
 	}
+	if err := s.quotaError(market, off); err != nil {
+		return err
+	}
 	if market == awsctl.MarketSpot && s.market.enabled {
 		return s.spotPriceError(now, req, off)
 	}

@@ -3,8 +3,10 @@ package ec2sim
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/internal/ec2filter"
 )
 
 // ListInstances returns the instances carrying every tag of filter.Tags,
@@ -31,15 +33,74 @@ func (s *Sim) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]aw
 		return nil, f.err
 	}
 
+	out := s.list(now, filter.Tags, filter.IncludeTerminated, nil)
+	s.calls[OpListInstances] += max(1, (len(out)+ListPageSize-1)/ListPageSize)
+	return out, nil
+}
+
+// TagFilter selects instances by one tag as a DescribeInstances filter
+// named "tag:<Key>" does: the instance carries Key with a value matching one
+// of Values (joined with OR), where "*" matches any run of characters, "?"
+// exactly one, and "\" makes the next character literal, as the EC2 API
+// reference documents for filter values.
+type TagFilter struct {
+	Key    string
+	Values []string
+}
+
+// FilterInstances is ListInstances with EC2's filter semantics: it returns
+// the instances that pass every filter (joined with AND). Filters with one
+// value and no wildcard use the tag index; the others are checked on what
+// that leaves. It counts as OpListInstances calls, one per page.
+func (s *Sim) FilterInstances(ctx context.Context, filters []TagFilter, includeTerminated bool) ([]awsctl.Instance, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ec2sim: %s: %w", OpListInstances, err)
+	}
+	now := s.begin()
+	defer s.mu.Unlock()
+	if f := s.fault(OpListInstances); f.err != nil {
+		s.calls[OpListInstances]++
+		return nil, f.err
+	}
+	exact := map[string]string{}
+	var patterns []TagFilter
+	for _, f := range filters {
+		if len(f.Values) == 1 {
+			if v, ok := ec2filter.Literal(f.Values[0]); ok {
+				if old, seen := exact[f.Key]; seen && old != v {
+					s.calls[OpListInstances]++
+					return nil, nil // two exact values for one key: nothing has both
+				}
+				exact[f.Key] = v
+				continue
+			}
+		}
+		patterns = append(patterns, f)
+	}
+	out := s.list(now, exact, includeTerminated, func(tags map[string]string) bool {
+		for _, f := range patterns {
+			v, ok := tags[f.Key]
+			if !ok || !ec2filter.MatchAny(f.Values, v) {
+				return false
+			}
+		}
+		return true
+	})
+	s.calls[OpListInstances] += max(1, (len(out)+ListPageSize-1)/ListPageSize)
+	return out, nil
+}
+
+// list returns the visible instances carrying every tag of exact and, if
+// keep is set, whose tags keep accepts. The caller holds s.mu.
+func (s *Sim) list(now time.Time, exact map[string]string, includeTerminated bool, keep func(map[string]string) bool) []awsctl.Instance {
 	// Walk the shortest posting among the filter's tags; ties go to the
 	// smallest key so that the order of results does not depend on map
 	// iteration.
 	candidates := &s.all
-	for k, v := range filter.Tags {
+	for k, v := range exact {
 		p := s.byTag[tagPair{k, v}]
 		if p == nil {
-			s.calls[OpListInstances]++
-			return nil, nil
+			return nil
 		}
 		if candidates.all || len(p.items) < len(candidates.items) ||
 			(len(p.items) == len(candidates.items) && k < candidates.pair.key) {
@@ -49,7 +110,7 @@ func (s *Sim) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]aw
 	// Membership of candidates checks its own tag; the rest are checked
 	// from a slice, which is cheaper per instance than ranging over a map.
 	var rest []tagPair
-	for k, v := range filter.Tags {
+	for k, v := range exact {
 		if candidates.all || k != candidates.pair.key {
 			rest = append(rest, tagPair{k, v})
 		}
@@ -60,10 +121,10 @@ func (s *Sim) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]aw
 			continue
 		}
 		state := r.state(now)
-		if state == awsctl.StateTerminated && !filter.IncludeTerminated {
+		if state == awsctl.StateTerminated && !includeTerminated {
 			continue
 		}
-		if !hasPairs(r.view.Tags, rest) {
+		if !hasPairs(r.view.Tags, rest) || (keep != nil && !keep(r.view.Tags)) {
 			continue
 		}
 		if out == nil {
@@ -73,8 +134,7 @@ func (s *Sim) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]aw
 		v.State = state
 		out = append(out, v)
 	}
-	s.calls[OpListInstances] += max(1, (len(out)+ListPageSize-1)/ListPageSize)
-	return out, nil
+	return out
 }
 
 func hasPairs(tags map[string]string, want []tagPair) bool {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 )
@@ -17,6 +18,13 @@ type Fault struct {
 	// Status is the HTTP status; 0 means the status EC2 sends with Code
 	// (see StatusFor).
 	Status int
+	// ClockSkew, when set, puts the server's clock that far ahead of the
+	// client's (behind, if negative) in the answer's Date header, as a
+	// real endpoint's answer shows a client whose clock is off. The SDK
+	// measures the skew from that header, signs its next attempts with it,
+	// and retries AuthFailure and SignatureDoesNotMatch answers that show
+	// a skew of more than a few minutes.
+	ClockSkew time.Duration
 }
 
 func (f *Fault) Error() string { return f.Code + ": " + f.Message }
@@ -83,6 +91,9 @@ func writeFault(w http.ResponseWriter, requestID string, f *Fault) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	if f.ClockSkew != 0 {
+		w.Header().Set("Date", time.Now().Add(f.ClockSkew).UTC().Format(http.TimeFormat))
+	}
 	w.WriteHeader(status)
 	w.Write([]byte(xml.Header))
 	w.Write(body)

@@ -412,24 +412,41 @@ type describeInstanceStatusResponse struct {
 }
 
 // describeInstanceStatus reports the instances ids (all instances without
-// ids), running ones only unless IncludeAllInstances, with the events
-// added by AddScheduledEvent.
+// ids) that pass the filters (instance-id, availability-zone,
+// instance-state-name and event.code), running ones only unless
+// IncludeAllInstances, with the events added by AddScheduledEvent.
 func (s *Server) describeInstanceStatus(ctx context.Context, p params) (response, *Fault) {
 	ids := p.strings("InstanceId")
 	if len(ids) > 0 && p.get("MaxResults") != "" {
 		return nil, &Fault{Code: "InvalidParameterCombination", Message: "The parameter instancesSet cannot be used with the parameter maxResults"}
 	}
-	if len(p.filters()) > 0 {
-		return nil, invalidValue("filters of DescribeInstanceStatus are not supported by this server")
+	var filters, eventFilters []filter
+	for _, f := range p.filters() {
+		switch f.name {
+		case "instance-id", "availability-zone", "instance-state-name":
+			filters = append(filters, f)
+		case "event.code":
+			eventFilters = append(eventFilters, f)
+		default:
+			return nil, invalidValue("The filter '%s' is invalid", f.name)
+		}
 	}
 	includeAll := p.bool("IncludeAllInstances")
 	insts, next, fault := paginate(s, p, 5, 1000, func() ([]awsctl.Instance, *Fault) {
-		insts, fault := s.matchingInstances(ctx, ids, nil)
+		insts, fault := s.matchingInstances(ctx, ids, filters)
 		if fault != nil {
 			return nil, fault
 		}
 		return slices.DeleteFunc(insts, func(in awsctl.Instance) bool {
-			return in.State == awsctl.StateTerminated || (!includeAll && in.State != awsctl.StateRunning)
+			if in.State == awsctl.StateTerminated || (!includeAll && in.State != awsctl.StateRunning) {
+				return true
+			}
+			for _, f := range eventFilters {
+				if !slices.ContainsFunc(s.events[in.ID], func(ev ScheduledEvent) bool { return f.match(ev.Code) }) {
+					return true
+				}
+			}
+			return false
 		}), nil
 	})
 	if fault != nil {

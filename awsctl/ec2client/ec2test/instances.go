@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/internal/ec2filter"
 )
 
 type xmlTag struct {
@@ -117,18 +119,41 @@ func (s *Server) describeInstances(ctx context.Context, p params) (response, *Fa
 	return out, nil
 }
 
+// tagFilterer is the optional ability of a cloud to match tag filters as
+// EC2 does, wildcards included, as ec2sim.Sim.FilterInstances does.
+type tagFilterer interface {
+	FilterInstances(ctx context.Context, filters []ec2sim.TagFilter, includeTerminated bool) ([]awsctl.Instance, error)
+}
+
 // matchingInstances lists the cloud's instances, terminated ones included,
-// and keeps those named by ids (if any) that pass every filter.
+// and keeps those named by ids (if any) that pass every filter. Filter
+// values have EC2's wildcards and escapes.
 func (s *Server) matchingInstances(ctx context.Context, ids []string, filters []filter) ([]awsctl.Instance, *Fault) {
-	// Single-valued tag filters go to the cloud, which may index tags;
-	// everything is checked again here.
-	exact := map[string]string{}
-	for _, f := range filters {
-		if k, ok := strings.CutPrefix(f.name, "tag:"); ok && len(f.values) == 1 {
-			exact[k] = f.values[0]
+	// Tag filters go to the cloud, which may index tags; everything is
+	// checked again here.
+	var all []awsctl.Instance
+	var err error
+	if tf, ok := s.cloud.(tagFilterer); ok {
+		var tags []ec2sim.TagFilter
+		for _, f := range filters {
+			if k, ok := strings.CutPrefix(f.name, "tag:"); ok {
+				tags = append(tags, ec2sim.TagFilter{Key: k, Values: f.values})
+			}
 		}
+		all, err = tf.FilterInstances(ctx, tags, true)
+	} else {
+		// A plain cloud matches exact values only: give it the filters
+		// whose one value has no wildcard.
+		exact := map[string]string{}
+		for _, f := range filters {
+			if k, ok := strings.CutPrefix(f.name, "tag:"); ok && len(f.values) == 1 {
+				if v, literal := ec2filter.Literal(f.values[0]); literal {
+					exact[k] = v
+				}
+			}
+		}
+		all, err = s.cloud.ListInstances(ctx, awsctl.ListFilter{Tags: exact, IncludeTerminated: true})
 	}
-	all, err := s.cloud.ListInstances(ctx, awsctl.ListFilter{Tags: exact, IncludeTerminated: true})
 	if err != nil {
 		return nil, faultOf(err)
 	}
@@ -167,7 +192,7 @@ func matchInstance(in awsctl.Instance, filters []filter) (bool, *Fault) {
 			v, has := in.Tags[strings.TrimPrefix(f.name, "tag:")]
 			ok = has && f.match(v)
 		case f.name == "tag-key":
-			ok = slices.ContainsFunc(f.values, func(k string) bool { _, has := in.Tags[k]; return has })
+			ok = slices.ContainsFunc(slices.Collect(maps.Keys(in.Tags)), f.match)
 		case f.name == "instance-state-name":
 			ok = f.match(string(in.State))
 		case f.name == "instance-id":
@@ -372,16 +397,44 @@ type terminateInstancesResponse struct {
 // EC2 does. (A cloud that terminates the known ids anyway, as ec2sim does,
 // has terminated them when the error is answered; a retry without the
 // unknown ids accepts them again.)
+//
+// Instances under termination protection (SetTerminationProtection) fail
+// the call with OperationNotPermitted, and with them every instance of the
+// call in the same zone; the call's instances in other zones are
+// terminated all the same, as the TerminateInstances API reference
+// describes for a batch that spans zones.
 func (s *Server) terminateInstances(ctx context.Context, p params) (response, *Fault) {
 	ids := p.strings("InstanceId")
 	if len(ids) == 0 {
 		return nil, missing("InstanceId")
 	}
 	before := map[string]awsctl.State{}
+	zones := map[string]string{}
 	for _, id := range ids {
 		if in, ok := s.instance(ctx, id); ok {
 			before[id] = in.State
+			zones[id] = in.Zone
 		}
+	}
+	var protected []string
+	blocked := map[string]bool{}
+	for _, id := range ids {
+		if s.protected[id] && !slices.Contains(protected, id) {
+			protected = append(protected, id)
+			blocked[zones[id]] = true
+		}
+	}
+	if len(protected) > 0 {
+		var free []string
+		for _, id := range ids {
+			if z, ok := zones[id]; ok && !blocked[z] {
+				free = append(free, id)
+			}
+		}
+		if len(free) > 0 {
+			_, _ = s.cloud.Terminate(ctx, free)
+		}
+		return nil, notPermitted(protected)
 	}
 	accepted, err := s.cloud.Terminate(ctx, ids)
 	if err != nil {
@@ -400,6 +453,56 @@ func (s *Server) terminateInstances(ctx context.Context, p params) (response, *F
 		out.Instances = append(out.Instances, change)
 	}
 	return out, nil
+}
+
+func notPermitted(ids []string) *Fault {
+	return &Fault{Code: "OperationNotPermitted", Message: fmt.Sprintf(
+		"The instance '%s' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.",
+		strings.Join(ids, ", "))}
+}
+
+// SetTerminationProtection turns the termination protection of the
+// instance id on or off, as ModifyInstanceAttribute's DisableApiTermination
+// does: TerminateInstances then refuses it (see terminateInstances). EC2
+// does not protect spot instances; neither does the server.
+func (s *Server) SetTerminationProtection(id string, on bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.instance(context.Background(), id)
+	switch {
+	case !ok:
+		return fmt.Errorf("ec2test: instance %s does not exist", id)
+	case on && in.Market == awsctl.MarketSpot:
+		return fmt.Errorf("ec2test: instance %s is a spot instance, which cannot be protected from termination", id)
+	}
+	if on {
+		s.protected[id] = true
+	} else {
+		delete(s.protected, id)
+	}
+	return nil
+}
+
+// vcpuQuotaSetter is the optional ability of a cloud to change a vCPU
+// quota, as ec2sim.Sim.SetVcpuQuota does.
+type vcpuQuotaSetter interface {
+	SetVcpuQuota(market awsctl.Market, bucket string, vcpus int)
+}
+
+// SetVcpuQuota sets the vCPU quota of one bucket of instance families
+// ("standard", "g", "p", ... as ec2sim.QuotaBucket names them) in one
+// market, or removes it if vcpus is negative. Launches beyond it fail as on
+// EC2: RunInstances with VcpuLimitExceeded (MaxSpotInstanceCountExceeded
+// for spot), CreateFleet with that code in the errors of the overrides
+// concerned. The backing cloud enforces the quota: it must be an ec2sim.Sim
+// or have its SetVcpuQuota method.
+func (s *Server) SetVcpuQuota(market awsctl.Market, bucket string, vcpus int) error {
+	q, ok := s.cloud.(vcpuQuotaSetter)
+	if !ok {
+		return fmt.Errorf("ec2test: the backing cloud (%T) has no vCPU quotas", s.cloud)
+	}
+	q.SetVcpuQuota(market, bucket, vcpus)
+	return nil
 }
 
 type returnResponse struct {

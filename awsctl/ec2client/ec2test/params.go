@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl/internal/ec2filter"
 )
 
 // params reads an EC2 Query API request: flat form keys such as
@@ -151,8 +153,9 @@ func (p params) filters() []filter {
 	return out
 }
 
-// match reports whether got is one of the filter's values.
-func (f filter) match(got string) bool { return slices.Contains(f.values, got) }
+// match reports whether got matches one of the filter's values, with the
+// wildcards and escapes EC2 gives filter values (see package ec2filter).
+func (f filter) match(got string) bool { return ec2filter.MatchAny(f.values, got) }
 
 // maxResults reads MaxResults within EC2's bounds for the call; 0 means
 // no limit given.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/internal/awstest"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ratelimit"
 )
 
 // APIVersion is the EC2 API version the server speaks.
@@ -40,7 +42,22 @@ type Options struct {
 	// request's MaxResults allows, so that tests can see several pages
 	// without thousands of items; 0 means DefaultPageSize.
 	PageSize int
+	// UnfilteredDescribeLimit, when set, makes the server throttle as EC2
+	// does the DescribeInstances and DescribeInstanceStatus requests that
+	// carry neither a filter nor pagination (no Filter, no MaxResults, no
+	// NextToken): EC2's "Request throttling" guide gives such requests a
+	// token bucket of their own, smaller than that of other describes
+	// (see UnfilteredDescribeDefault). Past it they fail with
+	// RequestLimitExceeded. The bucket refills on the backing cloud's clock
+	// when it has one (ec2sim's moves only when advanced), else on real
+	// time. The zero value throttles nothing.
+	UnfilteredDescribeLimit ratelimit.Limit
 }
+
+// UnfilteredDescribeDefault is EC2's default bucket for unfiltered and
+// unpaginated describes, for Options.UnfilteredDescribeLimit: 50 requests
+// at once, then 10 a second.
+var UnfilteredDescribeDefault = ratelimit.Limit{Burst: 50, PerSecond: 10}
 
 // Request is one call the server received.
 type Request struct {
@@ -72,6 +89,10 @@ type Server struct {
 	reserved  []ReservedInstances
 	spotReqs  []*SpotRequest
 	events    map[string][]ScheduledEvent
+	protected map[string]bool // instances under termination protection
+	// unfiltered throttles unfiltered, unpaginated describes; nil when
+	// Options.UnfilteredDescribeLimit is zero.
+	unfiltered *serverBucket
 
 	listenOnce sync.Once
 	listener   *httptest.Server
@@ -101,11 +122,18 @@ func New(cloud awsctl.CloudClient, opts Options) (*Server, error) {
 		fleets:    map[string]string{},
 		templates: map[string]*LaunchTemplate{},
 		events:    map[string][]ScheduledEvent{},
+		protected: map[string]bool{},
 	}
 	if s.page == 0 {
 		s.page = DefaultPageSize
 	}
 	s.lookup, _ = cloud.(instanceLookup)
+	if opts.UnfilteredDescribeLimit != (ratelimit.Limit{}) {
+		if err := opts.UnfilteredDescribeLimit.Validate(); err != nil {
+			return nil, fmt.Errorf("ec2test: Options.UnfilteredDescribeLimit: %w", err)
+		}
+		s.unfiltered = &serverBucket{limit: opts.UnfilteredDescribeLimit, tokens: float64(opts.UnfilteredDescribeLimit.Burst), at: s.now()}
+	}
 	for i, sn := range opts.Subnets {
 		if sn.ID == "" || sn.Zone == "" {
 			return nil, fmt.Errorf("ec2test: Options.Subnets[%d] needs an ID and a Zone", i)
@@ -253,6 +281,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeFault(w, requestID, &Fault{Code: "InvalidAction", Message: fmt.Sprintf("The action %s is not valid for this web service.", action)})
 		return
 	}
+	if s.throttled(action, r.PostForm) {
+		writeFault(w, requestID, &Fault{Code: "RequestLimitExceeded", Message: "Request limit exceeded."})
+		return
+	}
 	if q := s.faults[action]; len(q) > 0 {
 		s.faults[action] = q[1:]
 		writeFault(w, requestID, q[0])
@@ -319,4 +351,48 @@ func (s *Server) now() time.Time {
 		return c.Now()
 	}
 	return time.Now()
+}
+
+// serverBucket is a token bucket on the server's clock that never waits: a
+// request that finds it empty is refused.
+type serverBucket struct {
+	limit  ratelimit.Limit
+	tokens float64
+	at     time.Time
+}
+
+// take takes one token at now, or reports that there is none.
+func (b *serverBucket) take(now time.Time) bool {
+	if now.After(b.at) {
+		b.tokens = min(float64(b.limit.Burst), b.tokens+now.Sub(b.at).Seconds()*b.limit.PerSecond)
+		b.at = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// unfilteredActions are the served describes that EC2 counts in the
+// unfiltered and unpaginated bucket when called without filters or
+// pagination.
+var unfilteredActions = map[string]bool{"DescribeInstances": true, "DescribeInstanceStatus": true}
+
+// throttled reports whether a request of action is refused by the
+// unfiltered-describe bucket. A request with instance ids but neither a
+// filter nor MaxResults still counts as unfiltered and unpaginated.
+func (s *Server) throttled(action string, form url.Values) bool {
+	if s.unfiltered == nil || !unfilteredActions[action] {
+		return false
+	}
+	if form.Get("MaxResults") != "" || form.Get("NextToken") != "" {
+		return false
+	}
+	for k := range form {
+		if strings.HasPrefix(k, "Filter.") {
+			return false
+		}
+	}
+	return !s.unfiltered.take(s.now())
 }
