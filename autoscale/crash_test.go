@@ -102,7 +102,9 @@ func (sc *busyScenario) at(w *world, pass int) {
 		}
 		_ = sc.a.Set(1)
 	case 11:
-		_ = sc.b.Set(4) // demand elsewhere: wind-downs are restored
+		// Demand elsewhere: the busy wind-downs are handed over to b once
+		// they are wound down, instead of a launch for b.
+		_ = sc.b.Set(4)
 	case 14:
 		_ = sc.a.Set(2)
 	case 16:
@@ -130,8 +132,8 @@ func (sc *busyScenario) at(w *world, pass int) {
 // recording it (in its next tag call) is lost with it, and the server is
 // replaced only when EC2 takes it (see RELIABILITY.md).
 func settledDue(pass int, spot bool) bool {
-	for _, c := range []int{0, 8, 11, 14, 20, 25} {
-		if pass >= c && pass <= c+2 {
+	for _, c := range []struct{ at, len int }{{0, 2}, {8, 2}, {11, 16 - 11 + 3}, {14, 2}, {20, 2}, {25, 2}} {
+		if pass >= c.at && pass <= c.at+c.len {
 			return false
 		}
 	}

@@ -15,7 +15,20 @@ import (
 	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/internal/poolctl"
 	"github.com/ec2autoscale/ec2autoscale/pool"
+)
+
+// The pool operations that drive a pass, which package pool keeps from
+// embedders.
+var (
+	planPool      = poolctl.Ops.Plan.(func(*pool.Pool, context.Context, pool.Snapshot) *pool.Plan)
+	commitPool    = poolctl.Ops.Commit.(func(*pool.Pool, context.Context, *pool.Plan, pool.Outcome) []pool.Event)
+	drainPool     = poolctl.Ops.SetDraining.(func(*pool.Pool, bool))
+	onHookDone    = poolctl.Ops.OnHookDone.(func(*pool.Pool, func()))
+	waitHooks     = poolctl.Ops.WaitHooks.(func(*pool.Pool, context.Context) error)
+	closePool     = poolctl.Ops.Close.(func(*pool.Pool, context.Context) error)
+	windingDownIn = poolctl.Ops.WindingDown.(func(*pool.Pool) []string)
 )
 
 // Scaler keeps every pool at the size its managers want. Create it with New,
@@ -30,7 +43,7 @@ type Scaler struct {
 	hookCtx     context.Context
 	cancelHooks context.CancelFunc
 
-	stepMu   sync.Mutex // one pass at a time
+	stepMu   chan struct{} // one pass at a time; a channel so waits honour a context
 	mu       sync.Mutex
 	closed   bool
 	stop     chan struct{}
@@ -47,6 +60,11 @@ type Scaler struct {
 	noticeMu    sync.Mutex
 	interrupted map[string]time.Time
 	rebalance   map[string]time.Time
+
+	// tokens counts, per launch request and token window, the definitive
+	// answers EC2 gave: a request sent again after an ambiguous failure
+	// keeps its token, one sent after a definitive answer gets a new one.
+	tokens map[tokenKey]*tokenState
 }
 
 // New validates the cloud, the pools and the options and returns a Scaler.
@@ -64,7 +82,8 @@ func New(cloud awsctl.CloudClient, pools []pool.Config, opts Options) (*Scaler, 
 		return nil, fmt.Errorf("%w: at least one pool is required", pool.ErrInvalidConfig)
 	}
 	s := &Scaler{cloud: cloud, opts: o, byTag: map[string]*pool.Pool{}, stop: make(chan struct{}), strays: map[string]bool{},
-		interrupted: map[string]time.Time{}, rebalance: map[string]time.Time{}, poolIndex: map[string]int{}}
+		interrupted: map[string]time.Time{}, rebalance: map[string]time.Time{}, poolIndex: map[string]int{},
+		stepMu: make(chan struct{}, 1), tokens: map[tokenKey]*tokenState{}}
 	for i, cfg := range pools {
 		if cfg.Name != "" && s.byTag[cfg.Name] != nil {
 			return nil, fmt.Errorf("%w: pools[%d]: duplicate pool name %q", pool.ErrInvalidConfig, i, cfg.Name)
@@ -80,7 +99,7 @@ func New(cloud awsctl.CloudClient, pools []pool.Config, opts Options) (*Scaler, 
 	s.rails = newRails(o.Rails)
 	s.wake = make(chan struct{}, 1)
 	for _, p := range s.pools {
-		p.OnHookDone(func() {
+		onHookDone(p, func() {
 			select {
 			case s.wake <- struct{}{}:
 			default:
@@ -102,8 +121,10 @@ func (s *Scaler) Pools() []*pool.Pool { return slices.Clone(s.pools) }
 // failures of single actions are reported as events and retried next pass;
 // Step returns them joined. It returns early only if the listing fails.
 func (s *Scaler) Step(ctx context.Context) error {
-	s.stepMu.Lock()
-	defer s.stepMu.Unlock()
+	if err := s.lockStep(ctx); err != nil {
+		return err
+	}
+	defer s.unlockStep()
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
@@ -140,7 +161,7 @@ func (s *Scaler) pass(ctx context.Context) (short bool, err error) {
 	interrupted, rebalance := s.notices(insts)
 	plans := make([]*pool.Plan, len(s.pools))
 	for i, p := range s.pools {
-		plans[i] = p.Plan(ctx, pool.Snapshot{Now: now, Instances: byPool[i], Interrupted: interrupted, Rebalance: rebalance})
+		plans[i] = planPool(p, ctx, pool.Snapshot{Now: now, Instances: byPool[i], Interrupted: interrupted, Rebalance: rebalance})
 		for _, e := range plans[i].Events {
 			e.DryRun = s.opts.DryRun
 			s.emit(ctx, e)
@@ -160,7 +181,7 @@ func (s *Scaler) pass(ctx context.Context) (short bool, err error) {
 	outcomes, errs := s.execute(ctx, now, plans, byPool)
 	statuses := make(map[string]pool.Status, len(s.pools))
 	for i, p := range s.pools {
-		for _, e := range p.Commit(s.hookCtx, plans[i], outcomes[i]) {
+		for _, e := range commitPool(p, s.hookCtx, plans[i], outcomes[i]) {
 			s.emit(ctx, e)
 		}
 		statuses[p.Name()] = p.Status()
@@ -172,7 +193,7 @@ func (s *Scaler) pass(ctx context.Context) (short bool, err error) {
 	if s.opts.HookWait > 0 {
 		wctx, cancel := context.WithTimeout(ctx, s.opts.HookWait)
 		for _, p := range s.pools {
-			_ = p.WaitHooks(wctx)
+			_ = waitHooks(p, wctx)
 		}
 		cancel()
 	}
@@ -283,8 +304,7 @@ func (s *Scaler) execute(ctx context.Context, now time.Time, plans []*pool.Plan,
 			}
 			req.Tags = maps.Clone(req.Tags)
 			req.Tags[pool.TagOwner] = s.opts.Identity
-			req.Token = s.token(now, pl.Pool, j, req, byPool[i])
-			insts, err := s.cloud.Launch(ctx, req)
+			insts, err := s.launch(ctx, now, pl.Pool, req, byPool[i])
 			out.Launched[j], out.LaunchErr[j] = insts, err
 			s.rails.launched(now, req.Capacity)
 			if err != nil {
@@ -430,11 +450,131 @@ func tagKey(tags map[string]string) string {
 	return b.String()
 }
 
-// token derives a launch's idempotency token from the scaler's intent: who
-// launches, into which pool, what, and on top of which instances, within a
-// TokenWindow. A restarted scaler that sees the same world sends the same
-// token, so EC2 returns the launch it already made instead of launching again.
-func (s *Scaler) token(now time.Time, poolName string, index int, req awsctl.LaunchRequest, insts []awsctl.Instance) string {
+// maxTokenReplays bounds how many tokens one launch tries when EC2 answers
+// with an earlier launch's instances (after a restart, the first tokens of a
+// window name launches the previous process made).
+const maxTokenReplays = 20
+
+// launch makes one launch under an idempotency token. The token is derived
+// from the whole request (spec, market, capacity, offerings, tags, price
+// cap), the TokenWindow and the number of definitive answers this scaler
+// had for the same request in that window, so that:
+//   - a request repeated after an ambiguous failure (a timeout, a 5xx, a
+//     throttle: EC2 may or may not have acted) sends the same token, and EC2
+//     returns the first call's instances instead of launching again;
+//   - a scaler restarted within the window sends the token its predecessor
+//     sent first for the same request, so a launch the listing does not
+//     show yet is returned, not made twice;
+//   - a request sent after a definitive answer (instances, or a failure EC2
+//     did act on: AWS consumes the token of a failed launch too) gets a new
+//     token; so does one answered with IdempotentParameterMismatch, or with
+//     instances the scaler already knows (an old launch replayed).
+func (s *Scaler) launch(ctx context.Context, now time.Time, poolName string, req awsctl.LaunchRequest, listed []awsctl.Instance) ([]awsctl.Instance, error) {
+	key := tokenKey{pool: poolName, digest: requestDigest(req)}
+	var known map[string]bool
+	for attempt := 0; ; attempt++ {
+		st := s.tokenState(key, now)
+		req.Token = st.token(s.opts.Identity, key)
+		insts, err := s.cloud.Launch(ctx, req)
+		if err != nil && len(insts) == 0 && ambiguous(err) {
+			st.pinned = req.Token // the same request must send it again
+			return nil, err
+		}
+		st.pinned = ""
+		st.n++
+		if attempt >= maxTokenReplays {
+			return insts, err
+		}
+		if errors.Is(err, awsctl.ErrTokenMismatch) {
+			continue
+		}
+		if len(insts) == 0 {
+			return insts, err
+		}
+		if known == nil {
+			known = make(map[string]bool, len(listed))
+			for _, inst := range listed {
+				known[inst.ID] = true
+			}
+		}
+		fresh := false
+		for _, inst := range insts {
+			if !known[inst.ID] && inst.State.Live() {
+				fresh = true
+				break
+			}
+		}
+		if fresh {
+			return insts, err
+		}
+		// Every instance of the answer is already listed or gone: the token
+		// named an earlier launch. Ask again under the next one.
+	}
+}
+
+// ambiguous reports whether a failed launch may or may not have happened,
+// so that the same token must be sent again.
+func ambiguous(err error) bool {
+	switch {
+	case errors.Is(err, awsctl.ErrInsufficientCapacity), errors.Is(err, awsctl.ErrInvalidRequest),
+		errors.Is(err, awsctl.ErrLimitExceeded), errors.Is(err, awsctl.ErrQuotaExceeded),
+		errors.Is(err, awsctl.ErrTokenMismatch), errors.Is(err, awsctl.ErrNotFound),
+		errors.Is(err, ErrNotLeader):
+		return false
+	}
+	return true // unavailable, throttled, timed out, or unknown
+}
+
+// tokenKey names one launch request of one pool.
+type tokenKey struct {
+	pool   string
+	digest [32]byte
+}
+
+// tokenState is what the scaler remembers of a request's tokens.
+type tokenState struct {
+	window int64  // TokenWindow index the count belongs to
+	n      int    // definitive answers in that window
+	pinned string // token of an ambiguous failure, to send again
+}
+
+func (st *tokenState) token(identity string, key tokenKey) string {
+	if st.pinned != "" {
+		return st.pinned
+	}
+	h := sha256.New()
+	h.Write([]byte(identity))
+	h.Write([]byte{0})
+	h.Write([]byte(key.pool))
+	h.Write([]byte{0})
+	h.Write(key.digest[:])
+	h.Write([]byte(strconv.FormatInt(st.window, 10) + "/" + strconv.Itoa(st.n)))
+	return "ea-" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// tokenState returns the token state of key at now, starting a new count
+// when the window changed (unless a token is pinned), and forgets states of
+// windows long past.
+func (s *Scaler) tokenState(key tokenKey, now time.Time) *tokenState {
+	w := now.UnixNano() / int64(TokenWindow)
+	st := s.tokens[key]
+	if st == nil || (st.window != w && st.pinned == "") {
+		st = &tokenState{window: w}
+		s.tokens[key] = st
+	}
+	if len(s.tokens) > 64 {
+		for k, old := range s.tokens {
+			if old.window < w-1 && old.pinned == "" {
+				delete(s.tokens, k)
+			}
+		}
+	}
+	return st
+}
+
+// requestDigest hashes everything a launch request asks for, so that two
+// requests share a token only if EC2 would see them as the same.
+func requestDigest(req awsctl.LaunchRequest) [32]byte {
 	h := sha256.New()
 	write := func(parts ...string) {
 		for _, p := range parts {
@@ -442,21 +582,23 @@ func (s *Scaler) token(now time.Time, poolName string, index int, req awsctl.Lau
 			h.Write([]byte{0})
 		}
 	}
-	write(s.opts.Identity, poolName, strconv.Itoa(index), string(req.Market), strconv.Itoa(req.Capacity),
-		strconv.FormatInt(now.Truncate(TokenWindow).Unix(), 10))
+	sp := req.Spec
+	write(sp.ImageID, sp.InstanceProfile, sp.KeyName, sp.UserData, strings.Join(sp.SecurityGroupIDs, ","))
+	if t := sp.LaunchTemplate; t != nil {
+		write("template", t.ID, t.Name, t.Version)
+	}
+	for _, sn := range sp.Subnets {
+		write(sn.ID, sn.Zone)
+	}
+	write(tagKey(sp.Tags))
+	write(string(req.Market), strconv.Itoa(req.Capacity), strconv.FormatFloat(req.MaxPrice, 'g', -1, 64))
 	for _, o := range req.Offerings {
 		write(o.InstanceType, o.Zone, strconv.Itoa(o.Weight))
 	}
 	write(tagKey(req.Tags))
-	ids := make([]string, 0, len(insts))
-	for _, inst := range insts {
-		if inst.State.Live() {
-			ids = append(ids, inst.ID)
-		}
-	}
-	slices.Sort(ids)
-	write(ids...)
-	return "ea-" + hex.EncodeToString(h.Sum(nil)[:16])
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
 }
 
 func (s *Scaler) emit(ctx context.Context, e Event) {
@@ -537,9 +679,10 @@ type ShutdownOptions struct {
 }
 
 // Shutdown stops Run, optionally winds everything down first, then stops the
-// role hooks still running and waits for them to return, bounded by ctx. It
-// is idempotent. Without WindDown the instances are left as they are: a new
-// scaler with the same identity adopts them.
+// role hooks still running and waits for them to return, bounded by ctx
+// (also while a pass is stuck in a cloud call). It is idempotent. Without
+// WindDown the instances are left as they are: a new scaler with the same
+// identity adopts them.
 func (s *Scaler) Shutdown(ctx context.Context, opts ShutdownOptions) error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	var errs []error
@@ -548,31 +691,46 @@ func (s *Scaler) Shutdown(ctx context.Context, opts ShutdownOptions) error {
 			errs = append(errs, err)
 		}
 	}
-	s.stepMu.Lock()
+	locked := s.lockStep(ctx) == nil
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	s.stepMu.Unlock()
+	if locked {
+		s.unlockStep()
+	} else {
+		errs = append(errs, fmt.Errorf("a pass is still running: %w", ctx.Err()))
+	}
 	s.cancelHooks()
 	for _, p := range s.pools {
-		if err := p.Close(ctx); err != nil {
+		if err := closePool(p, ctx); err != nil {
 			errs = append(errs, fmt.Errorf("pool %q: hooks still running: %w", p.Name(), err))
-			break
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// lockStep takes the right to run a pass, or fails when ctx ends first.
+func (s *Scaler) lockStep(ctx context.Context) error {
+	select {
+	case s.stepMu <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Scaler) unlockStep() { <-s.stepMu }
+
 func (s *Scaler) drain(ctx context.Context) error {
 	for _, p := range s.pools {
-		p.SetDraining(true)
+		drainPool(p, true)
 	}
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wind down before shutdown: %w", ctx.Err())
+			return fmt.Errorf("wind down before shutdown: %w%s", ctx.Err(), s.stillWindingDown())
 		case <-t.C:
 		}
 		if err := s.Step(ctx); err == nil && s.live() == 0 {
@@ -580,6 +738,22 @@ func (s *Scaler) drain(ctx context.Context) error {
 		}
 		t.Reset(s.nextPass())
 	}
+}
+
+// stillWindingDown names, for an error, the servers of every pool that
+// are still there.
+func (s *Scaler) stillWindingDown() string {
+	var b strings.Builder
+	for _, p := range s.pools {
+		if n := p.Status().Live(); n > 0 {
+			fmt.Fprintf(&b, "; pool %q still holds %d units", p.Name(), n)
+			if ids := windingDownIn(p); len(ids) > 0 {
+				slices.Sort(ids)
+				fmt.Fprintf(&b, " (winding down: %s)", strings.Join(ids, ", "))
+			}
+		}
+	}
+	return b.String()
 }
 
 // live is the capacity of every instance the pools saw in the latest pass.

@@ -40,11 +40,12 @@ type State struct {
 }
 
 // Ready returns the capacity of the servers in s that are working for the
-// manager (granted and not winding down).
+// manager: granted, not winding down, and not on their way out because a
+// replacement already works in their place.
 func (s State) Ready() int {
 	n := 0
 	for _, srv := range s.Servers {
-		if !srv.WindingDown {
+		if !srv.WindingDown && !srv.Replaced {
 			n += srv.Weight
 		}
 	}
@@ -64,6 +65,10 @@ type Server struct {
 	WindingDown bool
 	// Deadline is when a wind-down in progress must end; zero otherwise.
 	Deadline time.Time
+	// Replaced is set on a server whose replacement already works for the
+	// manager: the pool winds it down in this pass. Ready does not count it,
+	// so a swap in progress is not counted twice.
+	Replaced bool
 }
 
 // MarketPreference says which markets a manager accepts for its servers.
@@ -91,6 +96,13 @@ type Request struct {
 	// Idle lists servers the manager can give up first: when Target falls
 	// below what it holds, these are wound down before the others.
 	Idle []string
+	// Release lists servers the manager wants gone and replaced (an
+	// unhealthy worker, say). Each is wound down for good (its WindDown
+	// notice says "released"), never put back to work, and no longer
+	// counts toward what the manager holds, so the pool grants or launches
+	// another in its place while Target is unchanged. Ids the manager does
+	// not hold are ignored.
+	Release []string
 }
 
 // NoticeKind says what happened to a server.
@@ -106,8 +118,9 @@ const (
 	// Restored: a wind-down was cancelled; the server works for the
 	// manager again.
 	Restored
-	// Revoked: the server no longer belongs to the manager (terminated, or
-	// handed to another manager after its wind-down).
+	// Revoked: the server no longer belongs to the manager: terminated by
+	// the pool after its wind-down, handed back to the pool, or lost outside
+	// the scaler (terminated by EC2 or a person, stopped); Reason says which.
 	Revoked
 	// Interrupted: EC2 will reclaim the spot server at Notice.Deadline.
 	Interrupted

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/manager"
@@ -15,16 +14,38 @@ type need struct{ spot, od, any int }
 
 func (n need) total() int { return n.spot + n.od + n.any }
 
-// balance compares what is on its way with what is still needed: it cancels
-// wind-downs or launches when short, and winds spare servers down when long.
-func (p *Pool) balance(pl *Plan, now time.Time, servers []*server, wants []*want, sumTarget int) {
-	minimum := p.cfg.Min
-	if p.draining {
-		minimum = 0
+// take removes u units from the bucket of market mk (or any), and reports
+// how many it took.
+func (n *need) take(mk awsctl.Market, u int) int {
+	slot := &n.any
+	if mk == awsctl.MarketSpot && n.spot > 0 {
+		slot = &n.spot
+	} else if mk == awsctl.MarketOnDemand && n.od > 0 {
+		slot = &n.od
 	}
+	t := min(u, *slot)
+	*slot -= t
+	return t
+}
+
+// launchNeed is capacity to launch: how much, in which markets, and in one
+// zone only ("" for any).
+type launchNeed struct {
+	units              int
+	allowSpot, allowOD bool
+	zone               string
+	class              string
+}
+
+// balance compares the supply of the ledger with what the managers still
+// need: when short it takes back winding-down servers, then launches within
+// Max; when long it winds spare free servers down.
+func (p *Pool) balance(ps *pass) {
 	var n need
-	for _, w := range wants {
-		left := w.need()
+	sumTarget := 0
+	for _, w := range ps.wants {
+		sumTarget += w.target
+		left := ps.need(w)
 		extra := min(left, w.extraSpot)
 		n.spot += extra
 		left -= extra
@@ -37,70 +58,40 @@ func (p *Pool) balance(pl *Plan, now time.Time, servers []*server, wants []*want
 			n.any += left
 		}
 	}
-	n.any += max(0, minimum-sumTarget)
+	n.any += max(0, ps.minimum-sumTarget)
 
-	supply := map[awsctl.Market]int{}
-	live := 0
-	for _, s := range servers {
-		if s.phase != phaseFailed && s.interrupted.IsZero() {
-			live += s.weight // replacements on their way exist too
-		}
-		if !s.counts() {
-			continue
-		}
-		switch s.phase {
-		case phaseBooting, phaseProvisioning:
-			supply[s.inst.Market] += s.weight
-		case phaseFree:
-			if !s.taken {
-				supply[s.inst.Market] += s.weight
-			}
-		case phaseWinding:
-			if s.restoring && (s.m.restoreFree || s.mgr == "") {
-				supply[s.inst.Market] += s.weight
-			}
-		}
-	}
-	leftSpot := supply[awsctl.MarketSpot] - n.spot
-	leftOD := supply[awsctl.MarketOnDemand] - n.od
+	l := ps.l
+	leftSpot := l.supply[1] - n.spot
+	leftOD := l.supply[0] - n.od
 	short := need{
 		spot: max(0, -leftSpot),
 		od:   max(0, -leftOD),
 		any:  max(0, n.any-max(0, leftSpot)-max(0, leftOD)),
 	}
 	if short.total() > 0 {
-		p.fillShortage(pl, now, servers, wants, short, live)
-		return
+		p.claimWindingDown(ps, &short)
+		p.launch(ps, short)
+	} else {
+		p.windDownSpare(ps, max(0, leftSpot)+max(0, leftOD)-n.any)
 	}
-	// Long: wind spare free servers down, most expensive first.
-	surplus := max(0, leftSpot) + max(0, leftOD) - n.any
-	if surplus <= 0 {
-		return
-	}
-	cands := filter(servers, func(s *server) bool { return s.phase == phaseFree && !s.taken && !s.hook && s.counts() })
-	p.sortVictims(now, cands, nil)
-	for _, s := range cands {
-		if surplus < s.weight {
-			continue
-		}
-		deadline, ok := p.removable(now, s)
-		if !ok {
-			continue
-		}
-		p.windDown(pl, now, s, nil, deadline, "spare capacity")
-		surplus -= s.weight
-	}
+	p.trimToMax(ps)
 }
 
-// fillShortage cancels wind-downs before launching: a restored server works
-// at once and costs no boot. Wound-down servers are the cleanest to take.
-func (p *Pool) fillShortage(pl *Plan, now time.Time, servers []*server, wants []*want, short need, live int) {
-	cands := filter(servers, func(s *server) bool {
-		return s.phase == phaseWinding && !s.taken && !s.hook && !s.m.tornDown && s.m.failed == nil && s.counts()
-	})
+// claimWindingDown covers a shortage with winding-down servers before any
+// launch: a spare one (no work) or one already wound down is restored to
+// the pool now; one still finishing a manager's work is handed over once it
+// is wound down.
+func (p *Pool) claimWindingDown(ps *pass, short *need) {
+	var cands []*server
+	for _, s := range ps.servers {
+		if restorable(s) {
+			cands = append(cands, s)
+		}
+	}
 	slices.SortStableFunc(cands, func(a, b *server) int {
-		if a.m.woundDown != b.m.woundDown {
-			if a.m.woundDown {
+		ready := func(s *server) bool { return s.mgr == "" || s.m.woundDown }
+		if ready(a) != ready(b) {
+			if ready(a) {
 				return -1
 			}
 			return 1
@@ -108,85 +99,254 @@ func (p *Pool) fillShortage(pl *Plan, now time.Time, servers []*server, wants []
 		return cmp.Or(b.deadline.Compare(a.deadline), oldestFirst(a, b))
 	})
 	for _, s := range cands {
-		slot := &short.any
-		if s.inst.Market == awsctl.MarketSpot && short.spot >= s.weight {
-			slot = &short.spot
-		} else if s.inst.Market == awsctl.MarketOnDemand && short.od >= s.weight {
-			slot = &short.od
+		if short.total() == 0 {
+			return
 		}
-		if *slot < s.weight {
+		probe := *short
+		if probe.take(s.inst.Market, s.weight) < s.weight {
 			continue
 		}
-		p.restore(pl, s, true, "capacity needed; cheaper than a launch")
-		*slot -= s.weight
-	}
-	room := p.cfg.Max - live
-	if short.total() > room {
-		p.event(pl, Event{Kind: EventAtMax, Capacity: short.total(),
-			Reason: fmt.Sprintf("need %d more, pool holds %d of max %d", short.total(), live, p.cfg.Max)})
-	}
-	for _, c := range []struct {
-		units              int
-		allowSpot, allowOD bool
-		class              string
-	}{
-		{short.od, false, true, "on-demand only"},
-		{short.spot, true, false, "spot only"},
-		{short.any, p.cfg.Market == Spot, true, "any market"},
-	} {
-		units := min(c.units, room)
-		if units <= 0 {
+		*short = probe
+		if s.mgr == "" || s.m.woundDown {
+			p.restore(ps, s, true, "capacity needed; cheaper than a launch")
 			continue
 		}
-		room -= units
-		if p.cfg.Prices == nil {
-			mk := awsctl.MarketOnDemand
-			if !c.allowOD {
-				mk = awsctl.MarketSpot
-			}
-			p.launchSpread(pl, servers, wants, mk, units)
-			continue
-		}
-		p.launchPriced(pl, now, servers, units, c.allowSpot, c.allowOD, c.class)
+		s.handover = true
+		s.decided = true
 	}
 }
 
-// launchSpread asks for n capacity units in market mk, spread over the
-// pool's zones (fewest servers first), in requests of at most LaunchBatch
-// units. Each request lists the zone's offerings first and the other zones'
-// after them, so a capacity shortage in one zone falls back to another.
-func (p *Pool) launchSpread(pl *Plan, servers []*server, wants []*want, mk awsctl.Market, n int) {
-	perZone := map[string]int{}
-	for _, s := range servers {
-		perZone[s.inst.Zone] += s.weight
+// launch launches a shortage within the room Max leaves: first what
+// managers miss of their zone minimums, in those zones, then the rest.
+func (p *Pool) launch(ps *pass, short need) {
+	room := p.cfg.Max - ps.l.live
+	if short.total() > room {
+		p.event(ps.pl, Event{Kind: EventAtMax, Capacity: short.total(),
+			Reason: fmt.Sprintf("need %d more, pool holds %d of max %d", short.total(), ps.l.live, p.cfg.Max)})
 	}
-	order := slices.Clone(p.cfg.Zones)
-	slices.SortStableFunc(order, func(a, b string) int { return cmp.Compare(perZone[a], perZone[b]) })
-	// Zones where a manager's minimum is unmet come first.
-	for _, w := range wants {
-		for z, minimum := range w.req.ZoneMinimums {
-			if minimum > w.zoneHeld[z] && slices.Contains(order, z) {
-				order = slices.DeleteFunc(order, func(x string) bool { return x == z })
-				order = slices.Insert(order, 0, z)
+	var needs []launchNeed
+	for _, w := range ps.wants {
+		for _, z := range p.cfg.Zones {
+			d := ps.zoneDeficit(w, z) - ps.l.zoneSupply[z]
+			if d <= 0 {
+				continue
+			}
+			mk := awsctl.Market("")
+			switch w.req.Market {
+			case manager.SpotOnly:
+				mk = awsctl.MarketSpot
+			case manager.OnDemandOnly:
+				mk = awsctl.MarketOnDemand
+			}
+			u := short.take(mk, d)
+			if u > 0 {
+				ps.l.zoneSupply[z] += u // one launch per zone covers every manager's deficit there
+				needs = append(needs, launchNeed{units: u, allowSpot: mk != awsctl.MarketOnDemand && (mk == awsctl.MarketSpot || p.cfg.Market == Spot),
+					allowOD: mk != awsctl.MarketSpot, zone: z, class: "zone minimum in " + z})
 			}
 		}
 	}
+	needs = append(needs,
+		launchNeed{units: short.od, allowOD: true, class: "on-demand only"},
+		launchNeed{units: short.spot, allowSpot: true, class: "spot only"},
+		launchNeed{units: short.any, allowSpot: p.cfg.Market == Spot, allowOD: true, class: "any market"})
+	for _, ln := range needs {
+		if room <= 0 {
+			return
+		}
+		if ln.units <= 0 {
+			continue
+		}
+		ln.units = min(ln.units, room)
+		if p.cfg.Prices == nil {
+			mk := awsctl.MarketOnDemand
+			if !ln.allowOD {
+				mk = awsctl.MarketSpot
+			}
+			room -= p.launchSpread(ps, mk, ln, room)
+			continue
+		}
+		room -= p.launchPriced(ps, ln, room)
+	}
+}
+
+// windDownSpare winds spare free servers down, most expensive first, up to
+// surplus units.
+func (p *Pool) windDownSpare(ps *pass, surplus int) {
+	if surplus <= 0 {
+		return
+	}
+	var cands []*server
+	for _, s := range ps.servers {
+		if s.state == free && !s.decided && s.idle() && s.replaces == nil {
+			cands = append(cands, s)
+		}
+	}
+	p.sortVictims(ps.now, cands, nil)
+	for _, s := range cands {
+		if surplus < s.weight {
+			continue
+		}
+		deadline, ok := p.removable(ps.now, s)
+		if !ok {
+			continue
+		}
+		p.windDown(ps, s, nil, deadline, "spare capacity", manager.WindDown, nil)
+		surplus -= s.weight
+	}
+}
+
+// trimToMax winds servers down when the pool holds more than Max (a lowered
+// Max, or a launch EC2 filled beyond what was asked): spare ones first, then
+// granted ones, even if that leaves a manager short, since Max is a hard
+// cap. Servers already leaving are counted as gone.
+func (p *Pool) trimToMax(ps *pass) {
+	l := ps.l
+	leaving := l.byState[windingDown] + l.byState[retiring] + l.byState[interrupted] + l.byState[stopped]
+	for _, s := range ps.servers {
+		if s.handover && s.state == windingDown {
+			leaving -= s.weight
+		}
+	}
+	over := l.live - leaving - p.cfg.Max
+	if over <= 0 {
+		return
+	}
+	var cands []*server
+	for _, s := range ps.servers {
+		if (s.state == free || s.state == granted || s.state == provisioning) && !s.decided && s.idle() {
+			cands = append(cands, s)
+		}
+	}
+	p.sortVictims(ps.now, cands, nil)
+	slices.SortStableFunc(cands, func(a, b *server) int {
+		return cmp.Compare(rankForTrim(a), rankForTrim(b))
+	})
+	for _, s := range cands {
+		if over <= 0 {
+			return
+		}
+		w := p.wantOf(ps, s.mgr)
+		if s.state != granted {
+			w = nil
+		}
+		p.windDown(ps, s, w, ps.now.Add(p.cfg.WindDownTimeout),
+			fmt.Sprintf("pool holds %d, above max %d", l.live-leaving, p.cfg.Max), manager.WindDown, nil)
+		over -= s.weight
+	}
+}
+
+func rankForTrim(s *server) int {
+	if s.state == granted {
+		return 1
+	}
+	return 0
+}
+
+// launchSpread asks for ln.units of capacity in market mk, spread over the
+// pool's zones (least capacity first), in requests of at most LaunchBatch
+// units. Each request lists the zone's offerings first and the other zones'
+// after them, so a capacity shortage in one zone falls back to another;
+// only types whose weight keeps the request's worst case within room are
+// offered. It returns the room used.
+func (p *Pool) launchSpread(ps *pass, mk awsctl.Market, ln launchNeed, room int) int {
+	order := []string{ln.zone}
+	if ln.zone == "" {
+		order = slices.Clone(p.cfg.Zones)
+		slices.SortStableFunc(order, func(a, b string) int { return cmp.Compare(ps.l.perZone[a], ps.l.perZone[b]) })
+	}
 	share := make(map[string]int, len(order))
-	for i := 0; n > 0; i++ {
+	for i, n := 0, ln.units; n > 0; i++ {
 		share[order[i%len(order)]]++
 		n--
 	}
+	// The slack Max leaves beyond the need is shared by the requests, for
+	// the overshoot heavier fallback types may cause; without slack, only
+	// offerings that fill exactly are listed.
+	requests := 0
+	for _, n := range share {
+		requests += (n + p.cfg.LaunchBatch - 1) / p.cfg.LaunchBatch
+	}
+	slack := max(0, room-ln.units) / max(1, requests)
+	used := 0
 	for _, z := range order {
-		offers := p.offerings(z)
 		for left := share[z]; left > 0; {
-			batch := min(left, p.cfg.LaunchBatch)
+			batch := min(left, p.cfg.LaunchBatch, room-used)
+			if batch <= 0 {
+				return used
+			}
+			offers, worst := fitOffers(p.offerings(z, ln.zone != ""), batch, min(room-used, batch+slack))
+			if len(offers) == 0 {
+				return used
+			}
 			left -= batch
-			p.addLaunch(pl, mk, batch, offers, nil, fmt.Sprintf("%s in %s", mk, z))
+			used += worst
+			p.addLaunch(ps, mk, batch, offers, worst, nil, fmt.Sprintf("%s in %s (%s)", mk, z, ln.class))
+			ps.l.perZone[z] += batch
 		}
 	}
+	return used
 }
 
-func (p *Pool) addLaunch(pl *Plan, mk awsctl.Market, capacity int, offers []awsctl.Offering, extraTags map[string]string, why string) {
+// worstFill is the most capacity EC2 may launch for a request of capacity
+// units over offers: it launches instances until the capacity is met, so
+// the last one may overshoot by its weight less one; with a single weight
+// the overshoot is only the rounding up to that weight.
+func worstFill(capacity int, offers []awsctl.Offering) int {
+	if len(offers) == 0 {
+		return 0
+	}
+	lo, hi := offers[0].Weight, offers[0].Weight
+	for _, o := range offers {
+		lo, hi = min(lo, o.Weight), max(hi, o.Weight)
+	}
+	if lo == hi {
+		return (capacity + hi - 1) / hi * hi
+	}
+	return capacity + hi - 1
+}
+
+// fitOffers keeps the offers whose worst fill of capacity stays within
+// room: every offer light enough if that fits, else the offers of the
+// heaviest single weight that fits. EC2 fills a request with any offer it
+// lists, so a heavier fallback must never be listed where it would take the
+// pool above Max.
+func fitOffers(offers []awsctl.Offering, capacity, room int) ([]awsctl.Offering, int) {
+	if capacity <= 0 || room <= 0 {
+		return nil, 0
+	}
+	var light []awsctl.Offering
+	for _, o := range offers {
+		if o.Weight <= room-capacity+1 {
+			light = append(light, o)
+		}
+	}
+	if w := worstFill(capacity, light); len(light) > 0 && w <= room {
+		return light, w
+	}
+	weights := map[int]bool{}
+	for _, o := range offers {
+		weights[o.Weight] = true
+	}
+	best := 0
+	for w := range weights {
+		if (capacity+w-1)/w*w <= room && w > best {
+			best = w
+		}
+	}
+	if best == 0 {
+		return nil, 0
+	}
+	var same []awsctl.Offering
+	for _, o := range offers {
+		if o.Weight == best {
+			same = append(same, o)
+		}
+	}
+	return same, worstFill(capacity, same)
+}
+
+func (p *Pool) addLaunch(ps *pass, mk awsctl.Market, capacity int, offers []awsctl.Offering, worst int, extraTags map[string]string, why string) {
 	tags := map[string]string{TagPool: p.cfg.Name, TagRole: p.cfg.Role.Name()}
 	for k, v := range extraTags {
 		tags[k] = v
@@ -201,21 +361,27 @@ func (p *Pool) addLaunch(pl *Plan, mk awsctl.Market, capacity int, offers []awsc
 	if mk == awsctl.MarketSpot {
 		req.MaxPrice = p.cfg.Policy.MaxSpotPrice
 	}
-	pl.Launches = append(pl.Launches, req)
-	pl.launchWhy = append(pl.launchWhy, why)
+	ps.pl.Launches = append(ps.pl.Launches, req)
+	ps.pl.launchWhy = append(ps.pl.launchWhy, why)
+	ps.l.live += worst
 }
 
-func (p *Pool) offerings(first string) []awsctl.Offering {
+// offerings lists the pool's offerings with zone first, then (unless only)
+// the other zones'.
+func (p *Pool) offerings(first string, only bool) []awsctl.Offering {
 	out := make([]awsctl.Offering, 0, len(p.cfg.Types)*len(p.cfg.Zones))
-	for _, t := range p.cfg.Types {
-		out = append(out, awsctl.Offering{InstanceType: t.Name, Zone: first, Weight: t.Weight})
-	}
-	for _, z := range p.cfg.Zones {
-		if z == first {
-			continue
-		}
+	add := func(z string) {
 		for _, t := range p.cfg.Types {
 			out = append(out, awsctl.Offering{InstanceType: t.Name, Zone: z, Weight: t.Weight})
+		}
+	}
+	add(first)
+	if only {
+		return out
+	}
+	for _, z := range p.cfg.Zones {
+		if z != first {
+			add(z)
 		}
 	}
 	return out

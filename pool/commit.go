@@ -3,7 +3,9 @@ package pool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
@@ -24,11 +26,11 @@ type Outcome struct {
 	TerminateSent bool
 }
 
-// Commit records the outcome of carrying out pl: launches in flight, tag
+// commit records the outcome of carrying out pl: launches in flight, tag
 // changes to expect in the next listing, hooks to start (in background
 // goroutines bound to ctx, which must outlive the pass: cancel it to stop
 // the hooks) and manager notices. It returns the events of the outcome.
-func (p *Pool) Commit(ctx context.Context, pl *Plan, out Outcome) []Event {
+func (p *Pool) commit(ctx context.Context, pl *Plan, out Outcome) []Event {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var events []Event
@@ -37,6 +39,7 @@ func (p *Pool) Commit(ctx context.Context, pl *Plan, out Outcome) []Event {
 		e.Pool = p.cfg.Name
 		events = append(events, e)
 	}
+	st := p.Status()
 	for i, req := range pl.Launches {
 		if req.Capacity <= 0 {
 			continue // cut by the scaler's safety rails
@@ -51,8 +54,27 @@ func (p *Pool) Commit(ctx context.Context, pl *Plan, out Outcome) []Event {
 		}
 		got := 0
 		for _, inst := range insts {
+			if p.seen(inst.ID) || !inst.State.Live() {
+				continue // an earlier launch's answer, replayed for its token
+			}
 			if inst.Market == "" {
 				inst.Market = req.Market
+			}
+			// The in-flight server carries the launch's tags, so that until
+			// the listing shows it, it is what it will be (a replacement
+			// stays one).
+			if inst.Tags == nil || inst.Tags[TagPool] == "" {
+				tags := cloneMap(req.Spec.Tags)
+				if tags == nil {
+					tags = map[string]string{}
+				}
+				for k, v := range req.Tags {
+					tags[k] = v
+				}
+				inst.Tags = tags
+			}
+			if inst.LaunchTime.IsZero() {
+				inst.LaunchTime = pl.Now
 			}
 			if _, ok := p.inflight[inst.ID]; !ok {
 				p.inflight[inst.ID] = inflight{inst: inst, at: pl.Now}
@@ -63,15 +85,18 @@ func (p *Pool) Commit(ctx context.Context, pl *Plan, out Outcome) []Event {
 		if i < len(pl.launchWhy) {
 			why = pl.launchWhy[i]
 		}
-		// The status shows what is on its way.
 		if req.Tags[TagReplaces] != "" {
-			p.status.Replacing += got
+			st.Replacing += got
 		} else {
-			p.status.Booting += got
+			st.Booting += got
 		}
 		if got > 0 {
 			ev(Event{Kind: EventLaunch, Capacity: got, Market: req.Market, Reason: why,
 				Inputs: []slog.Attr{slog.Int("requested", req.Capacity), slog.Int("instances", len(insts))}})
+		}
+		if worst := worstFill(req.Capacity, req.Offerings); got > worst {
+			ev(Event{Kind: EventAtMax, Capacity: got, Market: req.Market,
+				Reason: fmt.Sprintf("EC2 filled %d units where at most %d could be: the excess over max is wound down", got, worst)})
 		}
 		if err != nil {
 			p.markUnavailable(pl.Now, req, err)
@@ -79,6 +104,7 @@ func (p *Pool) Commit(ctx context.Context, pl *Plan, out Outcome) []Event {
 				Reason: launchFailure(err)})
 		}
 	}
+	p.publish(st)
 	for _, ch := range pl.Changes {
 		id := ch.Instance.ID
 		if err, failed := out.ChangeErr[id]; failed {
@@ -100,6 +126,19 @@ func (p *Pool) Commit(ctx context.Context, pl *Plan, out Outcome) []Event {
 		}
 		delete(pl.notices, id)
 	}
+	// Notices of servers with no change to make (a grant whose tag is
+	// already there) go out too.
+	for id, ns := range pl.notices {
+		if _, failed := out.ChangeErr[id]; failed {
+			continue
+		}
+		for _, n := range ns {
+			notify(n)
+		}
+	}
+	for _, n := range pl.lost {
+		notify(n)
+	}
 	accepted := make(map[string]bool, len(out.Terminated))
 	for _, id := range out.Terminated {
 		accepted[id] = true
@@ -107,7 +146,9 @@ func (p *Pool) Commit(ctx context.Context, pl *Plan, out Outcome) []Event {
 		for _, n := range pl.termNotes[id] {
 			notify(n)
 		}
-		delete(p.mem, id)
+		if m, ok := p.mem[id]; ok {
+			m.grantedTo = nil // reported as terminated, not lost
+		}
 	}
 	if out.TerminateErr != nil {
 		for _, id := range pl.Terminate {
@@ -147,28 +188,57 @@ func (p *Pool) expectTags(now time.Time, id string, ch Change) {
 				m.windDownSent, m.woundDown, m.tornDown, m.restored, m.restoreFree = false, false, false, false, false
 			}
 		}
+		if _, ok := ch.Set[TagWindDownStart]; ok {
+			// A new wind-down starts from the beginning.
+			m.windDownSent, m.woundDown, m.tornDown, m.restored = false, false, false, false
+		}
 	}
 }
 
 // markUnavailable remembers the offerings that had no capacity, so the next
 // launches fall back to other zones, types or markets until the entry
-// expires.
+// expires. A quota (vCPUs of an instance family's bucket in one market, or
+// the spot instance count) takes the whole family out of that market, in
+// every zone: other families and the other market have quotas of their own.
 func (p *Pool) markUnavailable(now time.Time, req awsctl.LaunchRequest, err error) {
-	if !errors.Is(err, awsctl.ErrInsufficientCapacity) {
+	if !errors.Is(err, awsctl.ErrInsufficientCapacity) && !errors.Is(err, awsctl.ErrQuotaExceeded) {
 		return
+	}
+	mark := func(o awsctl.Offering, mk awsctl.Market, e error) {
+		if !errors.Is(e, awsctl.ErrQuotaExceeded) {
+			p.cfg.Unavailable.Mark(now, o.InstanceType, o.Zone, mk)
+			return
+		}
+		fam := family(o.InstanceType)
+		for _, t := range p.cfg.Types {
+			if family(t.Name) == fam {
+				for _, z := range p.cfg.Zones {
+					p.cfg.Unavailable.Mark(now, t.Name, z, mk)
+				}
+			}
+		}
 	}
 	per := launchErrors(err)
 	for _, le := range per {
-		if errors.Is(le, awsctl.ErrInsufficientCapacity) {
-			p.cfg.Unavailable.Mark(now, le.Offering.InstanceType, le.Offering.Zone, le.Market)
+		if errors.Is(le, awsctl.ErrInsufficientCapacity) || errors.Is(le, awsctl.ErrQuotaExceeded) {
+			mark(le.Offering, le.Market, le.Err)
 		}
 	}
 	if len(per) == 0 {
 		// The whole call failed: every offering it named is out.
 		for _, o := range req.Offerings {
-			p.cfg.Unavailable.Mark(now, o.InstanceType, o.Zone, req.Market)
+			mark(o, req.Market, err)
 		}
 	}
+}
+
+// family is an instance type's family ("c5" of "c5.xlarge"), which EC2's
+// vCPU quotas group by.
+func family(instanceType string) string {
+	if i := strings.IndexByte(instanceType, '.'); i > 0 {
+		return instanceType[:i]
+	}
+	return instanceType
 }
 
 // launchErrors finds every *awsctl.LaunchError in an error tree.
@@ -194,6 +264,8 @@ func launchFailure(err error) string {
 		return "insufficient capacity"
 	case errors.Is(err, awsctl.ErrLimitExceeded):
 		return "account limit"
+	case errors.Is(err, awsctl.ErrQuotaExceeded):
+		return "quota"
 	case errors.Is(err, awsctl.ErrThrottled):
 		return "throttled"
 	case errors.Is(err, awsctl.ErrInvalidRequest):

@@ -19,7 +19,10 @@ const (
 	DefaultWindDownTimeout  = 15 * time.Minute
 	DefaultProvisionTimeout = 10 * time.Minute
 	DefaultHookTimeout      = 30 * time.Second
-	DefaultLaunchBatch      = 100
+	// DefaultDemandTimeout bounds one call of a manager's Demand: a
+	// manager that has not answered by then keeps its previous target.
+	DefaultDemandTimeout = 5 * time.Second
+	DefaultLaunchBatch   = 100
 	// DefaultLaunchGrace is how long a launched instance that the listing
 	// does not show yet still counts as on its way. EC2's listing can lag
 	// a launch by a few seconds; anything much longer means it is gone.
@@ -93,6 +96,11 @@ type Config struct {
 	ProvisionTimeout time.Duration
 	// HookTimeout bounds every other role hook (DefaultHookTimeout).
 	HookTimeout time.Duration
+	// DemandTimeout bounds each call of a manager's Demand
+	// (DefaultDemandTimeout). A manager that does not answer in time keeps
+	// its previous target, and is not called again until the late call
+	// returns; the other managers and the pass go on.
+	DemandTimeout time.Duration
 	// LaunchBatch caps the capacity requested by one launch call
 	// (DefaultLaunchBatch), so a burst arrives as a few calls.
 	LaunchBatch int
@@ -306,6 +314,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"WindDownTimeout", &c.WindDownTimeout, DefaultWindDownTimeout},
 		{"ProvisionTimeout", &c.ProvisionTimeout, DefaultProvisionTimeout},
 		{"HookTimeout", &c.HookTimeout, DefaultHookTimeout},
+		{"DemandTimeout", &c.DemandTimeout, DefaultDemandTimeout},
 		{"LaunchGrace", &c.LaunchGrace, DefaultLaunchGrace},
 	} {
 		if *d.v < 0 {

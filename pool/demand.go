@@ -3,6 +3,7 @@ package pool
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -10,52 +11,65 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/manager"
 )
 
+// ErrDemandTimeout is the error of a manager's Demand that did not return
+// within Config.DemandTimeout. The pool keeps the manager's previous target
+// and does not call it again until the stuck call returns.
+var ErrDemandTimeout = errors.New("manager demand timed out")
+
+// demandCall is a manager's Demand call still running after its timeout.
+type demandCall struct {
+	done chan demandResult
+}
+
+type demandResult struct {
+	req manager.Request
+	err error
+}
+
 // askManagers asks every manager what it wants, given what it holds, and
-// turns errors and absurd answers into a safe target, with an event.
-func (p *Pool) askManagers(ctx context.Context, pl *Plan, now time.Time, servers []*server) []*want {
-	// What each manager holds, from the grants the listing shows (by the
-	// index classify found, so no lookup per server).
-	counts := make([]int, len(p.cfg.Managers))
-	for _, s := range servers {
-		if s.mgr != "" {
-			counts[s.mgrIdx]++
+// turns errors, timeouts and absurd answers into a safe target, with an
+// event.
+func (p *Pool) askManagers(ctx context.Context, ps *pass) []*want {
+	n := len(p.cfg.Managers)
+	byMgr := make([][]manager.Server, n)
+	for _, s := range ps.servers {
+		if s.mgr == "" {
+			continue
 		}
-	}
-	byMgr := make([][]manager.Server, len(p.cfg.Managers))
-	for i, n := range counts {
-		byMgr[i] = make([]manager.Server, 0, n)
-	}
-	for _, s := range servers {
-		if s.mgr != "" {
+		switch s.state {
+		case granted, windingDown, restoring, retiring:
 			byMgr[s.mgrIdx] = append(byMgr[s.mgrIdx], s.managerServer())
 		}
 	}
-	wants := make([]*want, 0, len(p.cfg.Managers))
+	wants := make([]*want, 0, n)
 	for i, m := range p.cfg.Managers {
-		w := &want{m: m, name: m.Name(), zoneHeld: map[string]int{}}
-		state := manager.State{Now: now, Servers: byMgr[i], Max: p.cfg.Max}
-		req, err := demand(ctx, m, state)
+		w := &want{m: m, name: m.Name(), index: i}
+		state := manager.State{Now: ps.now, Servers: byMgr[i], Max: p.cfg.Max}
+		req, err := p.demand(ctx, i, m, state)
 		if err != nil {
 			prev, ok := p.lastTarget[w.name]
 			if !ok {
 				prev = state.Ready()
 			}
-			p.event(pl, Event{Kind: EventManagerError, Manager: w.name, Err: err, Capacity: prev,
+			p.event(ps.pl, Event{Kind: EventManagerError, Manager: w.name, Err: err, Capacity: prev,
 				Reason: "demand failed; keeping the previous target"})
 			req = manager.Request{Target: prev}
 		}
 		switch {
 		case req.Target < 0:
-			p.event(pl, Event{Kind: EventDemandClamped, Manager: w.name, Capacity: 0,
+			p.event(ps.pl, Event{Kind: EventDemandClamped, Manager: w.name, Capacity: 0,
 				Reason: fmt.Sprintf("negative target %d clamped to 0", req.Target)})
 			req.Target = 0
 		case req.Target > p.cfg.Max:
-			p.event(pl, Event{Kind: EventDemandClamped, Manager: w.name, Capacity: p.cfg.Max,
+			p.event(ps.pl, Event{Kind: EventDemandClamped, Manager: w.name, Capacity: p.cfg.Max,
 				Reason: fmt.Sprintf("target %d above pool max clamped to %d", req.Target, p.cfg.Max)})
 			req.Target = p.cfg.Max
 		}
+		if err == nil {
+			p.lastTarget[w.name] = req.Target
+		}
 		if p.draining {
-			req = manager.Request{}
+			req = manager.Request{Release: req.Release}
 		}
 		if req.Market < manager.AnyMarket || req.Market > manager.SpotOnly {
 			req.Market = manager.AnyMarket
@@ -63,25 +77,68 @@ func (p *Pool) askManagers(ctx context.Context, pl *Plan, now time.Time, servers
 		w.req = req
 		w.target = req.Target
 		if ms := p.cfg.MinimumSpot; ms != nil && ms.Manager == w.name && req.Market != manager.OnDemandOnly {
-			w.extraSpot = p.minimumSpot(now, servers)
+			w.extraSpot = p.minimumSpot(ps, w)
 			w.target = min(w.target+w.extraSpot, p.cfg.Max)
 		}
-		p.lastTarget[w.name] = req.Target
 		if len(req.Idle) > 0 {
 			w.idle = make(map[string]bool, len(req.Idle))
 			for _, id := range req.Idle {
 				w.idle[id] = true
 			}
 		}
+		if len(req.Release) > 0 {
+			w.release = make(map[string]bool, len(req.Release))
+			for _, id := range req.Release {
+				w.release[id] = true
+			}
+		}
 		wants = append(wants, w)
 	}
-	p.fairShare(pl, wants)
+	p.fairShare(ps.pl, wants)
 	return wants
 }
 
-// demand calls a manager, turning a panic into an error: host code must not
-// take the scaler down.
-func demand(ctx context.Context, m manager.Manager, s manager.State) (req manager.Request, err error) {
+// demand calls manager i's Demand with Config.DemandTimeout. A call that
+// does not return in time is left running: the pass goes on with the
+// previous target, and the manager is not called again until that call
+// returns, so a hung manager costs one goroutine, not one per pass.
+func (p *Pool) demand(ctx context.Context, i int, m manager.Manager, s manager.State) (manager.Request, error) {
+	if c := p.stuck[i]; c != nil {
+		select {
+		case r := <-c.done:
+			p.stuck[i] = nil
+			_ = r // an answer for a past pass: stale, ask again
+		default:
+			return manager.Request{}, fmt.Errorf("%w: manager %q: an earlier call has not returned", ErrDemandTimeout, m.Name())
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.DemandTimeout)
+	defer cancel()
+	done := make(chan demandResult, 1)
+	go func() {
+		req, err := callDemand(ctx, m, s)
+		done <- demandResult{req, err}
+	}()
+	t := time.NewTimer(p.cfg.DemandTimeout)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.req, r.err
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	select {
+	case r := <-done: // it returned as the timer fired
+		return r.req, r.err
+	default:
+	}
+	p.stuck[i] = &demandCall{done: done}
+	return manager.Request{}, fmt.Errorf("%w: manager %q after %v", ErrDemandTimeout, m.Name(), p.cfg.DemandTimeout)
+}
+
+// callDemand calls a manager, turning a panic into an error: host code must
+// not take the scaler down.
+func callDemand(ctx context.Context, m manager.Manager, s manager.State) (req manager.Request, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("manager %q panicked: %v", m.Name(), r)

@@ -3,6 +3,7 @@ package pool
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -19,39 +20,37 @@ type offeringKey struct {
 
 // rank asks the policy for the pool's offerings, each (type, zone) in
 // each market allowed, cheapest per capacity unit first.
-func (p *Pool) rank(now time.Time, servers []*server, allowSpot, allowOD bool) []spotprice.Choice {
-	var insts []awsctl.Instance
-	if p.cfg.Policy.UseReservations {
-		insts = make([]awsctl.Instance, 0, len(servers))
-		for _, s := range servers {
-			insts = append(insts, s.inst)
-		}
-	}
+func (p *Pool) rank(ps *pass, allowSpot, allowOD bool) []spotprice.Choice {
 	in := spotprice.Input{
-		Now:           now,
+		Now:           ps.now,
 		Prices:        p.cfg.Prices,
 		Offerings:     p.allOfferings(),
 		AllowSpot:     allowSpot,
 		AllowOnDemand: allowOD,
 		Unavailable:   p.cfg.Unavailable,
 	}
-	if insts != nil {
-		in.ReservedInUse = spotprice.ReservedInUse(p.cfg.Prices.Reservations(), insts, now)
+	if p.cfg.Policy.UseReservations {
+		insts := make([]awsctl.Instance, 0, len(ps.servers))
+		for _, s := range ps.servers {
+			insts = append(insts, s.inst)
+		}
+		in.ReservedInUse = spotprice.ReservedInUse(p.cfg.Prices.Reservations(), insts, ps.now)
 	}
 	return p.cfg.Policy.Rank(in)
 }
 
-// launchPriced launches units of capacity on the cheapest acceptable
-// offerings. Capacity goes one instance at a time to the cheapest choice;
-// among equally cheap choices, to the zone with the fewest servers; a spot
-// (type, zone) already holding MaxSpotShare of the pool is skipped so that
-// one capacity event cannot take most of the pool. Unused reservations are
-// used before anything else, up to what they cover.
-func (p *Pool) launchPriced(pl *Plan, now time.Time, servers []*server, units int, allowSpot, allowOD bool, class string) {
-	choices := p.rank(now, servers, allowSpot, allowOD)
+// launchPriced launches ln.units of capacity on the cheapest acceptable
+// offerings within room, and returns the room used. Capacity goes one
+// instance at a time to the cheapest choice; among equally cheap choices,
+// to the zone with the least capacity; a spot (type, zone) already holding
+// MaxSpotShare of the pool is skipped so that one capacity event cannot take
+// most of the pool. Unused reservations are used first, up to what they
+// cover.
+func (p *Pool) launchPriced(ps *pass, ln launchNeed, room int) int {
+	choices := p.rank(ps, ln.allowSpot, ln.allowOD)
 	var acc []spotprice.Choice
 	for _, c := range choices {
-		if !c.Rejected {
+		if !c.Rejected && (ln.zone == "" || c.Offering.Zone == ln.zone) && c.Offering.Weight <= room {
 			acc = append(acc, c)
 		}
 	}
@@ -63,28 +62,17 @@ func (p *Pool) launchPriced(pl *Plan, now time.Time, servers []*server, units in
 				reasons = append(reasons, r)
 			}
 		}
-		p.event(pl, Event{Kind: EventNoCapacity, Capacity: units,
-			Reason: fmt.Sprintf("nothing can launch for %s: %s", class, strings.Join(reasons, "; "))})
-		return
-	}
-	perOffer := map[offeringKey]int{}
-	perZone := map[string]int{}
-	live := 0
-	for _, s := range servers {
-		if s.phase == phaseFailed || !s.interrupted.IsZero() {
-			continue
+		if len(reasons) == 0 {
+			reasons = append(reasons, "no offering fits the room left under max")
 		}
-		perOffer[offeringKey{s.inst.Type, s.inst.Zone, s.inst.Market}] += s.weight
-		perZone[s.inst.Zone] += s.weight
-		live += s.weight
+		p.event(ps.pl, Event{Kind: EventNoCapacity, Capacity: ln.units,
+			Reason: fmt.Sprintf("nothing can launch for %s: %s", ln.class, strings.Join(reasons, "; "))})
+		return 0
 	}
-	for _, l := range pl.Launches {
-		live += l.Capacity // launched earlier in this pass
-	}
-	// An instance heavier than what is left overshoots the request; that is
-	// fine only as far as Max allows.
-	overshoot := p.cfg.Max - live - units
-	total := float64(live + units)
+	l := ps.l
+	perOffer := maps.Clone(l.perOffer)
+	perZone := maps.Clone(l.perZone)
+	total := float64(l.live + ln.units)
 	capOK := func(c spotprice.Choice) bool {
 		if c.Market != awsctl.MarketSpot || p.cfg.MaxSpotShare == 0 {
 			return true
@@ -93,13 +81,14 @@ func (p *Pool) launchPriced(pl *Plan, now time.Time, servers []*server, units in
 		return float64(perOffer[k]+c.Offering.Weight) <= p.cfg.MaxSpotShare*total
 	}
 	alloc := make([]int, len(acc))
-	for left := units; left > 0; {
+	used := 0
+	for left := ln.units; left > 0; {
 		best, capped := -1, false
 		for i, c := range acc {
 			if c.Reserved && !p.hasReservation(c.Offering.InstanceType, c.Offering.Zone) {
 				continue
 			}
-			if c.Offering.Weight-left > overshoot {
+			if used+c.Offering.Weight > room {
 				continue
 			}
 			if !capOK(c) {
@@ -113,19 +102,16 @@ func (p *Pool) launchPriced(pl *Plan, now time.Time, servers []*server, units in
 				best = i
 			}
 		}
-		if best < 0 && !capped {
-			break // nothing fits without going over Max
-		}
-		if best < 0 {
+		if best < 0 && capped {
 			// Every choice is capped: more of the same beats no capacity.
-			p.event(pl, Event{Kind: EventNoCapacity, Capacity: left,
+			p.event(ps.pl, Event{Kind: EventNoCapacity, Capacity: left,
 				Reason: fmt.Sprintf("every spot offering holds its share cap %.2f; launching over the cap", p.cfg.MaxSpotShare)})
 			best = slices.IndexFunc(acc, func(c spotprice.Choice) bool {
-				return !c.Reserved && c.Offering.Weight-left <= overshoot
+				return !c.Reserved && used+c.Offering.Weight <= room
 			})
-			if best < 0 {
-				break
-			}
+		}
+		if best < 0 {
+			break // nothing fits without going over Max
 		}
 		c := acc[best]
 		if c.Reserved {
@@ -135,29 +121,42 @@ func (p *Pool) launchPriced(pl *Plan, now time.Time, servers []*server, units in
 		perOffer[offeringKey{c.Offering.InstanceType, c.Offering.Zone, c.Market}] += c.Offering.Weight
 		perZone[c.Offering.Zone] += c.Offering.Weight
 		left -= c.Offering.Weight
-		overshoot -= max(0, -left)
-		left = max(0, left)
+		used += c.Offering.Weight
 	}
+	// used so far is the exact fill of the chosen offerings; fallbacks may
+	// only add what room still allows.
+	spent, pending := 0, used
 	for i, c := range acc {
 		if alloc[i] == 0 {
 			continue
-		}
-		// Fallbacks: the other acceptable offerings of the same market, so
-		// one call can still be filled if this offering runs dry.
-		offers := []awsctl.Offering{c.Offering}
-		for _, o := range acc {
-			if o.Market == c.Market && !slices.Contains(offers, o.Offering) {
-				offers = append(offers, o.Offering)
-			}
 		}
 		capacity := alloc[i] * c.Offering.Weight
 		perBatch := max(1, p.cfg.LaunchBatch/c.Offering.Weight) * c.Offering.Weight
 		for capacity > 0 {
 			batch := min(capacity, perBatch)
 			capacity -= batch
-			p.addLaunch(pl, c.Market, batch, offers, nil, c.Reason)
+			pending -= batch
+			// Fallbacks: the other acceptable offerings of the same market,
+			// so one call can still be filled if this offering runs dry;
+			// only as heavy as the room left allows.
+			offers := []awsctl.Offering{c.Offering}
+			for _, o := range acc {
+				if o.Market == c.Market && !slices.Contains(offers, o.Offering) {
+					offers = append(offers, o.Offering)
+				}
+			}
+			fit, worst := fitOffers(offers, batch, room-spent-pending)
+			if !slices.Contains(fit, c.Offering) {
+				fit, worst = []awsctl.Offering{c.Offering}, batch
+			}
+			// Keep the chosen offering first: EC2 tries the list in order.
+			fit = slices.DeleteFunc(fit, func(o awsctl.Offering) bool { return o == c.Offering })
+			fit = slices.Insert(fit, 0, c.Offering)
+			spent += worst
+			p.addLaunch(ps, c.Market, batch, fit, worst, nil, c.Reason)
 		}
 	}
+	return spent
 }
 
 // markReserved marks the on-demand servers that reservations cover, the way
@@ -177,9 +176,12 @@ func (p *Pool) markReserved(now time.Time, servers []*server) {
 	if len(left) == 0 {
 		return
 	}
-	ondemand := filter(servers, func(s *server) bool {
-		return s.inst.Market == awsctl.MarketOnDemand && s.inst.State.Live() && s.interrupted.IsZero()
-	})
+	var ondemand []*server
+	for _, s := range servers {
+		if s.inst.Market == awsctl.MarketOnDemand && (s.inst.State == awsctl.StateRunning || s.inst.State == awsctl.StatePending) {
+			ondemand = append(ondemand, s)
+		}
+	}
 	slices.SortFunc(ondemand, oldestFirst)
 	for _, s := range ondemand {
 		for _, k := range []spotprice.ReservationKey{{InstanceType: s.inst.Type, Zone: s.inst.Zone}, {InstanceType: s.inst.Type}} {
@@ -236,175 +238,185 @@ func (p *Pool) hourly(now time.Time, s *server) float64 {
 }
 
 // interruptions acts on spot interruption notices: the manager is told, the
-// server's wind-down starts with the notice's deadline, the offering is
-// marked unavailable, and (since an interrupted server no longer counts as
-// capacity) a replacement is launched in the same pass. Rebalance
+// server's wind-down starts with the notice's deadline (TagInterrupted
+// records it), and the offering is marked unavailable. The server counts
+// toward Max until EC2 takes it, but no longer as capacity, so what it
+// held is granted or launched again in the same pass. Rebalance
 // recommendations are passed on to the manager, which may ask for more.
-func (p *Pool) interruptions(pl *Plan, now time.Time, servers []*server, byName map[string]*want) {
-	for _, s := range servers {
-		if s.rebalance && !s.m.rebalanced && s.interrupted.IsZero() {
+func (p *Pool) interruptions(ps *pass) {
+	for _, s := range ps.servers {
+		if s.rebalance && !s.m.rebalanced && s.notice.IsZero() {
 			s.m.rebalanced = true
-			p.event(pl, Event{Kind: EventRebalance, Instance: s.inst.ID, Manager: s.mgr})
-			if w := byName[s.mgr]; w != nil {
-				pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{w.m, manager.Notice{
-					Kind: manager.Rebalance, Server: s.managerServer(), Reason: "EC2 rebalance recommendation"}})
-				pl.Changes = append(pl.Changes, Change{Instance: s.inst})
+			p.event(ps.pl, Event{Kind: EventRebalance, Instance: s.inst.ID, Manager: s.mgr})
+			if w := p.wantOf(ps, s.mgr); w != nil && s.state == granted {
+				ps.pl.notify(s, w, manager.Notice{Kind: manager.Rebalance, Reason: "EC2 rebalance recommendation"})
+				ps.pl.change(s, nil, nil, 0)
 			}
 		}
-		if s.interrupted.IsZero() || s.m.interrupted {
+		if s.state != interrupted || s.m.noticed {
 			continue
 		}
-		s.m.interrupted = true
-		p.cfg.Unavailable.Mark(now, s.inst.Type, s.inst.Zone, awsctl.MarketSpot)
-		p.event(pl, Event{Kind: EventInterrupted, Instance: s.inst.ID, Manager: s.mgr, Market: s.inst.Market,
-			Inputs: []slog.Attr{slog.Time("deadline", s.interrupted)}})
-		if s.phase == phaseWinding || s.taken {
+		s.m.noticed = true
+		p.cfg.Unavailable.Mark(ps.now, s.inst.Type, s.inst.Zone, awsctl.MarketSpot)
+		p.event(ps.pl, Event{Kind: EventInterrupted, Instance: s.inst.ID, Manager: s.mgr, Market: s.inst.Market,
+			Inputs: []slog.Attr{slog.Time("deadline", s.notice)}})
+		if s.tags.winding {
 			// Already leaving: record the interruption all the same.
-			pl.Changes = append(pl.Changes, Change{Instance: s.inst, Set: map[string]string{TagInterrupted: formatTime(s.interrupted)}})
+			ps.pl.change(s, map[string]string{TagInterrupted: formatTime(s.notice)}, nil, 0)
+			s.decided = true
 			continue
 		}
-		w := byName[s.mgr]
-		if s.phase != phaseGranted {
-			w = nil
+		var w *want
+		if s.tags.manager != "" {
+			w = p.wantOf(ps, s.mgr) // granted, so it has work to wind down
 		}
-		p.windDownAs(pl, now, s, w, s.interrupted, "spot interruption", manager.Interrupted)
-		pl.Changes[len(pl.Changes)-1].Set[TagInterrupted] = formatTime(s.interrupted)
+		p.windDown(ps, s, w, s.notice, "spot interruption", manager.Interrupted,
+			map[string]string{TagInterrupted: formatTime(s.notice)})
 	}
 }
 
 // swapReplacements completes make-before-break replacements: a replacement
 // that is ready is granted to the manager of the server it replaces, and
-// that server is wound down in the same pass. A replacement whose target is
-// gone becomes ordinary capacity.
-func (p *Pool) swapReplacements(pl *Plan, now time.Time, servers []*server, byName map[string]*want) {
-	var byID map[string]*server
-	for _, s := range servers {
-		if s.replaces == "" || s.taken || s.phase == phaseWinding || s.phase == phaseFailed {
+// that server is wound down in the same pass (with hourly billing, only
+// once the replaced server's paid hour is nearly over). A replacement whose
+// target is gone becomes ordinary capacity.
+func (p *Pool) swapReplacements(ps *pass) {
+	for _, s := range ps.servers {
+		x := s.replaces
+		if x == nil {
+			if s.tags.replaces != "" && (s.state == free || s.state == granted || s.state == provisioning && s.inst.State == awsctl.StateRunning) {
+				ps.pl.change(s, nil, []string{TagReplaces}, 0)
+			}
 			continue
 		}
-		if byID == nil {
-			byID = make(map[string]*server, len(servers))
-			for _, x := range servers {
-				byID[x.inst.ID] = x
-			}
-		}
-		x := byID[s.replaces]
-		if s.phase == phaseGranted {
+		if s.state == granted {
 			// A swap that a crash cut in half: the replacement is already
 			// granted. Finish it: the replaced server winds down.
-			s.taken = true
-			pl.Changes = append(pl.Changes, Change{Instance: s.inst, Remove: []string{TagReplaces}})
-			if x != nil && x.phase == phaseGranted && !x.taken && x.mgr == s.mgr && byName[x.mgr] != nil {
-				p.windDown(pl, now, x, byName[x.mgr], now.Add(p.cfg.WindDownTimeout), fmt.Sprintf("replaced by %s %s", s.inst.Market, s.inst.ID))
+			p.unlink(ps, s)
+			ps.pl.change(s, nil, []string{TagReplaces}, 0)
+			if x.state == granted && !x.decided && x.mgr == s.mgr {
+				p.windDown(ps, x, p.wantOf(ps, x.mgr), ps.now.Add(p.cfg.WindDownTimeout),
+					fmt.Sprintf("replaced by %s %s", s.inst.Market, s.inst.ID), manager.WindDown, nil)
 			}
-			s.replaces = ""
 			continue
 		}
-		if x == nil || x.phase != phaseGranted || x.taken || !x.counts() || byName[x.mgr] == nil {
-			if s.inst.State == awsctl.StateRunning || s.phase == phaseFree {
-				pl.Changes = append(pl.Changes, Change{Instance: s.inst, Remove: []string{TagReplaces}})
-				s.taken = s.phase != phaseFree
-			}
-			s.replaces = ""
+		if s.state != free || !s.idle() || x.decided || !x.idle() {
+			continue // on its way: earmarked
+		}
+		deadline, ok := p.removable(ps.now, x)
+		if p.cfg.Billing == Hourly && !ok {
+			continue // the replaced server's hour is paid: swap near its end
+		}
+		if !ok {
+			deadline = ps.now.Add(p.cfg.WindDownTimeout)
+		}
+		w := p.wantOf(ps, x.mgr)
+		if w == nil {
+			p.unlink(ps, s)
 			continue
 		}
-		if s.phase != phaseFree || s.hook {
-			s.earmarked = true
-			continue
-		}
-		w := byName[x.mgr]
-		s.taken, s.phase, s.mgr = true, phaseGranted, w.name
-		pl.Changes = append(pl.Changes, Change{Instance: s.inst, Set: map[string]string{TagManager: w.name}, Remove: []string{TagReplaces}})
-		pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{w.m, manager.Notice{Kind: manager.Granted, Server: s.managerServer(), Reason: "replaces " + x.inst.ID}})
-		p.event(pl, Event{Kind: EventGrant, Instance: s.inst.ID, Manager: w.name, Reason: "replaces " + x.inst.ID})
-		p.windDown(pl, now, x, w, now.Add(p.cfg.WindDownTimeout), fmt.Sprintf("replaced by %s %s", s.inst.Market, s.inst.ID))
+		p.unlink(ps, s)
+		ps.pl.change(s, nil, []string{TagReplaces}, 0)
+		p.grantTo(ps, s, w, "replaces "+x.inst.ID)
+		p.windDown(ps, x, w, deadline, fmt.Sprintf("replaced by %s %s", s.inst.Market, s.inst.ID), manager.WindDown, nil)
 	}
+}
+
+// unlink ends the pairing of replacement s with the server it replaces,
+// keeping the ledger in step.
+func (p *Pool) unlink(ps *pass, s *server) {
+	x := s.replaces
+	ps.l.add(s, -1)
+	ps.l.add(x, -1)
+	s.replaces, x.replacedBy = nil, nil
+	ps.l.add(s, 1)
+	ps.l.add(x, 1)
 }
 
 // replaceOnDemand starts make-before-break replacements of on-demand
 // servers by spot, for managers that accept spot, when the saving over the
 // server's expected remaining life exceeds the cost of running both during
-// the swap.
-func (p *Pool) replaceOnDemand(pl *Plan, now time.Time, servers []*server, wants []*want) {
+// the swap. With hourly billing a replacement starts only when it can be
+// ready as the server's paid hour ends.
+func (p *Pool) replaceOnDemand(ps *pass) {
 	if p.cfg.Prices == nil || p.cfg.Market == OnDemand || p.cfg.Replace.Disabled || p.draining {
 		return
 	}
-	byName := make(map[string]*want, len(wants))
-	for _, w := range wants {
-		byName[w.name] = w
-	}
-	replaced := map[string]bool{}
-	live := 0
-	for _, l := range pl.Launches {
-		live += l.Capacity // launched this pass for demand
-	}
-	for _, s := range servers {
-		if s.replaces != "" {
-			replaced[s.replaces] = true
+	now := ps.now
+	var cands []*server
+	for _, s := range ps.servers {
+		w := p.wantOf(ps, s.mgr)
+		if s.state != granted || s.decided || !s.idle() || s.replacedBy != nil || s.replaces != nil || s.reserved ||
+			s.inst.Market != awsctl.MarketOnDemand || w == nil || w.req.Market != manager.AnyMarket ||
+			now.Sub(s.inst.LaunchTime) < MinimumCharge {
+			continue
 		}
-		if s.phase != phaseFailed && s.interrupted.IsZero() {
-			live += s.weight
+		if p.cfg.Billing == Hourly {
+			left := time.Hour - now.Sub(s.inst.LaunchTime)%time.Hour
+			if left > p.cfg.WindDownTimeout+HourlyMargin+p.cfg.Replace.Overlap {
+				continue
+			}
 		}
+		cands = append(cands, s)
 	}
-	cands := filter(servers, func(s *server) bool {
-		w := byName[s.mgr]
-		return s.phase == phaseGranted && !s.taken && !s.hook && s.counts() && !replaced[s.inst.ID] && !s.reserved &&
-			s.inst.Market == awsctl.MarketOnDemand && w != nil && w.req.Market == manager.AnyMarket &&
-			now.Sub(s.inst.LaunchTime) >= MinimumCharge
-	})
 	if len(cands) == 0 {
 		return
 	}
 	p.sortVictims(now, cands, nil)
-	choices := p.rank(now, servers, true, false)
+	choices := p.rank(ps, true, false)
 	started := 0
 	life := p.cfg.Replace.ExpectedLife.Hours()
 	overlap := p.cfg.Replace.Overlap.Hours()
 	for _, s := range cands {
-		if started >= p.cfg.Replace.MaxPerPass || live+s.weight > p.cfg.Max {
-			break
+		if started >= p.cfg.Replace.MaxPerPass {
+			return
 		}
-		idx := slices.IndexFunc(choices, func(c spotprice.Choice) bool {
-			return !c.Rejected && c.Market == awsctl.MarketSpot && c.Offering.Weight == s.weight
-		})
-		if idx < 0 {
+		var offers []awsctl.Offering
+		var best spotprice.Choice
+		for _, c := range choices {
+			if !c.Rejected && c.Market == awsctl.MarketSpot && c.Offering.Weight == s.weight && !slices.Contains(offers, c.Offering) {
+				if len(offers) == 0 {
+					best = c
+				}
+				offers = append(offers, c.Offering)
+			}
+		}
+		if len(offers) == 0 {
 			return // no acceptable spot offering right now
 		}
-		best := choices[idx]
+		if ps.l.live+s.weight > p.cfg.Max {
+			return
+		}
 		odPrice := p.hourly(now, s)
 		saving := (odPrice - best.PricePerHour) * life
 		swap := best.PricePerHour*max(overlap, MinimumCharge.Hours()) + odPrice*overlap
 		if saving <= swap {
 			if !s.m.swapSkipped {
 				s.m.swapSkipped = true
-				p.event(pl, Event{Kind: EventReplaceSkipped, Instance: s.inst.ID, Manager: s.mgr,
+				p.event(ps.pl, Event{Kind: EventReplaceSkipped, Instance: s.inst.ID, Manager: s.mgr,
 					Reason: fmt.Sprintf("saving $%.4f over %v does not pay for the swap ($%.4f)", saving, p.cfg.Replace.ExpectedLife, swap)})
 			}
 			continue
 		}
-		offers := []awsctl.Offering{best.Offering}
-		for _, c := range choices {
-			if !c.Rejected && c.Market == awsctl.MarketSpot && c.Offering.Weight == s.weight && !slices.Contains(offers, c.Offering) {
-				offers = append(offers, c.Offering)
-			}
-		}
-		p.addLaunch(pl, awsctl.MarketSpot, s.weight, offers, map[string]string{TagReplaces: s.inst.ID},
+		p.addLaunch(ps, awsctl.MarketSpot, s.weight, offers, s.weight, map[string]string{TagReplaces: s.inst.ID},
 			fmt.Sprintf("replaces on-demand %s: %s", s.inst.ID, best.Reason))
-		p.event(pl, Event{Kind: EventReplace, Instance: s.inst.ID, Manager: s.mgr, Market: awsctl.MarketSpot,
+		p.event(ps.pl, Event{Kind: EventReplace, Instance: s.inst.ID, Manager: s.mgr, Market: awsctl.MarketSpot,
 			Reason: fmt.Sprintf("spot saves $%.4f over %v, swap costs $%.4f", saving, p.cfg.Replace.ExpectedLife, swap)})
 		started++
-		live += s.weight
 	}
 }
 
-// minimumSpot returns the extra spot capacity MinimumSpot asks for now.
-func (p *Pool) minimumSpot(now time.Time, servers []*server) int {
+// minimumSpot returns the extra spot capacity MinimumSpot asks for now. The
+// hysteresis reads the cloud, not memory: between AddBelow and KeepBelow
+// the manager keeps what it holds beyond its own target, so a restarted
+// scaler decides as a running one.
+func (p *Pool) minimumSpot(ps *pass, w *want) int {
 	ms := p.cfg.MinimumSpot
 	if ms == nil || p.draining {
 		return 0
 	}
 	ratio := -1.0
-	for _, c := range p.rank(now, servers, true, false) {
+	for _, c := range p.rank(ps, true, false) {
 		if c.Rejected || c.Market != awsctl.MarketSpot {
 			continue
 		}
@@ -414,12 +426,12 @@ func (p *Pool) minimumSpot(now time.Time, servers []*server) int {
 		break
 	}
 	switch {
-	case ratio < 0:
-		p.spotExtra = 0
+	case ratio < 0 || ratio > ms.KeepBelow:
+		return 0
 	case ratio <= ms.AddBelow:
-		p.spotExtra = ms.Capacity
-	case ratio > ms.KeepBelow:
-		p.spotExtra = 0
+		return ms.Capacity
 	}
-	return p.spotExtra
+	// What exists beyond the manager's own target: held, or spot on its
+	// way that only the extra can explain.
+	return min(ms.Capacity, max(0, ps.l.held[w.index]+ps.l.supply[1]-w.req.Target))
 }

@@ -3,6 +3,7 @@ package pool_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -287,16 +288,29 @@ func TestMinimumSpotAddsAndKeepsWithHysteresis(t *testing.T) {
 	p.Plan(ctx, pool.Snapshot{Now: t0})
 	assert.Equal(t, 4, p.Status().Managers["m"].Target, "very cheap: 3 extra")
 
+	// The hysteresis reads what exists, so a restarted scaler keeps it too:
+	// between the thresholds, the extra the manager holds is kept.
+	var held []awsctl.Instance
+	for i := range 4 {
+		s := odServer(fmt.Sprintf("i-%d", i), "z1", "m")
+		s.Market = awsctl.MarketSpot
+		held = append(held, s)
+	}
 	b.SetSpot([]awsctl.SpotPrice{{InstanceType: "m5.large", Zone: "z1", PricePerHour: 0.033, Time: t0}}) // 0.34
-	p.Plan(ctx, pool.Snapshot{Now: t0.Add(time.Minute)})
+	p.Plan(ctx, pool.Snapshot{Now: t0.Add(time.Minute), Instances: held})
 	assert.Equal(t, 4, p.Status().Managers["m"].Target, "between the thresholds: kept")
+	restarted := spotPool(t, b, pool.Spot, func(c *pool.Config) {
+		c.MinimumSpot = &pool.MinimumSpot{Manager: "m", Capacity: 3}
+	}, m)
+	restarted.Plan(ctx, pool.Snapshot{Now: t0.Add(time.Minute), Instances: held})
+	assert.Equal(t, 4, restarted.Status().Managers["m"].Target, "a restarted scaler keeps it too")
 
 	b.SetSpot([]awsctl.SpotPrice{{InstanceType: "m5.large", Zone: "z1", PricePerHour: 0.040, Time: t0.Add(time.Minute)}}) // 0.42
-	p.Plan(ctx, pool.Snapshot{Now: t0.Add(2 * time.Minute)})
+	p.Plan(ctx, pool.Snapshot{Now: t0.Add(2 * time.Minute), Instances: held})
 	assert.Equal(t, 1, p.Status().Managers["m"].Target, "above keep: dropped")
 
 	b.SetSpot([]awsctl.SpotPrice{{InstanceType: "m5.large", Zone: "z1", PricePerHour: 0.033, Time: t0.Add(2 * time.Minute)}})
-	p.Plan(ctx, pool.Snapshot{Now: t0.Add(3 * time.Minute)})
+	p.Plan(ctx, pool.Snapshot{Now: t0.Add(3 * time.Minute), Instances: held[:1]})
 	assert.Equal(t, 1, p.Status().Managers["m"].Target, "between the thresholds: not added back")
 }
 

@@ -3,8 +3,8 @@ package pool
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -12,15 +12,16 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/manager"
 )
 
-// Plan is one pass's decisions for a pool: plain data the scaler executes,
-// a dry run reports and tests inspect.
+// Plan is one pass's decisions for a pool: plain data the scaler executes
+// and a dry run reports.
 type Plan struct {
 	Pool string
 	Now  time.Time
 	// Launches to make. Tags hold the pool and role tags; the scaler adds
 	// its owner tag and an idempotency token.
 	Launches []awsctl.LaunchRequest
-	// Changes to instances: tag changes, then a hook to start.
+	// Changes to instances, at most one per instance: tag changes, then a
+	// hook to start.
 	Changes []Change
 	// Terminate lists instances to terminate.
 	Terminate []string
@@ -29,6 +30,9 @@ type Plan struct {
 	launchWhy []string            // per launch, why that offering and market
 	notices   map[string][]notice // by instance, delivered once its change lands
 	termNotes map[string][]notice // by instance, delivered once terminated
+	lost      []notice            // servers gone outside the scaler: delivered at commit
+	ready     map[string]bool     // Provision succeeded: TagReady is written
+	changeAt  map[string]int      // index in Changes by instance
 }
 
 // Change is a tag change on one instance and the hook to start once the tags
@@ -46,82 +50,54 @@ type notice struct {
 	n manager.Notice
 }
 
-type phase int
-
-const (
-	phaseBooting phase = iota
-	phaseProvisioning
-	phaseFree
-	phaseGranted
-	phaseWinding
-	phaseFailed
-)
-
-// server is an instance as one pass sees it.
-type server struct {
-	inst     awsctl.Instance
-	weight   int
-	mgr      string
-	phase    phase
-	start    time.Time
-	deadline time.Time
-	m        *memo
-	taken    bool // already has a decision this pass
-	hook     bool // a hook is running
-	// restoring: a Restore hook is running; the server counts as held by
-	// its manager (or as pool supply) so nothing is launched in its place.
-	restoring bool
-	// interrupted: EC2 reclaims this spot server at that time; it no
-	// longer counts as capacity.
-	interrupted time.Time
-	rebalance   bool
-	// replaces: this server was launched to replace that one.
-	replaces string
-	// earmarked: a replacement on its way, not capacity for new demand.
-	earmarked bool
-	// prevMgr: the server was just handed back to the pool by this
-	// manager; its grant tag goes unless another grant replaces it.
-	prevMgr *want
-	// staleGrant: the grant tag names a manager the pool does not have.
-	staleGrant bool
-	launchNano int64 // launch time, for ordering without time.Time compares
-	mgrIdx     int   // position of the listed grant's manager in Config.Managers
-	// reserved: an on-demand server a reservation covers, so it costs
-	// nothing extra to keep.
-	reserved bool
+// change merges a tag change and a hook into the one Change of s's
+// instance in the plan.
+func (pl *Plan) change(s *server, set map[string]string, remove []string, hook HookKind) {
+	i, ok := pl.changeAt[s.inst.ID]
+	if !ok {
+		i = len(pl.Changes)
+		pl.changeAt[s.inst.ID] = i
+		pl.Changes = append(pl.Changes, Change{Instance: s.inst})
+	}
+	ch := &pl.Changes[i]
+	for k, v := range set {
+		if ch.Set == nil {
+			ch.Set = map[string]string{}
+		}
+		ch.Set[k] = v
+		ch.Remove = slices.DeleteFunc(ch.Remove, func(x string) bool { return x == k })
+	}
+	for _, k := range remove {
+		delete(ch.Set, k)
+		if !slices.Contains(ch.Remove, k) {
+			ch.Remove = append(ch.Remove, k)
+		}
+	}
+	if hook != 0 {
+		ch.Hook = hook
+	}
 }
 
-// counts reports whether s is capacity the pool can plan with.
-func (s *server) counts() bool { return s.interrupted.IsZero() && !s.earmarked }
-
-func (s *server) managerServer() manager.Server {
-	return manager.Server{
-		ID:          s.inst.ID,
-		Type:        s.inst.Type,
-		Zone:        s.inst.Zone,
-		Market:      s.inst.Market,
-		PrivateIP:   s.inst.PrivateIP,
-		Weight:      s.weight,
-		LaunchTime:  s.inst.LaunchTime,
-		WindingDown: s.phase == phaseWinding,
-		Deadline:    s.deadline,
+func (pl *Plan) notify(s *server, w *want, n manager.Notice) {
+	if w == nil {
+		return
 	}
+	n.Server = s.managerServer()
+	pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{w.m, n})
 }
 
 // want is one manager's demand this pass.
 type want struct {
-	m        manager.Manager
-	name     string
-	req      manager.Request
-	target   int
-	held     int
-	zoneHeld map[string]int
-	idle     map[string]bool
+	m      manager.Manager
+	name   string
+	index  int
+	req    manager.Request
+	target int
+	idle   map[string]bool
 	// extraSpot is capacity added to target by MinimumSpot, to be spot.
 	extraSpot int
+	release   map[string]bool
 }
-
-func (w *want) need() int { return max(0, w.target-w.held) }
 
 func (w *want) accepts(mk awsctl.Market) bool {
 	switch w.req.Market {
@@ -131,6 +107,38 @@ func (w *want) accepts(mk awsctl.Market) bool {
 		return mk == awsctl.MarketSpot
 	}
 	return true
+}
+
+// pass is the state of one pass: the servers, the ledger and the wants.
+type pass struct {
+	now     time.Time
+	pl      *Plan
+	servers []*server
+	l       *ledger
+	wants   []*want
+	// minimum is the pool's Min this pass (0 while draining).
+	minimum int
+}
+
+func (ps *pass) held(w *want) int { return ps.l.held[w.index] }
+
+// need is what w still misses: its target, or its zone minimums if they ask
+// for more.
+func (ps *pass) need(w *want) int {
+	n := w.target - ps.held(w)
+	return max(n, ps.zoneDeficit(w, ""), 0)
+}
+
+// zoneDeficit is what w misses of its zone minimums, in zone z or, for "",
+// in all zones.
+func (ps *pass) zoneDeficit(w *want, z string) int {
+	d := 0
+	for zone, minimum := range w.req.ZoneMinimums {
+		if z == "" || zone == z {
+			d += max(0, min(minimum, w.target)-ps.l.zoneHeld[w.index][zone])
+		}
+	}
+	return d
 }
 
 // Snapshot is what one pass knows of the world.
@@ -145,225 +153,230 @@ type Snapshot struct {
 	Rebalance map[string]time.Time
 }
 
-// Plan looks at the pool's instances, asks the managers what they want and
-// decides this pass's actions. It calls the managers' Demand but changes
-// nothing else outside the pool; the scaler carries the plan out and reports
-// back through Commit.
-func (p *Pool) Plan(ctx context.Context, snap Snapshot) *Plan {
+// plan looks at the pool's instances, asks the managers what they want and
+// decides this pass's actions. It changes nothing outside the pool; the
+// scaler carries the plan out and reports back through commit.
+func (p *Pool) plan(ctx context.Context, snap Snapshot) *Plan {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := snap.Now
-	pl := &Plan{Pool: p.cfg.Name, Now: now, notices: map[string][]notice{}, termNotes: map[string][]notice{}}
+	pl := &Plan{Pool: p.cfg.Name, Now: now, notices: map[string][]notice{}, termNotes: map[string][]notice{},
+		ready: map[string]bool{}, changeAt: map[string]int{}}
+	p.bugs = p.bugs[:0]
 	p.readHooks(pl, now)
-	servers := p.classify(pl, snap)
-	wants := p.askManagers(ctx, pl, now, servers)
-	p.decide(pl, now, servers, wants)
+	servers := p.observe(pl, snap)
+	ps := &pass{now: now, pl: pl, servers: servers, l: p.newLedger(servers), minimum: p.cfg.Min}
+	if p.draining {
+		ps.minimum = 0
+	}
+	ps.wants = p.askManagers(ctx, ps)
+	p.decide(ps)
+	p.forget()
+	for _, b := range p.bugs {
+		p.event(pl, Event{Kind: EventCloudError, Reason: "lifecycle transition outside the table: " + b})
+	}
 	return pl
 }
 
-func (p *Pool) decide(pl *Plan, now time.Time, servers []*server, wants []*want) {
-	p.markReserved(now, servers)
-	byName := make(map[string]*want, len(wants))
-	sumTarget := 0
-	for _, w := range wants {
-		byName[w.name] = w
-		sumTarget += w.target
-	}
-	p.interruptions(pl, now, servers, byName)
-	p.swapReplacements(pl, now, servers, byName)
+// decide is the pass's decisions, in an order where each step only reads
+// the ledger and moves servers through move.
+func (p *Pool) decide(ps *pass) {
+	p.markReserved(ps.now, ps.servers)
+	// What the world did: servers lost, stopped or interrupted.
+	p.reportLost(ps)
+	p.retireStopped(ps)
+	p.interruptions(ps)
+	// What the hooks finished: provisioning, restores.
+	p.finishProvisioning(ps)
+	p.finishRestores(ps)
+	// Swaps that are ready, and servers managers release.
+	p.swapReplacements(ps)
+	p.releases(ps)
+	// Demand: managers' own wind-downs back, excess taken, free servers
+	// granted, then launches or spare capacity wound down.
+	p.restoreOwn(ps)
+	p.takeExcess(ps)
+	p.grant(ps)
+	p.balance(ps)
+	p.dropStaleGrants(ps)
+	// Lifecycles that move on their own.
+	p.advance(ps)
+	p.replaceOnDemand(ps)
+	p.recordGrants(ps)
+	p.recordStatus(ps)
+}
 
-	// What each manager holds, counting restores in progress as held.
-	for _, s := range servers {
-		w := byName[s.mgr]
-		if w == nil || !s.counts() {
-			continue
+// finishProvisioning writes TagReady on servers whose Provision hook
+// succeeded since the last pass, and retires those whose hook failed.
+func (p *Pool) finishProvisioning(ps *pass) {
+	for _, s := range ps.servers {
+		if ps.pl.ready[s.inst.ID] && s.state != stopped && s.state != interrupted {
+			ps.pl.change(s, map[string]string{TagReady: s.tags.ready}, nil, 0)
 		}
-		if s.phase == phaseGranted || (s.restoring && !s.m.restoreFree) {
-			w.held += s.weight
-			w.zoneHeld[s.inst.Zone] += s.weight
+		if s.m.provFailed != nil && s.tags.retire == "" && s.state == retiring {
+			p.retire(ps, s, RetireProvisionFailed, nil, "provisioning failed")
 		}
 	}
+}
 
-	// Finish restores whose hook succeeded: untag, and give the server back
-	// to its manager if it still wants it, else to the pool.
-	for _, s := range servers {
-		if s.phase != phaseWinding || !s.m.restored || s.taken {
+// finishRestores completes restores whose hook succeeded: the wind-down
+// tags go, and the server works for its manager again if it still wants
+// it, else for the pool.
+func (p *Pool) finishRestores(ps *pass) {
+	for _, s := range ps.servers {
+		if s.state != restoring || !s.m.restored || s.decided {
 			continue
 		}
-		pl.Changes = append(pl.Changes, Change{Instance: s.inst, Remove: []string{TagWindDownStart, TagWindDownDeadline}})
-		w := byName[s.mgr]
-		if w != nil && (!s.m.restoreFree || w.need() > 0) {
-			s.taken = true
-			s.phase = phaseGranted
-			w.held += s.weight
-			w.zoneHeld[s.inst.Zone] += s.weight
-			pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{w.m, manager.Notice{Kind: manager.Restored, Server: s.managerServer()}})
+		w := p.wantOf(ps, s.mgr)
+		remove := []string{TagWindDownStart, TagWindDownDeadline}
+		if w != nil && !s.m.restoreFree {
+			p.move(ps.l, s, granted, w)
+			ps.pl.change(s, nil, remove, 0)
+			ps.pl.notify(s, w, manager.Notice{Kind: manager.Restored})
 			continue
 		}
-		// Back to the pool: free for any manager this very pass.
+		// Back to the pool, free for any manager this very pass.
 		s.prevMgr = w
+		p.move(ps.l, s, free, nil)
 		s.mgr = ""
-		s.phase = phaseFree
-		if !s.m.provisioned {
-			s.phase = phaseProvisioning
-		}
+		s.decided = false
+		ps.pl.change(s, nil, remove, 0)
 	}
+}
 
-	// 1. Demand came back: cancel the manager's own wind-downs first.
-	for _, w := range wants {
-		if w.need() == 0 {
-			continue
-		}
-		cands := filter(servers, func(s *server) bool {
-			return s.phase == phaseWinding && s.mgr == w.name && !s.taken && !s.hook && !s.m.tornDown && !s.m.restored && s.counts()
-		})
-		slices.SortFunc(cands, func(a, b *server) int { return cmp.Or(b.deadline.Compare(a.deadline), oldestFirst(a, b)) })
-		for _, s := range cands {
-			if w.need() == 0 {
-				break
-			}
-			p.restore(pl, s, false, "demand returned")
-			w.held += s.weight
-			w.zoneHeld[s.inst.Zone] += s.weight
-		}
-	}
-
-	// 2. Take back what managers hold beyond their targets.
-	for _, w := range wants {
-		excess := w.held - w.target
-		if excess <= 0 {
-			continue
-		}
-		cands := filter(servers, func(s *server) bool {
-			return s.phase == phaseGranted && s.mgr == w.name && !s.taken && !s.hook && s.counts()
-		})
-		p.sortVictims(now, cands, w.idle)
-		for _, s := range cands {
-			if excess < s.weight {
-				continue
-			}
-			deadline, ok := p.removable(now, s)
-			if !ok {
-				continue
-			}
-			p.windDown(pl, now, s, w, deadline, fmt.Sprintf("manager holds %d, wants %d", w.held, w.target))
-			excess -= s.weight
-			w.held -= s.weight
-			w.zoneHeld[s.inst.Zone] -= s.weight
-		}
-	}
-
-	// 3. Grant ready servers to managers that need them.
-	p.grant(pl, servers, wants)
-
-	// 4. Launch or restore what is missing; 5. remove what is spare.
-	p.balance(pl, now, servers, wants, sumTarget)
-
-	// Servers handed back to the pool and not granted again lose their
-	// old grant.
-	for _, s := range servers {
+// dropStaleGrants removes the grant tag of servers handed back to the pool
+// and not granted again this pass.
+func (p *Pool) dropStaleGrants(ps *pass) {
+	for _, s := range ps.servers {
 		if s.prevMgr == nil && !s.staleGrant {
 			continue
 		}
-		pl.Changes = append(pl.Changes, Change{Instance: s.inst, Remove: []string{TagManager}})
+		if s.state == free || s.state == provisioning || s.staleGrant && s.state != granted {
+			ps.pl.change(s, nil, []string{TagManager}, 0)
+		}
 		if s.prevMgr != nil {
-			pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{s.prevMgr.m, manager.Notice{Kind: manager.Revoked, Server: s.managerServer(), Reason: "handed back to the pool"}})
+			ps.pl.notify(s, s.prevMgr, manager.Notice{Kind: manager.Revoked, Reason: "handed back to the pool"})
 		}
 		s.prevMgr, s.staleGrant = nil, false
-		s.taken = true
 	}
-
-	// 6. Move wind-downs, provisioning and failures along.
-	for _, s := range servers {
-		if s.taken || s.hook {
-			continue
-		}
-		switch s.phase {
-		case phaseProvisioning:
-			if s.inst.State == awsctl.StateRunning {
-				pl.Changes = append(pl.Changes, Change{Instance: s.inst, Hook: HookProvision})
-			}
-		case phaseFailed:
-			p.windDown(pl, now, s, nil, now.Add(p.cfg.WindDownTimeout), "provisioning failed")
-		case phaseWinding:
-			p.advanceWindDown(pl, now, s, byName[s.mgr])
-		}
-	}
-	// 7. Replace on-demand servers by spot where it pays.
-	p.replaceOnDemand(pl, now, servers, wants)
-	p.recordStatus(now, servers, wants, sumTarget)
 }
 
-func filter(servers []*server, keep func(*server) bool) []*server {
-	var out []*server
-	for _, s := range servers {
-		if keep(s) {
-			out = append(out, s)
-		}
+// wantOf returns the want of the named manager, or nil.
+func (p *Pool) wantOf(ps *pass, name string) *want {
+	if i, ok := p.mgrIndex[name]; ok && i < len(ps.wants) {
+		return ps.wants[i]
 	}
-	return out
+	return nil
 }
 
 // grant hands free servers to managers with unmet demand, one server per
-// manager in turn so that several managers wanting the same servers share
-// them fairly; zone minimums and market preferences pick which server.
-func (p *Pool) grant(pl *Plan, servers []*server, wants []*want) {
-	free := filter(servers, func(s *server) bool { return s.phase == phaseFree && !s.taken && !s.hook })
-	if len(free) == 0 {
+// manager in turn, the least served manager first, so that managers wanting
+// the same servers share them fairly; zone minimums and market preferences
+// pick which server. The order depends only on what the pass sees, so a
+// restarted scaler grants as a running one would.
+func (p *Pool) grant(ps *pass) {
+	var freeServers []*server
+	for _, s := range ps.servers {
+		if s.state == free && !s.decided && s.idle() && s.replaces == nil {
+			freeServers = append(freeServers, s)
+		}
+	}
+	if len(freeServers) == 0 {
 		return
 	}
-	slices.SortFunc(free, oldestFirst)
-	n := len(wants)
-	start := p.rr % max(n, 1)
-	p.rr++
-	for progress := true; progress && len(free) > 0; {
+	slices.SortFunc(freeServers, oldestFirst)
+	order := slices.Clone(ps.wants)
+	for progress := true; progress && len(freeServers) > 0; {
 		progress = false
-		for i := range n {
-			w := wants[(start+i)%n]
-			if w.need() == 0 {
+		slices.SortStableFunc(order, func(a, b *want) int {
+			// Least served first: held/target compared without division.
+			return cmp.Compare(ps.held(a)*max(b.target, 1), ps.held(b)*max(a.target, 1))
+		})
+		for _, w := range order {
+			if ps.need(w) == 0 {
 				continue
 			}
-			best := -1
-			bestScore := -1
-			for j, s := range free {
+			best, bestScore := -1, -1
+			for j, s := range freeServers {
 				if !w.accepts(s.inst.Market) {
 					continue
 				}
 				score := 0
-				if w.req.ZoneMinimums[s.inst.Zone] > w.zoneHeld[s.inst.Zone] {
+				if ps.zoneDeficit(w, s.inst.Zone) > 0 {
+					score = 2
+				} else if ps.held(w) < w.target {
 					score = 1
 				}
 				if score > bestScore {
 					best, bestScore = j, score
 				}
 			}
-			if best < 0 {
+			if best < 0 || bestScore == 0 {
 				continue
 			}
-			s := free[best]
-			free = slices.Delete(free, best, best+1)
-			s.taken = true
-			s.phase = phaseGranted
-			s.mgr = w.name
-			w.held += s.weight
-			w.zoneHeld[s.inst.Zone] += s.weight
-			pl.Changes = append(pl.Changes, Change{Instance: s.inst, Set: map[string]string{TagManager: w.name}})
-			if s.prevMgr != nil && s.prevMgr != w {
-				pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{s.prevMgr.m, manager.Notice{Kind: manager.Revoked, Server: s.managerServer(), Reason: "handed to " + w.name}})
-			}
-			s.prevMgr, s.staleGrant = nil, false
-			pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{w.m, manager.Notice{Kind: manager.Granted, Server: s.managerServer()}})
-			p.event(pl, Event{Kind: EventGrant, Instance: s.inst.ID, Manager: w.name,
-				Inputs: []slog.Attr{slog.Int("held", w.held), slog.Int("target", w.target)}})
+			s := freeServers[best]
+			freeServers = slices.Delete(freeServers, best, best+1)
+			p.grantTo(ps, s, w, "")
 			progress = true
+			break // re-sort: the least served manager goes next
 		}
 	}
 }
 
-func (p *Pool) recordStatus(now time.Time, servers []*server, wants []*want, sumTarget int) {
-	st := Status{Time: now, Target: max(sumTarget, p.cfg.Min), Managers: make(map[string]ManagerStatus, len(wants))}
-	// Price each (type, zone, market) once, not each server: the price book
-	// takes a lock per lookup.
+// grantTo grants s to w.
+func (p *Pool) grantTo(ps *pass, s *server, w *want, reason string) {
+	p.move(ps.l, s, granted, w)
+	set := map[string]string{TagManager: w.name}
+	ps.pl.change(s, set, nil, 0)
+	if s.prevMgr != nil && s.prevMgr != w {
+		ps.pl.notify(s, s.prevMgr, manager.Notice{Kind: manager.Revoked, Reason: "handed to " + w.name})
+	}
+	s.prevMgr, s.staleGrant = nil, false
+	ps.pl.notify(s, w, manager.Notice{Kind: manager.Granted, Reason: reason})
+	p.event(ps.pl, Event{Kind: EventGrant, Instance: s.inst.ID, Manager: w.name, Reason: reason,
+		Inputs: []slog.Attr{slog.Int("held", ps.held(w)), slog.Int("target", w.target)}})
+}
+
+// recordGrants remembers which manager holds each server at the end of the
+// pass, so that a server lost outside the scaler is reported to it.
+func (p *Pool) recordGrants(ps *pass) {
+	for _, s := range ps.servers {
+		switch s.state {
+		case granted, windingDown, restoring:
+			s.m.grantedTo = p.wantOf(ps, s.mgr)
+		default:
+			s.m.grantedTo = nil
+		}
+	}
+}
+
+// reportLost tells managers about servers they held that are gone without
+// the scaler terminating them: terminated by EC2 or a person.
+func (p *Pool) reportLost(ps *pass) {
+	for id, m := range p.mem {
+		if m.seen == p.pass || m.grantedTo == nil {
+			continue
+		}
+		if _, ok := p.inflight[id]; ok {
+			continue
+		}
+		w := m.grantedTo
+		m.grantedTo = nil
+		ps.pl.lost = append(ps.pl.lost, notice{w.m, manager.Notice{Kind: manager.Revoked,
+			Server: manager.Server{ID: id}, Reason: "lost: terminated outside the scaler"}})
+		p.event(ps.pl, Event{Kind: EventRevoke, Instance: id, Manager: w.name, Reason: "terminated outside the scaler"})
+	}
+}
+
+func (p *Pool) recordStatus(ps *pass) {
+	now := ps.now
+	sumTarget := 0
+	for _, w := range ps.wants {
+		sumTarget += w.target
+	}
+	l := ps.l
+	st := Status{Time: now, Target: max(sumTarget, ps.minimum), Managers: make(map[string]ManagerStatus, len(ps.wants)),
+		MaxUsed: l.live, Max: p.cfg.Max}
 	type priceKey struct {
 		offeringKey
 		reserved bool
@@ -372,7 +385,7 @@ func (p *Pool) recordStatus(now time.Time, servers []*server, wants []*want, sum
 	if p.cfg.Prices != nil && p.cfg.Price == nil {
 		prices = map[priceKey]float64{}
 	}
-	for _, s := range servers {
+	for _, s := range ps.servers {
 		switch {
 		case prices != nil:
 			k := priceKey{offeringKey{s.inst.Type, s.inst.Zone, s.inst.Market}, s.reserved}
@@ -385,25 +398,27 @@ func (p *Pool) recordStatus(now time.Time, servers []*server, wants []*want, sum
 		case p.cfg.Price != nil:
 			st.HourlySpend += p.hourly(now, s)
 		}
-		if s.earmarked {
+		if s.replaces != nil && s.state != granted {
 			st.Replacing += s.weight
 			continue
 		}
-		switch s.phase {
-		case phaseBooting:
+		switch s.state {
+		case launching, booting:
 			st.Booting += s.weight
-		case phaseProvisioning, phaseFailed:
+		case provisioning:
 			st.Provisioning += s.weight
-		case phaseFree:
+		case free:
 			st.Free += s.weight
-		case phaseGranted:
+		case granted:
 			st.Granted += s.weight
-		case phaseWinding:
+		case windingDown, restoring, retiring, stopped:
 			st.WindingDown += s.weight
+		case interrupted:
+			st.Interrupted += s.weight
 		}
 	}
-	for _, w := range wants {
-		st.Managers[w.name] = ManagerStatus{Target: w.target, Held: w.held}
+	for _, w := range ps.wants {
+		st.Managers[w.name] = ManagerStatus{Target: w.target, Held: ps.held(w)}
 	}
 	for _, t := range p.cfg.Types {
 		if p.cfg.Prices == nil {
@@ -413,5 +428,12 @@ func (p *Pool) recordStatus(now time.Time, servers []*server, wants []*want, sum
 			st.UnitPrice = max(st.UnitPrice, p.cfg.Prices.Effective(t.Name, awsctl.MarketOnDemand, od)/float64(t.Weight))
 		}
 	}
-	p.status = st
+	p.publish(st)
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return nil
+	}
+	return maps.Clone(m)
 }

@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
@@ -11,50 +12,31 @@ import (
 )
 
 // Pool is one group of interchangeable instances with one role and one or
-// more managers. It decides; the scaler carries the decisions out. A Pool is
-// driven by one scaler: Plan and Commit must not run concurrently with each
-// other (the scaler serialises its passes).
+// more managers. Embedders see it read-only, through autoscale.Scaler: its
+// name, configuration and status. The scaler drives its passes.
 type Pool struct {
 	cfg      Config
 	types    map[string]int // instance type -> weight
-	managers map[string]manager.Manager
 	mgrIndex map[string]int // position in Config.Managers
 	hooks    *hookRunner
+	status   atomic.Pointer[Status]
 
-	mu          sync.Mutex
+	mu          sync.Mutex // one pass at a time
 	mem         map[string]*memo
 	inflight    map[string]inflight
 	terminating map[string]time.Time
 	overlay     map[string]overlay
 	lastTarget  map[string]int
-	rr          int
-	status      Status
+	stuck       []*demandCall // per manager: a Demand call past its timeout
 	draining    bool
-	spotExtra   int // MinimumSpot capacity of the last pass, for hysteresis
 	pass        uint64
+	bugs        []string
 	// resLeft is this pass's unused reservations by scope.
 	resLeft map[spotprice.ReservationKey]int
 	// backing and ptrs are the buffers of a pass's servers, kept between
 	// passes.
 	backing []server
 	ptrs    []*server
-}
-
-// memo is what the pool learnt about an instance from its hooks. It is only
-// a cache: after a restart every fact here is either re-derived from tags or
-// re-learnt by running an idempotent hook again.
-type memo struct {
-	provisioned  bool
-	failed       error
-	windDownSent bool
-	woundDown    bool
-	tornDown     bool
-	restored     bool
-	restoreFree  bool   // the restore hands the server back to the pool, not its manager
-	interrupted  bool   // the interruption was acted on
-	rebalanced   bool   // the manager was told of the rebalance recommendation
-	swapSkipped  bool   // a replacement was judged not worth it (reported once)
-	seen         uint64 // the last pass whose listing showed the instance
 }
 
 type inflight struct {
@@ -70,7 +52,8 @@ type overlay struct {
 }
 
 // New validates cfg and returns a pool. Errors wrap ErrInvalidConfig and
-// name the offending field.
+// name the offending field. Most users hand configs to autoscale.New
+// instead, which builds the pools.
 func New(cfg Config) (*Pool, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
@@ -79,7 +62,6 @@ func New(cfg Config) (*Pool, error) {
 	p := &Pool{
 		cfg:         c,
 		types:       map[string]int{},
-		managers:    map[string]manager.Manager{},
 		mgrIndex:    map[string]int{},
 		hooks:       newHookRunner(c.Role),
 		mem:         map[string]*memo{},
@@ -87,14 +69,15 @@ func New(cfg Config) (*Pool, error) {
 		terminating: map[string]time.Time{},
 		overlay:     map[string]overlay{},
 		lastTarget:  map[string]int{},
+		stuck:       make([]*demandCall, len(c.Managers)),
 	}
 	for _, t := range c.Types {
 		p.types[t.Name] = t.Weight
 	}
 	for _, m := range c.Managers {
-		p.managers[m.Name()] = m
 		p.mgrIndex[m.Name()] = len(p.mgrIndex)
 	}
+	p.status.Store(&Status{Managers: map[string]ManagerStatus{}})
 	return p, nil
 }
 
@@ -104,37 +87,48 @@ func (p *Pool) Name() string { return p.cfg.Name }
 // Config returns the pool's configuration with defaults filled in.
 func (p *Pool) Config() Config { return p.cfg }
 
-// Status returns what the pool saw and decided in its latest pass.
+// Status returns what the pool saw and decided in its latest pass. It
+// never waits for a pass in progress.
 func (p *Pool) Status() Status {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.status
+	s := *p.status.Load()
 	s.Managers = cloneMap(s.Managers)
 	return s
 }
 
-// OnHookDone registers f to be called, from the hook's goroutine, each
-// time a role hook of the pool finishes; f must not block. The scaler uses
-// it to pass again as soon as a server is ready. Call it before the first
-// pass.
-func (p *Pool) OnHookDone(f func()) { p.hooks.onDone = f }
+func (p *Pool) publish(s Status) { p.status.Store(&s) }
 
-// WaitHooks waits until no role hook of the pool is running, or ctx ends.
-// Simulations on virtual time use it so that instant hooks take effect in
-// the next pass deterministically.
-func (p *Pool) WaitHooks(ctx context.Context) error { return p.hooks.waitIdle(ctx) }
+// Managers returns the pool's managers in configuration order.
+func (p *Pool) Managers() []manager.Manager { return append([]manager.Manager(nil), p.cfg.Managers...) }
 
-// Close waits for the pool's hook goroutines to return, or ctx to end.
-// Cancel the context given to Commit first so running hooks stop.
-func (p *Pool) Close(ctx context.Context) error { return p.hooks.wait(ctx) }
+// onHookDone registers f to be called, from the hook's goroutine, each
+// time a role hook of the pool finishes; f must not block.
+func (p *Pool) onHookDone(f func()) { p.hooks.onDone = f }
 
-// SetDraining makes every manager's target and the pool's Min count as zero
-// while on, so that every server is wound down and terminated. The scaler
-// uses it for a shutdown that winds everything down.
-func (p *Pool) SetDraining(on bool) {
+// waitHooks waits until no role hook of the pool is running, or ctx ends.
+func (p *Pool) waitHooks(ctx context.Context) error { return p.hooks.waitIdle(ctx) }
+
+// close waits for the pool's hook goroutines to return, or ctx to end.
+func (p *Pool) close(ctx context.Context) error { return p.hooks.wait(ctx) }
+
+// setDraining makes every manager's target and the pool's Min count as zero
+// while on, so that every server is wound down and terminated.
+func (p *Pool) setDraining(on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.draining = on
+}
+
+// windingDown lists the servers of the latest pass that are winding down.
+func (p *Pool) windingDown() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []string
+	for id, m := range p.mem {
+		if m.seen == p.pass && (m.windDownSent || m.grantedTo != nil) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // Status summarises a pool after a pass, in capacity units.
@@ -147,11 +141,19 @@ type Status struct {
 	Provisioning int
 	Free         int // ready, not granted
 	Granted      int
-	WindingDown  int
+	// WindingDown counts servers winding down, being restored, or leaving
+	// for good (released, failed, stopped).
+	WindingDown int
 	// Replacing is capacity launched to replace servers (spot for
 	// on-demand), on its way and not yet swapped in.
 	Replacing int
-	Managers  map[string]ManagerStatus
+	// Interrupted is spot capacity EC2 is about to reclaim.
+	Interrupted int
+	// MaxUsed is the capacity counted toward Max: every server that runs or
+	// may run, launches not yet listed included.
+	MaxUsed  int
+	Max      int
+	Managers map[string]ManagerStatus
 	// HourlySpend is what the pool's instances cost per hour now, in US
 	// dollars, as far as the pool knows prices (see Config.Prices).
 	HourlySpend float64
@@ -166,24 +168,13 @@ func (s Status) Ready() int { return s.Free + s.Granted }
 
 // Live is the capacity of every instance that exists.
 func (s Status) Live() int {
-	return s.Booting + s.Provisioning + s.Free + s.Granted + s.WindingDown + s.Replacing
+	return s.Booting + s.Provisioning + s.Free + s.Granted + s.WindingDown + s.Replacing + s.Interrupted
 }
 
 // ManagerStatus is one manager's position after a pass.
 type ManagerStatus struct {
 	Target int
 	Held   int
-}
-
-func cloneMap[K comparable, V any](m map[K]V) map[K]V {
-	if m == nil {
-		return nil
-	}
-	out := make(map[K]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func (p *Pool) weight(instanceType string) int {

@@ -26,6 +26,21 @@ const (
 	// an interruption notice (RFC 3339 UTC), so a restarted scaler does not
 	// count it as capacity even if the notice itself is not delivered again.
 	TagInterrupted = "ec2autoscale:interrupted"
+	// TagReady holds the time the role's Provision hook succeeded (RFC 3339
+	// UTC), so a restarted scaler knows the server is ready without running
+	// the hook again.
+	TagReady = "ec2autoscale:ready"
+	// TagRetire marks a server that leaves for good and must never be put
+	// back to work: its value says why ("released", "provision-failed",
+	// "stopped").
+	TagRetire = "ec2autoscale:retire"
+)
+
+// Reasons written in TagRetire.
+const (
+	RetireReleased        = "released"
+	RetireProvisionFailed = "provision-failed"
+	RetireStopped         = "stopped"
 )
 
 // EC2 tag limits.
@@ -38,7 +53,8 @@ const (
 const tagPrefix = "ec2autoscale:"
 
 // ownTags are every tag key the scaler may write on one instance.
-var ownTags = []string{TagOwner, TagPool, TagRole, TagManager, TagWindDownStart, TagWindDownDeadline, TagReplaces, TagInterrupted}
+var ownTags = []string{TagOwner, TagPool, TagRole, TagManager, TagWindDownStart, TagWindDownDeadline, TagReplaces,
+	TagInterrupted, TagReady, TagRetire}
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 

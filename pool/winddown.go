@@ -2,17 +2,23 @@ package pool
 
 import (
 	"cmp"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/manager"
 )
 
 // sortVictims orders servers to wind down: those the manager marked idle,
-// then those EC2 recommends moving off, then the most expensive per capacity
-// unit, then the newest.
+// then those EC2 recommends moving off, then (hourly billing) those with the
+// least of their paid hour left, then the most expensive per capacity unit,
+// then the newest.
 func (p *Pool) sortVictims(now time.Time, cands []*server, idle map[string]bool) {
+	if len(cands) < 2 {
+		return
+	}
 	price := make(map[*server]float64, len(cands))
 	for _, s := range cands {
 		price[s] = p.hourly(now, s) / float64(s.weight)
@@ -26,10 +32,17 @@ func (p *Pool) sortVictims(now time.Time, cands []*server, idle map[string]bool)
 		}
 		return 1
 	}
+	hourLeft := func(s *server) time.Duration {
+		if p.cfg.Billing != Hourly {
+			return 0
+		}
+		return time.Hour - now.Sub(s.inst.LaunchTime)%time.Hour
+	}
 	slices.SortStableFunc(cands, func(a, b *server) int {
 		return cmp.Or(
 			first(idle[a.inst.ID], idle[b.inst.ID]),
 			first(a.rebalance, b.rebalance),
+			cmp.Compare(hourLeft(a), hourLeft(b)),
 			cmp.Compare(price[b], price[a]),
 			oldestFirst(b, a))
 	})
@@ -56,71 +69,235 @@ func (p *Pool) removable(now time.Time, s *server) (time.Time, bool) {
 
 // windDown starts a wind-down: the tags first (start and deadline), then,
 // for a server with work, the role's WindDown hook and the manager's notice.
-func (p *Pool) windDown(pl *Plan, now time.Time, s *server, w *want, deadline time.Time, reason string) {
-	p.windDownAs(pl, now, s, w, deadline, reason, manager.WindDown)
-}
-
-// windDownAs is windDown with the kind of notice the manager receives.
-func (p *Pool) windDownAs(pl *Plan, now time.Time, s *server, w *want, deadline time.Time, reason string, kind manager.NoticeKind) {
-	s.taken = true
-	s.phase = phaseWinding
-	s.deadline = deadline
-	ch := Change{Instance: s.inst, Set: map[string]string{
-		TagWindDownStart:    formatTime(now),
+func (p *Pool) windDown(ps *pass, s *server, w *want, deadline time.Time, reason string, kind manager.NoticeKind, extra map[string]string) {
+	to := windingDown
+	if extra[TagRetire] != "" {
+		to = retiring
+	}
+	if s.state != interrupted {
+		p.move(ps.l, s, to, nil)
+	}
+	s.decided = true
+	s.deadline, s.start = deadline, ps.now
+	s.m.windDownSent, s.m.woundDown, s.m.tornDown, s.m.restored = false, false, false, false
+	set := map[string]string{
+		TagWindDownStart:    formatTime(ps.now),
 		TagWindDownDeadline: formatTime(deadline),
-	}}
+	}
+	for k, v := range extra {
+		set[k] = v
+	}
 	ev := Event{Kind: EventWindDown, Instance: s.inst.ID, Reason: reason,
-		Inputs: []slog.Attr{slog.Time("deadline", deadline), slog.Duration("age", now.Sub(s.inst.LaunchTime))}}
+		Inputs: []slog.Attr{slog.Time("deadline", deadline), slog.Duration("age", ps.now.Sub(s.inst.LaunchTime))}}
+	hook := HookKind(0)
 	if w != nil {
-		ch.Hook = HookWindDown
+		hook = HookWindDown
 		ev.Manager = w.name
-		pl.notices[s.inst.ID] = append(pl.notices[s.inst.ID], notice{w.m, manager.Notice{
-			Kind: kind, Server: s.managerServer(), Deadline: deadline, Reason: reason}})
+		ps.pl.notify(s, w, manager.Notice{Kind: kind, Deadline: deadline, Reason: reason})
 	}
-	pl.Changes = append(pl.Changes, ch)
-	p.event(pl, ev)
+	if !s.idle() {
+		hook = 0 // one hook at a time: the next pass sends it
+	}
+	ps.pl.change(s, set, nil, hook)
+	p.event(ps.pl, ev)
 }
 
-// restore cancels a wind-down. The wind-down tags are removed once the
-// role's Restore succeeds, in a later pass.
-func (p *Pool) restore(pl *Plan, s *server, toPool bool, reason string) {
-	s.taken = true
+// retire winds s down for good: it is never put back to work.
+func (p *Pool) retire(ps *pass, s *server, why string, w *want, reason string) {
+	deadline := ps.now.Add(p.cfg.WindDownTimeout)
+	if s.tags.winding {
+		deadline = s.deadline
+	}
+	p.windDown(ps, s, w, deadline, reason, manager.WindDown, map[string]string{TagRetire: why})
+	s.tags.retire = why
+}
+
+// restore cancels a wind-down: the Restore hook runs now, or, if another
+// hook still runs, next pass (the server is counted as restored meanwhile so
+// nothing is launched in its place). The wind-down tags are removed once the
+// hook succeeds.
+func (p *Pool) restore(ps *pass, s *server, toPool bool, reason string) {
 	s.m.restoreFree = toPool
-	pl.Changes = append(pl.Changes, Change{Instance: s.inst, Hook: HookRestore})
-	p.event(pl, Event{Kind: EventRestore, Instance: s.inst.ID, Manager: s.mgr, Reason: reason})
+	s.claimed = true
+	p.move(ps.l, s, restoring, nil)
+	if s.idle() {
+		ps.pl.change(s, nil, nil, HookRestore)
+	}
+	p.event(ps.pl, Event{Kind: EventRestore, Instance: s.inst.ID, Manager: s.mgr, Reason: reason})
 }
 
-// advanceWindDown moves a wind-down one step: deliver the request, check on
-// the server, tear it down, terminate it; or, past its deadline, restore it
-// or give up waiting, per configuration.
-func (p *Pool) advanceWindDown(pl *Plan, now time.Time, s *server, w *want) {
-	if s.m.restored {
-		return // the untag is pending
+// restorable reports whether a winding-down server may be put back to work.
+func restorable(s *server) bool {
+	return s.state == windingDown && !s.decided && !s.m.tornDown && s.hook != HookTeardown
+}
+
+// restoreOwn cancels wind-downs of managers whose demand came back: a
+// restored server works at once and costs no boot, even while a wind-down
+// hook is still running on it.
+func (p *Pool) restoreOwn(ps *pass) {
+	for _, w := range ps.wants {
+		if ps.need(w) == 0 {
+			continue
+		}
+		var cands []*server
+		for _, s := range ps.servers {
+			if restorable(s) && s.mgr == w.name {
+				cands = append(cands, s)
+			}
+		}
+		slices.SortFunc(cands, func(a, b *server) int { return cmp.Or(b.deadline.Compare(a.deadline), oldestFirst(a, b)) })
+		for _, s := range cands {
+			if ps.need(w) < s.weight && ps.zoneDeficit(w, s.inst.Zone) == 0 {
+				continue
+			}
+			p.restore(ps, s, false, "demand returned")
+		}
 	}
-	noWork := w == nil // a spare or failed server has nothing to finish
-	if !s.m.woundDown && !noWork && now.After(s.deadline) {
-		if (p.cfg.Billing == Hourly || p.cfg.OnWindDownTimeout == Restore) && s.interrupted.IsZero() {
-			p.restore(pl, s, false, "wind-down passed its deadline")
+}
+
+// takeExcess winds down what managers hold beyond their targets, keeping
+// their zone minimums.
+func (p *Pool) takeExcess(ps *pass) {
+	for _, w := range ps.wants {
+		excess := ps.held(w) - w.target
+		if excess <= 0 {
+			continue
+		}
+		var cands []*server
+		for _, s := range ps.servers {
+			if s.state == granted && s.mgr == w.name && !s.decided && s.idle() && s.replacedBy == nil {
+				cands = append(cands, s)
+			}
+		}
+		p.sortVictims(ps.now, cands, w.idle)
+		for _, s := range cands {
+			if excess < s.weight {
+				continue
+			}
+			if m := w.req.ZoneMinimums[s.inst.Zone]; m > 0 && ps.l.zoneHeld[w.index][s.inst.Zone]-s.weight < min(m, w.target) {
+				continue
+			}
+			deadline, ok := p.removable(ps.now, s)
+			if !ok {
+				continue
+			}
+			reason := fmt.Sprintf("manager holds %d, wants %d", ps.held(w), w.target)
+			p.windDown(ps, s, w, deadline, reason, manager.WindDown, nil)
+			excess -= s.weight
+		}
+	}
+}
+
+// releases winds down, for good, the servers managers asked to release.
+func (p *Pool) releases(ps *pass) {
+	for _, w := range ps.wants {
+		if len(w.release) == 0 {
+			continue
+		}
+		for _, s := range ps.servers {
+			if !w.release[s.inst.ID] || s.mgr != w.name || s.decided {
+				continue
+			}
+			switch s.state {
+			case granted, windingDown, restoring:
+				p.retire(ps, s, RetireReleased, w, "released by its manager")
+			}
+		}
+	}
+}
+
+// retireStopped retires servers someone stopped: they are no capacity, are
+// replaced like any missing server, and are terminated (a stopped instance
+// cannot finish work, and only its volumes would still cost).
+func (p *Pool) retireStopped(ps *pass) {
+	for _, s := range ps.servers {
+		if s.state != stopped || s.decided {
+			continue
+		}
+		w := p.wantOf(ps, s.mgr)
+		if s.tags.retire == "" {
+			p.event(ps.pl, Event{Kind: EventRevoke, Instance: s.inst.ID, Manager: s.mgr,
+				Reason: fmt.Sprintf("instance %s outside the scaler; replaced and terminated", s.inst.State)})
+			deadline := ps.now
+			p.move(ps.l, s, retiring, nil)
+			ps.pl.change(s, map[string]string{TagRetire: RetireStopped, TagWindDownStart: formatTime(ps.now),
+				TagWindDownDeadline: formatTime(deadline)}, nil, 0)
+			if w != nil {
+				ps.pl.notify(s, w, manager.Notice{Kind: manager.Revoked, Reason: "stopped outside the scaler"})
+			}
+			s.m.grantedTo = nil
+			continue
+		}
+		p.move(ps.l, s, retiring, nil)
+	}
+}
+
+// advance moves wind-downs along: deliver the request, check on the
+// server, tear it down, terminate it; or, past its deadline, restore it or
+// stop waiting, per configuration. A wound-down server the pool still
+// needs is handed back to the pool instead of terminated. It also starts
+// the Provision hook of servers that are up.
+func (p *Pool) advance(ps *pass) {
+	for _, s := range ps.servers {
+		if s.decided && s.state != windingDown && s.state != retiring {
+			continue
+		}
+		if !s.idle() {
+			continue
+		}
+		switch s.state {
+		case provisioning:
+			if s.inst.State == awsctl.StateRunning {
+				ps.pl.change(s, nil, nil, HookProvision)
+			}
+		case windingDown, retiring, interrupted:
+			if s.claimed {
+				continue
+			}
+			p.advanceWindDown(ps, s)
+		}
+	}
+}
+
+func (p *Pool) advanceWindDown(ps *pass, s *server) {
+	if !s.tags.winding && s.state != interrupted {
+		return // the wind-down tags are written this pass
+	}
+	w := p.wantOf(ps, s.mgr)
+	noWork := w == nil || s.state == stopped || s.tags.retire == RetireStopped || s.inst.State != awsctl.StateRunning
+	if s.state == interrupted && !s.tags.winding {
+		return // tags written this pass
+	}
+	if !s.m.woundDown && !noWork && ps.now.After(s.deadline) {
+		if (p.cfg.Billing == Hourly || p.cfg.OnWindDownTimeout == Restore) && s.state == windingDown {
+			p.restore(ps, s, false, "wind-down passed its deadline")
 			return
 		}
-		p.event(pl, Event{Kind: EventWindDown, Instance: s.inst.ID, Manager: s.mgr,
+		p.event(ps.pl, Event{Kind: EventWindDown, Instance: s.inst.ID, Manager: s.mgr,
 			Reason: "wind-down passed its deadline; terminating anyway"})
 		s.m.woundDown = true
 	}
+	if s.handover && (noWork || s.m.woundDown) {
+		// Wound down, and the pool still needs it: back to the pool
+		// instead of a launch elsewhere.
+		p.restore(ps, s, true, "wound down; handed back to the pool")
+		return
+	}
 	switch {
-	case !noWork && !s.m.windDownSent:
-		pl.Changes = append(pl.Changes, Change{Instance: s.inst, Hook: HookWindDown})
+	case !noWork && !s.m.woundDown && !s.m.windDownSent:
+		ps.pl.change(s, nil, nil, HookWindDown)
 	case !noWork && !s.m.woundDown:
-		pl.Changes = append(pl.Changes, Change{Instance: s.inst, Hook: HookCheck})
-	case !s.m.tornDown:
-		pl.Changes = append(pl.Changes, Change{Instance: s.inst, Hook: HookTeardown})
+		ps.pl.change(s, nil, nil, HookCheck)
+	case !s.m.tornDown && s.inst.State == awsctl.StateRunning:
+		ps.pl.change(s, nil, nil, HookTeardown)
 	default:
-		pl.Terminate = append(pl.Terminate, s.inst.ID)
+		ps.pl.Terminate = append(ps.pl.Terminate, s.inst.ID)
 		ev := Event{Kind: EventTerminate, Instance: s.inst.ID, Manager: s.mgr, Market: s.inst.Market,
-			Inputs: []slog.Attr{slog.Duration("age", now.Sub(s.inst.LaunchTime))}}
-		if w != nil {
-			pl.termNotes[s.inst.ID] = append(pl.termNotes[s.inst.ID], notice{w.m, manager.Notice{Kind: manager.Revoked, Server: s.managerServer(), Reason: "terminated"}})
+			Inputs: []slog.Attr{slog.Duration("age", ps.now.Sub(s.inst.LaunchTime))}}
+		if w != nil && s.state != stopped && s.tags.retire != RetireStopped {
+			ps.pl.termNotes[s.inst.ID] = append(ps.pl.termNotes[s.inst.ID], notice{w.m, manager.Notice{
+				Kind: manager.Revoked, Server: s.managerServer(), Reason: "terminated"}})
 		}
-		p.event(pl, ev)
+		p.event(ps.pl, ev)
 	}
 }

@@ -1,0 +1,116 @@
+package pool
+
+import "github.com/ec2autoscale/ec2autoscale/awsctl"
+
+// ledger is a pool's capacity in one pass, in capacity units, counted once
+// from the servers and kept up to date by every decision through move. Every
+// decision that needs a count reads it here, and so does Status, so that no
+// two parts of the pass can disagree on what exists.
+type ledger struct {
+	// live is what counts toward Max: every server that runs or may run,
+	// plus the worst case of this pass's launches.
+	live int
+	// byState is capacity per lifecycle state.
+	byState [numStates]int
+	// replacing is capacity launched to replace a server and not swapped
+	// in yet: it counts toward Max but is no capacity for new demand.
+	replacing int
+	// supply is capacity for new demand not granted yet (on its way or
+	// free), by market: index 0 on-demand, 1 spot.
+	supply [2]int
+	// zoneSupply is supply by zone, for zone minimums.
+	zoneSupply map[string]int
+	// perZone and perOffer are live capacity by zone and by offering, for
+	// spreading launches.
+	perZone  map[string]int
+	perOffer map[offeringKey]int
+	// held and zoneHeld are, per manager (by index), what it holds:
+	// granted servers and those being restored to it.
+	held     []int
+	zoneHeld []map[string]int
+}
+
+func marketIndex(m awsctl.Market) int {
+	if m == awsctl.MarketSpot {
+		return 1
+	}
+	return 0
+}
+
+func (p *Pool) newLedger(servers []*server) *ledger {
+	l := &ledger{
+		zoneSupply: map[string]int{},
+		perZone:    make(map[string]int, len(p.cfg.Zones)),
+		perOffer:   map[offeringKey]int{},
+		held:       make([]int, len(p.cfg.Managers)),
+		zoneHeld:   make([]map[string]int, len(p.cfg.Managers)),
+	}
+	for i := range l.zoneHeld {
+		l.zoneHeld[i] = map[string]int{}
+	}
+	for _, s := range servers {
+		l.add(s, 1)
+	}
+	return l
+}
+
+// heldBy returns the index of the manager s counts as held by, or -1.
+func heldBy(s *server) int {
+	if s.mgr == "" {
+		return -1
+	}
+	switch s.state {
+	case granted:
+		if s.replaces != nil {
+			return -1 // a swap a crash cut in half: counted once, as the server it replaces
+		}
+		return s.mgrIdx
+	case restoring:
+		if !s.m.restoreFree {
+			return s.mgrIdx
+		}
+	}
+	return -1
+}
+
+// add counts s into the ledger (sign 1) or out of it (sign -1).
+func (l *ledger) add(s *server, sign int) {
+	w := s.weight * sign
+	if countsTowardMax(s.state, s.inst.State) {
+		l.live += w
+		l.perZone[s.inst.Zone] += w
+		l.perOffer[offeringKey{s.inst.Type, s.inst.Zone, s.inst.Market}] += w
+	}
+	l.byState[s.state] += w
+	if s.replaces != nil && s.state != granted {
+		l.replacing += w
+	}
+	if s.supply() {
+		l.supply[marketIndex(s.inst.Market)] += w
+		l.zoneSupply[s.inst.Zone] += w
+	}
+	if i := heldBy(s); i >= 0 {
+		l.held[i] += w
+		l.zoneHeld[i][s.inst.Zone] += w
+	}
+}
+
+// move changes s's state (and, for a grant, its manager) and keeps the
+// ledger in step. Every decision changes a server's state through here.
+func (p *Pool) move(l *ledger, s *server, to state, mgr *want) {
+	l.add(s, -1)
+	if !allowed(s.state, to) {
+		// A decision outside the lifecycle's table is a bug; the state
+		// still changes so the ledger stays right, and the event says so.
+		p.bugs = append(p.bugs, s.inst.ID+": "+s.state.String()+" -> "+to.String())
+	}
+	s.state = to
+	if mgr != nil {
+		s.mgr, s.mgrIdx = mgr.name, mgr.index
+	}
+	s.decided = true
+	l.add(s, 1)
+}
+
+// totalSupply is the supply of every market.
+func (l *ledger) totalSupply() int { return l.supply[0] + l.supply[1] }
