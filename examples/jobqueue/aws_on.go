@@ -10,12 +10,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2client"
 	"github.com/ec2autoscale/ec2autoscale/pool"
 )
+
+// loadAWSConfig reads the shared AWS configuration; tests replace it.
+var loadAWSConfig = func(ctx context.Context, region string) (aws.Config, error) {
+	return awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+}
 
 // awsWorld connects to a real AWS account. It refuses to start unless every
 // flag needed to say what it launches is given, and prints what that is.
@@ -53,7 +59,7 @@ func awsWorld(ctx context.Context, out io.Writer, cfg config) (*world, error) {
 	if len(types) == 0 {
 		return nil, errors.New("-types: at least one instance type")
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(f.region))
+	awsCfg, err := loadAWSConfig(ctx, f.region)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
@@ -63,7 +69,8 @@ func awsWorld(ctx context.Context, out io.Writer, cfg config) (*world, error) {
 	}
 	fmt.Fprintf(out, "Real AWS: up to %d on-demand instances of %s from %s in %s (%s),\n",
 		cfg.max, f.types, f.image, f.region, strings.Join(f.subnets, ", "))
-	fmt.Fprintf(out, "tagged %s=%s. They are terminated when demand falls and on exit (Ctrl-C).\n\n",
+	fmt.Fprintf(out, "tagged %s=%s. They are terminated when demand falls and on exit (Ctrl-C),\n"+
+		"once their running jobs are done.\n\n",
 		pool.TagOwner, f.identity)
 	return &world{
 		cloud: client,

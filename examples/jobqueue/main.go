@@ -12,10 +12,12 @@
 //
 // With -aws it runs the same service on a real AWS account, on the wall
 // clock: the jobs are still simulated in-process, but the servers are real
-// EC2 instances, launched from -image into the -subnet list, and all of
-// them are wound down and terminated on exit. That mode needs the EC2 client,
-// which is built only with the aws build tag, so that the default example
-// builds in seconds:
+// EC2 instances, launched from -image into the -subnet list. On exit (the end
+// of -length, or Ctrl-C) it takes no new job, lets the running ones finish,
+// and terminates every server; a second Ctrl-C stops waiting and names the
+// instances left running. That mode needs the EC2 client, which is built
+// only with the aws build tag, so that the default example builds in
+// seconds:
 //
 //	go run -tags aws ./examples/jobqueue -aws -region us-east-1 \
 //	    -image ami-0abc... -subnet subnet-0abc=us-east-1a -security-group sg-0abc \
@@ -24,6 +26,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,28 +49,48 @@ import (
 )
 
 func main() {
-	cfg := config{}
-	flag.DurationVar(&cfg.length, "length", 8*time.Hour, "simulated time to run")
-	flag.DurationVar(&cfg.interval, "interval", 30*time.Second, "time between two reconcile passes")
-	flag.DurationVar(&cfg.every, "every", 30*time.Minute, "time between two timeline rows")
-	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of the job arrivals and the simulator")
-	flag.IntVar(&cfg.max, "max", 40, "most servers the pool may hold")
-	flag.BoolVar(&cfg.verbose, "v", false, "log every scaler decision")
-	flag.BoolVar(&cfg.aws.enabled, "aws", false, "run against real AWS (launches real instances; needs a build with -tags aws)")
-	flag.StringVar(&cfg.aws.region, "region", "", "AWS region, with -aws")
-	flag.StringVar(&cfg.aws.endpoint, "endpoint", "", "EC2-compatible endpoint URL, with -aws")
-	flag.StringVar(&cfg.aws.image, "image", "", "AMI id of the workers, with -aws")
-	flag.StringVar(&cfg.aws.types, "types", "c5.large", "comma-separated instance types, with -aws")
-	flag.Var(&cfg.aws.subnets, "subnet", "subnet as id=zone (repeatable), with -aws")
-	flag.Var(&cfg.aws.groups, "security-group", "security group id (repeatable), with -aws")
-	flag.StringVar(&cfg.aws.identity, "identity", "jobqueue-example", "owner tag value of the scaler, with -aws")
-	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Stdout, cfg); err != nil {
+	// The first Ctrl-C ends the run and starts the exit wind-down, the
+	// second stops waiting for it.
+	interrupts := make(chan os.Signal, 1)
+	signal.Notify(interrupts, os.Interrupt)
+	err := run(context.Background(), os.Args[1:], os.Stdout, interrupts)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "jobqueue:", err)
 		os.Exit(1)
 	}
+}
+
+func parseFlags(args []string, output io.Writer) (config, error) {
+	fs := flag.NewFlagSet("jobqueue", flag.ContinueOnError)
+	fs.SetOutput(output)
+	cfg := config{}
+	fs.DurationVar(&cfg.length, "length", 8*time.Hour, "time to run (simulated time, or wall time with -aws)")
+	fs.DurationVar(&cfg.interval, "interval", 30*time.Second, "time between two reconcile passes")
+	fs.DurationVar(&cfg.every, "every", 30*time.Minute, "time between two timeline rows")
+	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the job arrivals and the simulator")
+	fs.IntVar(&cfg.max, "max", 40, "most servers the pool may hold")
+	fs.BoolVar(&cfg.verbose, "v", false, "log every scaler decision")
+	fs.BoolVar(&cfg.aws.enabled, "aws", false, "run against real AWS (launches real instances; needs a build with -tags aws)")
+	fs.StringVar(&cfg.aws.region, "region", "", "AWS region, with -aws")
+	fs.StringVar(&cfg.aws.endpoint, "endpoint", "", "EC2-compatible endpoint URL, with -aws")
+	fs.StringVar(&cfg.aws.image, "image", "", "AMI id of the workers, with -aws")
+	fs.StringVar(&cfg.aws.types, "types", "c5.large", "comma-separated instance types, with -aws")
+	fs.Var(&cfg.aws.subnets, "subnet", "subnet as id=zone (repeatable), with -aws")
+	fs.Var(&cfg.aws.groups, "security-group", "security group id (repeatable), with -aws")
+	fs.StringVar(&cfg.aws.identity, "identity", "jobqueue-example", "owner tag value of the scaler, with -aws")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if cfg.length <= 0 || cfg.interval <= 0 || cfg.every <= 0 || cfg.max < 1 {
+		return cfg, errors.New("-length, -interval, -every and -max must be positive")
+	}
+	return cfg, nil
 }
 
 type config struct {
@@ -176,10 +199,7 @@ func (c *cluster) tick(now time.Time, mark func(id string, idle bool)) (queued, 
 	slices.Sort(ids) // deterministic assignment
 	for _, id := range ids {
 		w := c.workers[id]
-		if w.job != nil && !now.Before(w.done) {
-			w.job = nil
-			c.done++
-		}
+		c.finish(w, now)
 		if w.job == nil && !w.draining && len(c.queue) > 0 {
 			j := c.queue[0]
 			c.queue = c.queue[1:]
@@ -227,12 +247,41 @@ func (c *cluster) setDraining(id string, on bool) {
 	}
 }
 
-// busy reports whether the server still runs a job.
-func (c *cluster) busy(id string) bool {
+// finish ends w's job if it is done at now; the caller holds c.mu.
+func (c *cluster) finish(w *worker, now time.Time) {
+	if w.job != nil && !now.Before(w.done) {
+		w.job = nil
+		c.done++
+	}
+}
+
+// busy reports whether the server still runs a job at now. It finishes a
+// job that is done, so that a wind-down ends with the job even when tick
+// no longer runs, as on exit.
+func (c *cluster) busy(id string, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	w, ok := c.workers[id]
-	return ok && w.job != nil
+	if !ok {
+		return false
+	}
+	c.finish(w, now)
+	return w.job != nil
+}
+
+// running returns how many jobs run and when the last of them ends.
+func (c *cluster) running() (n int, last time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range c.workers {
+		if w.job != nil {
+			n++
+			if w.done.After(last) {
+				last = w.done
+			}
+		}
+	}
+	return n, last
 }
 
 // queueManager is the host's manager: the library's Queue manager for the
@@ -269,10 +318,32 @@ func (a *arrivals) until(now time.Time, submit func(*job)) {
 	}
 }
 
-func run(ctx context.Context, out io.Writer, cfg config) error {
+// run runs the example with the command-line arguments args. The first
+// value on interrupts ends the run and starts the exit wind-down; a second
+// one stops waiting for it.
+func run(ctx context.Context, args []string, out io.Writer, interrupts <-chan os.Signal) error {
+	cfg, err := parseFlags(args, out)
+	if err != nil {
+		return err
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	abortCtx, abort := context.WithCancel(ctx)
+	defer abort()
+	go func() {
+		for _, cancel := range []context.CancelFunc{stopRun, abort} {
+			select {
+			case <-interrupts:
+				cancel()
+			case <-abortCtx.Done():
+				return
+			}
+		}
+	}()
+
 	w, err := simWorld(cfg)
 	if cfg.aws.enabled {
-		w, err = awsWorld(ctx, out, cfg)
+		w, err = awsWorld(runCtx, out, cfg)
 	}
 	if err != nil {
 		return err
@@ -289,7 +360,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 			return nil
 		},
 		Check: func(_ context.Context, inst awsctl.Instance) (role.Status, error) {
-			idle := !c.busy(inst.ID)
+			idle := !c.busy(inst.ID, w.now())
 			return role.Status{Idle: idle, WoundDown: idle}, nil
 		},
 		Restore: func(_ context.Context, inst awsctl.Instance) error {
@@ -313,7 +384,7 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 		Max:      cfg.max,
 		// Jobs run up to 90 minutes: a wind-down must be allowed to last
 		// that long, or a job would be cut short.
-		WindDownTimeout: 2 * time.Hour,
+		WindDownTimeout: windDownTimeout,
 	}}, autoscale.Options{
 		Identity: w.id,
 		Interval: cfg.interval,
@@ -324,15 +395,6 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		// With real instances, leave nothing running: wind everything
-		// down and terminate it, for at most a few minutes.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
-		defer cancel()
-		if err := scaler.Shutdown(sctx, autoscale.ShutdownOptions{WindDown: w.winddown}); err != nil {
-			fmt.Fprintln(out, "shutdown:", err)
-		}
-	}()
 
 	const tick = 10 * time.Second
 	start := w.now()
@@ -340,12 +402,12 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 	fmt.Fprintf(out, "%-6s %7s %7s | %7s %7s %7s | %8s\n", "time", "queued", "running", "booting", "ready", "winding", "cost")
 	var lastStep, lastRow time.Time
 	workers := scaler.Pool("workers")
-	for now := start; now.Sub(start) < cfg.length && ctx.Err() == nil; now = w.now() {
+	for now := start; now.Sub(start) < cfg.length && runCtx.Err() == nil; now = w.now() {
 		gen.until(now, c.submit)
 		queued, running := c.tick(now, queue.MarkIdle)
 		queue.Observe(now, queued, running)
 		if lastStep.IsZero() || now.Sub(lastStep) >= cfg.interval {
-			if err := scaler.Step(ctx); err != nil && cfg.verbose {
+			if err := scaler.Step(runCtx); err != nil && cfg.verbose {
 				fmt.Fprintln(out, "pass:", err)
 			}
 			lastStep = now
@@ -360,12 +422,68 @@ func run(ctx context.Context, out io.Writer, cfg config) error {
 				clock(now.Sub(start)), queued, running, st.Booting+st.Provisioning, st.Ready(), st.WindingDown, cost)
 			lastRow = now
 		}
-		if err := w.wait(ctx, tick); err != nil {
+		if err := w.wait(runCtx, tick); err != nil {
 			break
 		}
 	}
+	err = exit(abortCtx, out, w, c, scaler)
 	summary(out, w, c)
-	return nil
+	return err
+}
+
+// windDownTimeout bounds a server's wind-down: longer than the longest job.
+const windDownTimeout = 2 * time.Hour
+
+// exit stops the scaler. With real instances it first winds every server
+// down and terminates it, waiting for the running jobs, unless ctx ends
+// first: it then returns an error naming the instances left running.
+func exit(ctx context.Context, out io.Writer, w *world, c *cluster, scaler *autoscale.Scaler) error {
+	if !w.winddown {
+		return scaler.Shutdown(context.WithoutCancel(ctx), autoscale.ShutdownOptions{})
+	}
+	n, last := c.running()
+	due := ""
+	if n > 0 {
+		due = fmt.Sprintf(", the last due in %v", last.Sub(w.now()).Round(time.Second))
+	}
+	fmt.Fprintf(out, "\nWinding every server down: no new job starts; %d still running%s.\n"+
+		"Press Ctrl-C again to stop waiting and leave the servers running.\n", n, due)
+	// Past windDownTimeout the pool terminates a server anyway; the bound
+	// here only covers a cloud that keeps failing.
+	sctx, cancel := context.WithTimeout(ctx, windDownTimeout+10*time.Minute)
+	defer cancel()
+	err := scaler.Shutdown(sctx, autoscale.ShutdownOptions{WindDown: true})
+	if err == nil {
+		fmt.Fprintln(out, "Every server is terminated.")
+		return nil
+	}
+	return leftRunning(context.WithoutCancel(ctx), w, err)
+}
+
+// leftRunning is the error of a wind-down that did not finish: the
+// instances still running, and how to find them.
+func leftRunning(ctx context.Context, w *world, cause error) error {
+	if errors.Is(cause, context.Canceled) {
+		cause = errors.New("interrupted again")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	insts, err := w.cloud.ListInstances(ctx, awsctl.ListFilter{Tags: map[string]string{pool.TagOwner: w.id}})
+	if err != nil {
+		return fmt.Errorf("wind-down stopped (%w); listing what is left failed (%w): look for instances tagged %s=%s",
+			cause, err, pool.TagOwner, w.id)
+	}
+	var ids []string
+	for _, inst := range insts {
+		if inst.State.Live() {
+			ids = append(ids, inst.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("wind-down stopped (%w), but no instance is left running", cause)
+	}
+	return fmt.Errorf("wind-down stopped (%w): %d instances left running, tagged %s=%s: %s",
+		cause, len(ids), pool.TagOwner, w.id, strings.Join(ids, " "))
 }
 
 func clock(d time.Duration) string {

@@ -91,9 +91,10 @@ The instances cost money while they run.
 		c.targetGroup, port, cfg.target, cfg.length)
 }
 
-// runAWS runs the web tier against real AWS; it returns the exit status.
-// Without -confirm it only says what it would do.
-func runAWS(ctx context.Context, out io.Writer, cfg config) int {
+// runAWS runs the web tier against real AWS until ctx ends or -length has
+// passed, then winds every server down unless abort ends first; it returns
+// the exit status. Without -confirm it only says what it would do.
+func runAWS(ctx, abort context.Context, out io.Writer, cfg config) int {
 	spec, err := cfg.aws.spec()
 	if err != nil {
 		fmt.Fprintln(out, "webtier:", err)
@@ -106,7 +107,7 @@ func runAWS(ctx context.Context, out io.Writer, cfg config) int {
 		return 2
 	}
 	fmt.Fprint(out, plan)
-	if err := liveRun(ctx, out, cfg, spec); err != nil {
+	if err := liveRun(ctx, abort, out, cfg, spec); err != nil {
 		fmt.Fprintln(out, "webtier:", err)
 		return 1
 	}

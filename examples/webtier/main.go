@@ -16,6 +16,9 @@
 //
 // With -aws it runs against a real target group instead; see -help. It
 // refuses to launch anything without -confirm, and says what it would do.
+// On exit (the end of -length, or Ctrl-C) it deregisters every server, waits
+// for the load balancer to drain it, and terminates it; a second Ctrl-C
+// stops waiting and names the instances left running.
 // The real-AWS mode needs the EC2 client, built only with the aws build tag
 // so that the default example builds quickly:
 //
@@ -45,23 +48,47 @@ import (
 )
 
 func main() {
-	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	// The first Ctrl-C ends the run and starts the exit wind-down, the
+	// second stops waiting for it.
+	interrupts := make(chan os.Signal, 1)
+	signal.Notify(interrupts, os.Interrupt)
+	os.Exit(cli(context.Background(), os.Args[1:], os.Stdout, os.Stderr, interrupts))
+}
+
+// cli runs the command with the arguments args and returns its exit
+// status. The first value on interrupts ends the run (and, with -aws,
+// starts the exit wind-down); a second one stops waiting for the wind-down.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer, interrupts <-chan os.Signal) int {
+	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return
+		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "webtier:", err)
-		os.Exit(2)
+		fmt.Fprintln(stderr, "webtier:", err)
+		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	abortCtx, abort := context.WithCancel(ctx)
+	defer abort()
+	go func() {
+		for _, cancel := range []context.CancelFunc{stopRun, abort} {
+			select {
+			case <-interrupts:
+				cancel()
+			case <-abortCtx.Done():
+				return
+			}
+		}
+	}()
 	if cfg.aws.enabled {
-		os.Exit(runAWS(ctx, os.Stdout, cfg))
+		return runAWS(runCtx, abortCtx, stdout, cfg)
 	}
-	if _, err := run(ctx, os.Stdout, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "webtier:", err)
-		os.Exit(1)
+	if _, err := run(runCtx, stdout, cfg); err != nil {
+		fmt.Fprintln(stderr, "webtier:", err)
+		return 1
 	}
+	return 0
 }
 
 type config struct {

@@ -55,7 +55,7 @@ func TestAWSModeRefusesWithoutConfirm(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if code := runAWS(context.Background(), &out, cfg); code != 2 {
+	if code := runAWS(context.Background(), context.Background(), &out, cfg); code != 2 {
 		t.Errorf("exit status %d, want 2", code)
 	}
 	for _, want := range []string{"eu-west-1", "between 2 and 6 on-demand t3.micro", "ami-0123456789abcdef0",
@@ -82,7 +82,7 @@ func TestAWSModeNeedsItsFlags(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		if code := runAWS(context.Background(), &out, cfg); code != 2 || !strings.Contains(out.String(), tc.want) {
+		if code := runAWS(context.Background(), context.Background(), &out, cfg); code != 2 || !strings.Contains(out.String(), tc.want) {
 			t.Errorf("%q: exit %d, output %q; want 2 and %q", tc.args, code, out.String(), tc.want)
 		}
 	}
