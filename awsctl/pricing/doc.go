@@ -9,6 +9,8 @@
 //
 // The Price List API is served from a few regions only, us-east-1 among
 // them, whatever region is priced: build the client for us-east-1 and name
-// the priced region in the call. The caller needs the IAM permission
-// pricing:GetProducts.
+// the priced region in the call. The China regions are the exception:
+// their prices, in CNY, are listed only by the endpoint in cn-northwest-1,
+// to credentials of the China partition; pass a client built for it with
+// [WithChinaAPI]. The caller needs the IAM permission pricing:GetProducts.
 package pricing

@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/pricing"
@@ -40,36 +41,80 @@ var ErrMalformedPriceList = errors.New("malformed price list entry")
 const maxPages = 20
 
 // Source reads on-demand prices from the AWS Price List API. It implements
-// [spotprice.OnDemandSource]. It is safe for concurrent use if its client
-// is.
+// [spotprice.OnDemandSource]. It is safe for concurrent use if its clients
+// are.
 type Source struct {
-	api GetProductsAPI
-	log *slog.Logger
+	api   GetProductsAPI // for the regions outside China
+	china GetProductsAPI // for the China regions
+	log   *slog.Logger
+}
+
+// Option configures a [Source].
+type Option func(*Source)
+
+// WithChinaAPI sets the client for the China regions (cn-north-1,
+// cn-northwest-1). The Price List API lists their prices, in CNY, only at
+// its endpoint in cn-northwest-1 and to China-partition credentials, so
+// they need a client of their own: build it for cn-northwest-1.
+func WithChinaAPI(api GetProductsAPI) Option {
+	return func(s *Source) { s.china = api }
 }
 
 // NewSource returns a Source calling api. The Price List API is served
 // from a few regions only (us-east-1 among them) whatever region is being
-// priced, so build the client for one of those. A nil logger discards.
-func NewSource(api GetProductsAPI, logger *slog.Logger) (*Source, error) {
+// priced, so build the client for one of those. A *pricing.Client built
+// for a China region serves the China regions instead, as if passed with
+// [WithChinaAPI]. A nil logger discards.
+func NewSource(api GetProductsAPI, logger *slog.Logger, opts ...Option) (*Source, error) {
 	if api == nil {
 		return nil, errors.New("pricing: NewSource: api is required")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Source{api: api, log: logger}, nil
+	s := &Source{api: api, log: logger}
+	if c, ok := api.(*pricing.Client); ok && isChina(c.Options().Region) {
+		s.api, s.china = nil, api
+	}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s, nil
 }
 
-// OnDemandPrices returns the hourly on-demand price in US dollars of each
-// instance type in region, for Linux on shared tenancy without
-// pre-installed software. Types the Price List does not list for the
-// region are left out (and logged). Entries that cannot be read are left
-// out and reported in the returned error, wrapping ErrMalformedPriceList;
-// API failures are reported as *awsctl.APIError. Prices read before an
-// error are returned with it.
+// isChina reports whether region is in the aws-cn partition, whose prices
+// the Price List API keeps apart and quotes in CNY.
+func isChina(region string) bool { return strings.HasPrefix(region, "cn-") }
+
+// isMetal reports whether instanceType is a bare-metal size (c5.metal,
+// c7i.metal-24xl).
+func isMetal(instanceType string) bool {
+	_, size, _ := strings.Cut(instanceType, ".")
+	return strings.HasPrefix(size, "metal")
+}
+
+// OnDemandPrices returns the hourly on-demand price of each instance type
+// in region, for Linux without pre-installed software, on shared tenancy
+// (bare-metal types, which the Price List lists as dedicated, at their
+// bare-metal price). Prices are in the currency the Price List quotes the
+// region in: US dollars, or CNY in the China regions.
+//
+// Types the Price List does not list for the region are left out (and
+// logged). Entries that cannot be read are left out and reported in the
+// returned error, wrapping ErrMalformedPriceList; API failures are
+// reported as *awsctl.APIError. Prices read before an error are returned
+// with it.
 func (s *Source) OnDemandPrices(ctx context.Context, region string, instanceTypes []string) (map[string]float64, error) {
 	if region == "" {
 		return nil, fmt.Errorf("pricing: OnDemandPrices: %w: region is required", awsctl.ErrInvalidRequest)
+	}
+	api, currency := s.api, "USD"
+	if isChina(region) {
+		api, currency = s.china, "CNY"
+	}
+	if api == nil {
+		return nil, fmt.Errorf("pricing: OnDemandPrices: %w: no Price List client for %s: China regions need one built for cn-northwest-1 (WithChinaAPI), the others one built for us-east-1",
+			awsctl.ErrInvalidRequest, region)
 	}
 	prices := make(map[string]float64, len(instanceTypes))
 	var errs []error
@@ -77,7 +122,7 @@ func (s *Source) OnDemandPrices(ctx context.Context, region string, instanceType
 		if t == "" {
 			continue
 		}
-		p, err := s.price(ctx, region, t)
+		p, err := s.price(ctx, api, region, t, currency)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -95,7 +140,14 @@ func (s *Source) OnDemandPrices(ctx context.Context, region string, instanceType
 
 // price returns the on-demand price of one instance type, 0 if none is
 // listed.
-func (s *Source) price(ctx context.Context, region, instanceType string) (float64, error) {
+func (s *Source) price(ctx context.Context, api GetProductsAPI, region, instanceType, currency string) (float64, error) {
+	// The Price List lists bare-metal sizes under their own product family
+	// and as dedicated tenancy (the instance has the host to itself); the
+	// others are priced as shared.
+	family, tenancy := "Compute Instance", "Shared"
+	if isMetal(instanceType) {
+		family, tenancy = "Compute Instance (bare metal)", "Dedicated"
+	}
 	in := &pricing.GetProductsInput{
 		ServiceCode:   aws.String("AmazonEC2"),
 		FormatVersion: aws.String("aws_v1"),
@@ -103,15 +155,19 @@ func (s *Source) price(ctx context.Context, region, instanceType string) (float6
 		Filters: []types.Filter{
 			termMatch("regionCode", region),
 			termMatch("instanceType", instanceType),
+			termMatch("productFamily", family),
+			termMatch("tenancy", tenancy),
 			termMatch("operatingSystem", "Linux"),
-			termMatch("tenancy", "Shared"),
 			termMatch("preInstalledSw", "NA"),
 			// "Used" is the price of a running instance, as opposed to
 			// unused capacity reservations.
 			termMatch("capacitystatus", "Used"),
+			// Without it, Capacity Blocks for ML, listed with the same
+			// attributes, would price the type too.
+			termMatch("marketoption", "OnDemand"),
 		},
 	}
-	pager := pricing.NewGetProductsPaginator(s.api, in, func(o *pricing.GetProductsPaginatorOptions) {
+	pager := pricing.NewGetProductsPaginator(api, in, func(o *pricing.GetProductsPaginatorOptions) {
 		o.StopOnDuplicateToken = true
 	})
 	var found []float64
@@ -127,7 +183,7 @@ func (s *Source) price(ctx context.Context, region, instanceType string) (float6
 			break
 		}
 		for _, item := range out.PriceList {
-			p, err := parseOnDemand(item, instanceType)
+			p, err := parseOnDemand(item, instanceType, currency)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("pricing: %s %s: %w", region, instanceType, err))
 				continue
@@ -169,12 +225,12 @@ type priceListItem struct {
 	} `json:"terms"`
 }
 
-// parseOnDemand reads the hourly on-demand USD price of one Price List
-// entry, which must describe instanceType.
-func parseOnDemand(item, instanceType string) (float64, error) {
+// parseOnDemand reads the hourly on-demand price in currency of one Price
+// List entry, which must describe instanceType.
+func parseOnDemand(item, instanceType, currency string) (float64, error) {
 	var pl priceListItem
 	if err := json.Unmarshal([]byte(item), &pl); err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrMalformedPriceList, err)
+		return 0, fmt.Errorf("%w: %w", ErrMalformedPriceList, err)
 	}
 	sku := pl.Product.SKU
 	if got := pl.Product.Attributes["instanceType"]; got != instanceType {
@@ -186,9 +242,9 @@ func parseOnDemand(item, instanceType string) (float64, error) {
 			if dim.Unit != "Hrs" {
 				continue
 			}
-			text, ok := dim.PricePerUnit["USD"]
+			text, ok := dim.PricePerUnit[currency]
 			if !ok {
-				return 0, fmt.Errorf("%w: sku %s: no USD price", ErrMalformedPriceList, sku)
+				return 0, fmt.Errorf("%w: sku %s: no %s price", ErrMalformedPriceList, sku, currency)
 			}
 			p, err := strconv.ParseFloat(text, 64)
 			if err != nil || p <= 0 || math.IsInf(p, 0) || math.IsNaN(p) {
