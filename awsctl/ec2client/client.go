@@ -31,12 +31,13 @@ const (
 	// DefaultMaxAttempts is the SDK's own default: one call and two
 	// retries.
 	DefaultMaxAttempts = retry.DefaultMaxAttempts
-	// DefaultSpotAllocationStrategy spreads spot launches over the pools
-	// least likely to be interrupted, among the cheapest.
-	DefaultSpotAllocationStrategy = types.SpotAllocationStrategyPriceCapacityOptimized
-	// DefaultOnDemandAllocationStrategy launches the cheapest on-demand
-	// offerings first.
-	DefaultOnDemandAllocationStrategy = types.FleetOnDemandAllocationStrategyLowestPrice
+	// DefaultSpotAllocationStrategy follows the order of a launch's
+	// offerings as far as spot capacity allows: EC2 honours the override
+	// priorities on a best-effort basis, after capacity.
+	DefaultSpotAllocationStrategy = types.SpotAllocationStrategyCapacityOptimizedPrioritized
+	// DefaultOnDemandAllocationStrategy follows the order of a launch's
+	// offerings.
+	DefaultOnDemandAllocationStrategy = types.FleetOnDemandAllocationStrategyPrioritized
 	// DefaultConsistencyWait bounds how long Tag and Untag keep retrying an
 	// instance EC2 does not know yet: EC2 is eventually consistent, and an
 	// instance launched a moment ago can be invisible to other calls for a
@@ -99,8 +100,14 @@ type Options struct {
 	// SpotAllocationStrategy and OnDemandAllocationStrategy choose among
 	// the offerings of a CreateFleet launch; empty means
 	// DefaultSpotAllocationStrategy and DefaultOnDemandAllocationStrategy.
-	// With the "prioritized" strategies, offerings listed first are
-	// preferred.
+	// Only the prioritized strategies (prioritized, and
+	// capacity-optimized-prioritized for spot) follow the order of
+	// LaunchRequest.Offerings, which is how package pool spreads launches
+	// over zones and prefers types. lowest-price (EC2's own default) and
+	// price-capacity-optimized pick by price per capacity unit whatever
+	// the order: choose them only for callers whose offering order means
+	// nothing, where the cheapest (or, for spot, the cheapest among the
+	// pools least likely to be interrupted) should win.
 	SpotAllocationStrategy     types.SpotAllocationStrategy
 	OnDemandAllocationStrategy types.FleetOnDemandAllocationStrategy
 	// ConsistencyWait is how long Tag and Untag retry ids EC2 reports as

@@ -259,7 +259,7 @@ func TestLaunchSeveralOfferingsUsesInstantFleet(t *testing.T) {
 	assert.Equal(t, "fleet-1", p.Get("ClientToken"))
 	assert.Equal(t, "4", p.Get("TargetCapacitySpecification.TotalTargetCapacity"))
 	assert.Equal(t, "on-demand", p.Get("TargetCapacitySpecification.DefaultTargetCapacityType"))
-	assert.Equal(t, "lowest-price", p.Get("OnDemandOptions.AllocationStrategy"))
+	assert.Equal(t, "prioritized", p.Get("OnDemandOptions.AllocationStrategy"))
 	o := "LaunchTemplateConfigs.1.Overrides."
 	assert.Equal(t, "m5.large", p.Get(o+"1.InstanceType"))
 	assert.Equal(t, subnetA.ID, p.Get(o+"1.SubnetId"))
@@ -287,7 +287,7 @@ func TestLaunchSeveralOfferingsUsesInstantFleet(t *testing.T) {
 	assert.Len(t, e.srv.Requests("CreateLaunchTemplate"), 1, "one template per spec and client")
 	p = e.srv.Requests("CreateFleet")[1].Params
 	assert.Equal(t, "spot", p.Get("TargetCapacitySpecification.DefaultTargetCapacityType"))
-	assert.Equal(t, "price-capacity-optimized", p.Get("SpotOptions.AllocationStrategy"))
+	assert.Equal(t, "capacity-optimized-prioritized", p.Get("SpotOptions.AllocationStrategy"))
 	assert.Equal(t, "0.5", p.Get(o+"1.MaxPrice"), "max price per capacity unit")
 	assert.Equal(t, "0.25", p.Get(o+"2.MaxPrice"))
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -31,14 +32,36 @@ type offeringKey struct{ instanceType, zone string }
 // Launch starts instances for req. A request with one usable offering is a
 // RunInstances call; with several, an instant CreateFleet over all of them,
 // which returns what it launched and an error per offering it could not
-// fill. Each launch carries a ClientToken derived from req.Token, so that a
-// retried Launch returns the first call's instances.
+// fill. The fleet follows the order of req.Offerings with the default
+// allocation strategies (see Options).
+//
+// Each launch carries req.Token as its ClientToken (a digest of it if it is
+// not a valid token: longer than 64 characters or not printable ASCII), so
+// that a retried Launch gets the first call's answer instead of launching
+// again. EC2's idempotency guide promises that answer to a repeat of a call
+// that completed (an instant fleet that launched nothing completed too),
+// and IdempotentParameterMismatch to a call under the same token with other
+// parameters; it promises nothing for a call answered with an error, and
+// states no lifetime (older editions: at least 24 hours after the
+// instance's termination, for RunInstances). A token is thus for retrying
+// one launch, never for another. The mismatch is an error of kind
+// awsctl.ErrTokenMismatch, which the client does not retry: choosing a new
+// token is the caller's decision.
 //
 // CreateFleet needs a launch template. When req.Spec names none, the client
 // creates one from the spec (image, security groups, instance profile, key,
 // user data), named after a digest of those and the owner tag so that equal
 // specs share it, and tagged with the owner tag. Templates are never
-// deleted; there is one per distinct spec.
+// deleted; there is one per distinct spec. The client remembers the
+// templates it made; when EC2 answers that one does not exist (deleted by
+// someone else, or not visible yet just after its creation), the client
+// forgets it, creates it again and sends the fleet once more, with the same
+// token.
+//
+// A spot req.MaxPrice is sent per instance-hour to RunInstances and per
+// capacity unit-hour (MaxPrice over the offering's weight) in each fleet
+// override, rounded up to a millionth of a dollar and raised to $0.001, the
+// least EC2 accepts: a lower price fails the whole call.
 //
 // A spec with a LaunchTemplate takes its security groups, instance
 // profile, key and user data from the template; setting them in the spec
@@ -83,6 +106,11 @@ func validateLaunch(req awsctl.LaunchRequest) error {
 	if lt := spec.LaunchTemplate; lt != nil {
 		if lt.ID == "" && lt.Name == "" {
 			return invalidLaunch("LaunchSpec.LaunchTemplate needs an ID or a Name")
+		}
+		if lt.ID != "" && lt.Name != "" {
+			// EC2 refuses a template given both ways
+			// (LaunchTemplateSpecification, FleetLaunchTemplateSpecificationRequest).
+			return invalidLaunch("LaunchSpec.LaunchTemplate has both an ID (%s) and a Name (%s); set only one", lt.ID, lt.Name)
 		}
 		if len(spec.SecurityGroupIDs) > 0 || spec.InstanceProfile != "" || spec.KeyName != "" || spec.UserData != "" {
 			return invalidLaunch("with a LaunchSpec.LaunchTemplate, security groups, instance profile, key and user data come from the template")
@@ -173,7 +201,29 @@ func isPrintableASCII(s string) bool {
 	return true
 }
 
-func formatPrice(p float64) string { return strconv.FormatFloat(p, 'f', -1, 64) }
+// minSpotMaxPrice is the least maximum spot price EC2 accepts, per
+// instance-hour in RunInstances and per unit-hour in a fleet override. The
+// EC2 API reference (SpotMarketOptions and
+// FleetLaunchTemplateOverridesRequest, MaxPrice) says a lower one is an
+// InvalidParameterValue, which fails the whole call, offerings with a
+// higher price included.
+//
+// A cap that low (0.008 over a weight of 16, say) is raised to the minimum
+// rather than dropped: the cap stays within a tenth of a cent per unit of
+// what was asked, where dropping it would let the fleet pay up to the
+// on-demand price.
+const minSpotMaxPrice = 0.001
+
+// spotMaxPrice formats a maximum spot price for EC2: rounded up to a
+// millionth of a dollar, so that it never falls below the price asked and
+// a quotient such as 0.1/3 does not print seventeen digits, and raised to
+// minSpotMaxPrice.
+func spotMaxPrice(p float64) string {
+	// The tolerance keeps a binary fraction just above a whole number of
+	// millionths (0.05 is 0.05000000000000000277) from rounding up.
+	p = math.Ceil(p*1e6-1e-6) / 1e6
+	return strconv.FormatFloat(max(p, minSpotMaxPrice), 'f', -1, 64)
+}
 
 func instanceProfile(nameOrARN string) *types.IamInstanceProfileSpecification {
 	if nameOrARN == "" {
@@ -235,7 +285,7 @@ func (c *Client) runInstances(ctx context.Context, req awsctl.LaunchRequest, p p
 			InstanceInterruptionBehavior: types.InstanceInterruptionBehaviorTerminate,
 		}
 		if req.MaxPrice > 0 {
-			opts.MaxPrice = aws.String(formatPrice(req.MaxPrice))
+			opts.MaxPrice = aws.String(spotMaxPrice(req.MaxPrice))
 		}
 		in.InstanceMarketOptions = &types.InstanceMarketOptionsRequest{MarketType: types.MarketTypeSpot, SpotOptions: opts}
 	}
@@ -270,11 +320,8 @@ func optional(s string) *string {
 }
 
 func (c *Client) createFleet(ctx context.Context, req awsctl.LaunchRequest, placements []placement) ([]awsctl.Instance, error) {
-	template, err := c.fleetTemplate(ctx, req)
+	template, err := c.fleetTemplate(ctx, req, false)
 	if err != nil {
-		return nil, err
-	}
-	if err := wait(ctx, "CreateFleet", c.limits.mutating, 1); err != nil {
 		return nil, err
 	}
 	byKey := map[offeringKey]placement{}
@@ -285,7 +332,8 @@ func (c *Client) createFleet(ctx context.Context, req awsctl.LaunchRequest, plac
 		o := types.FleetLaunchTemplateOverridesRequest{
 			InstanceType:     types.InstanceType(p.InstanceType),
 			WeightedCapacity: aws.Float64(float64(p.Weight)),
-			// Used by the "prioritized" strategies only: first is best.
+			// The order of req.Offerings, for the prioritized
+			// strategies (lower is better); the others ignore it.
 			Priority: aws.Float64(float64(i)),
 		}
 		if p.subnet != "" {
@@ -299,7 +347,7 @@ func (c *Client) createFleet(ctx context.Context, req awsctl.LaunchRequest, plac
 		}
 		if req.Market == awsctl.MarketSpot && req.MaxPrice > 0 {
 			// EC2 Fleet prices are per capacity unit.
-			o.MaxPrice = aws.String(formatPrice(req.MaxPrice / float64(p.Weight)))
+			o.MaxPrice = aws.String(spotMaxPrice(req.MaxPrice / float64(p.Weight)))
 		}
 		overrides[i] = o
 	}
@@ -314,6 +362,10 @@ func (c *Client) createFleet(ctx context.Context, req awsctl.LaunchRequest, plac
 		TargetCapacitySpecification: target,
 		TagSpecifications:           tagSpecs(types.ResourceTypeInstance, instanceTags(req)),
 	}
+	// The allocation strategy decides which overrides EC2 fills first:
+	// the prioritized ones (the defaults) follow Priority, so the
+	// request's order; lowest-price and price-capacity-optimized go by
+	// price and ignore it (see Options).
 	if req.Market == awsctl.MarketSpot {
 		target.DefaultTargetCapacityType = types.DefaultTargetCapacityTypeSpot
 		target.SpotTargetCapacity = aws.Int32(int32(req.Capacity))
@@ -325,9 +377,22 @@ func (c *Client) createFleet(ctx context.Context, req awsctl.LaunchRequest, plac
 	}
 	// An instant fleet is a record of one launch; it is never deleted,
 	// since deleting it may terminate its instances.
-	out, err := c.api.CreateFleet(ctx, in)
+	out, err := c.sendFleet(ctx, in)
+	if isTemplateNotFound(err) && req.Spec.LaunchTemplate == nil {
+		// The template this client made and remembers is gone, or not
+		// visible yet: make it again and send the same request (same
+		// token: EC2 used none for a call it refused) once more.
+		c.log.Debug("CreateFleet: launch template not found; creating it again", "error", err)
+		if in.LaunchTemplateConfigs[0].LaunchTemplateSpecification, err = c.fleetTemplate(ctx, req, true); err != nil {
+			return nil, err
+		}
+		out, err = c.sendFleet(ctx, in)
+	}
 	if err != nil {
-		return nil, classify("CreateFleet", err)
+		if isTemplateNotFound(err) && req.Spec.LaunchTemplate == nil {
+			c.forgetTemplate(aws.ToString(in.LaunchTemplateConfigs[0].LaunchTemplateSpecification.LaunchTemplateName))
+		}
+		return nil, err
 	}
 
 	key := func(instanceType types.InstanceType, lto *types.LaunchTemplateAndOverridesResponse, subnet, zone *string) offeringKey {
@@ -397,6 +462,18 @@ func (c *Client) createFleet(ctx context.Context, req awsctl.LaunchRequest, plac
 		errs = append(errs, fmt.Errorf("CreateFleet launched %d of %d capacity units: %w", units, req.Capacity, awsctl.ErrInsufficientCapacity))
 	}
 	return insts, errors.Join(errs...)
+}
+
+// sendFleet makes one CreateFleet call, paced by the mutating bucket.
+func (c *Client) sendFleet(ctx context.Context, in *ec2.CreateFleetInput) (*ec2.CreateFleetOutput, error) {
+	if err := wait(ctx, "CreateFleet", c.limits.mutating, 1); err != nil {
+		return nil, err
+	}
+	out, err := c.api.CreateFleet(ctx, in)
+	if err != nil {
+		return nil, classify("CreateFleet", err)
+	}
+	return out, nil
 }
 
 func cmpOr(a, b *string) *string {
