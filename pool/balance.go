@@ -260,24 +260,22 @@ func (p *Pool) launchSpread(ps *pass, mk awsctl.Market, ln launchNeed, room int)
 		share[order[i%len(order)]]++
 		n--
 	}
-	// The slack Max leaves beyond the need is shared by the requests, for
-	// the overshoot heavier fallback types may cause; without slack, only
+	// Each request may use the room the requests after it do not need:
+	// that slack is what a heavier fallback type, or rounding up to a type's
+	// weight, may fill beyond the request's capacity. Without slack, only
 	// offerings that fill exactly are listed.
-	requests := 0
-	for _, n := range share {
-		requests += (n + p.cfg.LaunchBatch - 1) / p.cfg.LaunchBatch
-	}
-	slack := max(0, room-ln.units) / max(1, requests)
-	used := 0
+	used, toAsk := 0, ln.units
 	for _, z := range order {
 		for left := share[z]; left > 0; {
 			batch := min(left, p.cfg.LaunchBatch, room-used)
 			if batch <= 0 {
 				return used
 			}
-			offers, worst := fitOffers(p.offerings(z, ln.zone != ""), batch, min(room-used, batch+slack))
+			toAsk -= batch
+			offers, worst := fitOffers(p.available(ps, mk, p.offerings(z, ln.zone != "")), batch, room-used-toAsk)
 			if len(offers) == 0 {
-				return used
+				left -= batch
+				continue
 			}
 			left -= batch
 			used += worst
@@ -364,6 +362,23 @@ func (p *Pool) addLaunch(ps *pass, mk awsctl.Market, capacity int, offers []awsc
 	ps.pl.Launches = append(ps.pl.Launches, req)
 	ps.pl.launchWhy = append(ps.pl.launchWhy, why)
 	ps.l.live += worst
+}
+
+// available drops the offerings that just failed for lack of capacity in
+// market mk, unless that leaves none (then EC2 is asked anyway: the entry
+// may be stale).
+func (p *Pool) available(ps *pass, mk awsctl.Market, offers []awsctl.Offering) []awsctl.Offering {
+	out := make([]awsctl.Offering, 0, len(offers))
+	for _, o := range offers {
+		if _, out := p.cfg.Unavailable.IsUnavailable(ps.now, o.InstanceType, o.Zone, mk); out {
+			continue
+		}
+		out = append(out, o)
+	}
+	if len(out) == 0 {
+		return offers
+	}
+	return out
 }
 
 // offerings lists the pool's offerings with zone first, then (unless only)

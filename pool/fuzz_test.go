@@ -115,6 +115,11 @@ func (w *fuzzWorld) check(pl *pool.Plan, snap []awsctl.Instance, interrupted map
 			live += w.weight(inst.Type)
 		}
 	}
+	for _, e := range pl.Events {
+		if strings.HasPrefix(e.Reason, "lifecycle transition outside the table") {
+			w.t.Fatalf("%s", e.Reason)
+		}
+	}
 	for _, ch := range pl.Changes {
 		if _, ok := byID[ch.Instance.ID]; !ok {
 			w.t.Fatalf("change names %s, not in the snapshot", ch.Instance.ID)

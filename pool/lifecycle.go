@@ -101,7 +101,7 @@ func derive(f facts) state {
 var transitions = map[state][]state{
 	launching:    {booting, provisioning},
 	booting:      {provisioning},
-	provisioning: {free, granted, retiring},
+	provisioning: {free, granted, windingDown, retiring},
 	free:         {granted, windingDown, retiring},
 	granted:      {free, windingDown, retiring},
 	windingDown:  {restoring, retiring},

@@ -128,7 +128,7 @@ func (p *Pool) restore(ps *pass, s *server, toPool bool, reason string) {
 
 // restorable reports whether a winding-down server may be put back to work.
 func restorable(s *server) bool {
-	return s.state == windingDown && !s.decided && !s.m.tornDown && s.hook != HookTeardown
+	return s.state == windingDown && !s.claimed && !s.handover && !s.m.tornDown && s.hook != HookTeardown
 }
 
 // restoreOwn cancels wind-downs of managers whose demand came back: a
@@ -156,8 +156,14 @@ func (p *Pool) restoreOwn(ps *pass) {
 }
 
 // takeExcess winds down what managers hold beyond their targets, keeping
-// their zone minimums.
+// their zone minimums. A server that is not worth removing yet (inside its
+// minimum charge, or mid-way through a paid hour) is still taken when another
+// manager, or Min, needs the capacity: it is handed over, not removed.
 func (p *Pool) takeExcess(ps *pass) {
+	wanted := max(0, ps.minimum-ps.l.byState[free])
+	for _, w := range ps.wants {
+		wanted += max(0, ps.need(w))
+	}
 	for _, w := range ps.wants {
 		excess := ps.held(w) - w.target
 		if excess <= 0 {
@@ -179,7 +185,11 @@ func (p *Pool) takeExcess(ps *pass) {
 			}
 			deadline, ok := p.removable(ps.now, s)
 			if !ok {
-				continue
+				if wanted < s.weight {
+					continue
+				}
+				deadline = ps.now.Add(p.cfg.WindDownTimeout)
+				wanted -= s.weight
 			}
 			reason := fmt.Sprintf("manager holds %d, wants %d", ps.held(w), w.target)
 			p.windDown(ps, s, w, deadline, reason, manager.WindDown, nil)

@@ -1,0 +1,486 @@
+package autoscale_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ec2autoscale/ec2autoscale/autoscale"
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
+	"github.com/ec2autoscale/ec2autoscale/manager"
+	"github.com/ec2autoscale/ec2autoscale/pool"
+	"github.com/ec2autoscale/ec2autoscale/role"
+	"github.com/ec2autoscale/ec2autoscale/spotprice"
+)
+
+// The regression tests of the lifecycle and the ledger: each names a way
+// the pool once went wrong on a realistic EC2, and checks what EC2 holds.
+
+// liveUnits is the capacity of the pool's instances EC2 holds (pending,
+// running, stopping or stopped: everything not shutting down or gone).
+func liveUnits(w *world, weights map[string]int) int {
+	n := 0
+	for _, inst := range w.live() {
+		n += max(1, weights[inst.Type])
+	}
+	return n
+}
+
+// replacedTwice returns the ids that more than one replacement names.
+func replacedTwice(sim *ec2sim.Sim) []string {
+	count := map[string]int{}
+	var twice []string
+	for _, inst := range sim.Instances() {
+		if x := inst.Tags[pool.TagReplaces]; x != "" {
+			count[x]++
+			if count[x] == 2 {
+				twice = append(twice, x)
+			}
+		}
+	}
+	return twice
+}
+
+func TestLaunchNotListedYetIsNeitherLaunchedNorReplacedAgain(t *testing.T) {
+	cfg := ec2sim.Config{SpotPrices: spotAt(ec2sim.DefaultStart.Add(-time.Hour), 0.030), ListDelay: ec2sim.Fixed(15 * time.Second)}
+	w, _, m := spotWorldM(t, cfg, pool.FastStart, 1, nil)
+	for target := 1; target <= 6; target++ {
+		require.NoError(t, m.Set(target))
+		w.step()
+	}
+	w.steps(60)
+	assert.Empty(t, replacedTwice(w.sim), "no on-demand server replaced twice")
+	assert.LessOrEqual(t, w.launched(), 12, "6 on-demand to start, 6 spot to replace them")
+	assert.Equal(t, map[awsctl.Market]int{awsctl.MarketSpot: 6}, byMarketLive(w))
+}
+
+func TestHeavyTypeFillingALaunchNeverTakesThePoolAboveMax(t *testing.T) {
+	sim := newSim(t)
+	weights := map[string]int{"m5.large": 1, "m5.xlarge": 2, "m5.2xlarge": 4}
+	for _, z := range zones {
+		sim.SetCapacity(awsctl.MarketOnDemand, "m5.large", z, 0) // the light type has no capacity
+	}
+	m := fixed(t, "jobs", 23)
+	cfg := poolConfig(newServers().role(t), m)
+	cfg.Types = []pool.InstanceType{{Name: "m5.large"}, {Name: "m5.xlarge", Weight: 2}, {Name: "m5.2xlarge", Weight: 4}}
+	cfg.Max = 24
+	w := newWorld(t, sim, cfg)
+	for range 20 {
+		w.step()
+		require.LessOrEqual(t, liveUnits(w, weights), 24, "what EC2 holds stays within Max")
+	}
+	require.NoError(t, m.Set(24))
+	w.steps(20)
+	assert.Equal(t, 24, liveUnits(w, weights))
+}
+
+func TestInterruptedServersCountTowardMaxUntilEC2TakesThem(t *testing.T) {
+	w, _, _ := spotWorldM(t, ec2sim.Config{SpotPrices: spotAt(ec2sim.DefaultStart.Add(-time.Hour), 0.030)}, pool.Spot, 4,
+		func(c *pool.Config) { c.Max = 4 })
+	w.steps(8)
+	require.Len(t, w.grantedTo("jobs"), 4)
+	for _, inst := range w.grantedTo("jobs")[:2] {
+		require.NoError(t, w.sim.Interrupt(inst.ID))
+	}
+	for range 20 {
+		w.step()
+		require.LessOrEqual(t, len(w.live()), 4, "the replacement waits for room under Max")
+	}
+	assert.Len(t, w.grantedTo("jobs"), 4, "replaced once EC2 took them")
+}
+
+func TestRestartWhileLaunchesAreInvisibleLaunchesNothingAgain(t *testing.T) {
+	sim, err := ec2sim.New(ec2sim.Config{ListDelay: ec2sim.Fixed(time.Minute), BootDelay: ec2sim.Fixed(40 * time.Second), Seed: 1})
+	require.NoError(t, err)
+	cfg := poolConfig(newServers().role(t), fixed(t, "jobs", 6))
+	cfg.Max = 6
+	w := newWorld(t, sim, cfg)
+	w.step()
+	require.Equal(t, 6, w.launched())
+	w.restart() // the new process cannot see the 6 yet
+	for range 12 {
+		w.step()
+		require.LessOrEqual(t, len(w.live()), 6)
+	}
+	assert.Equal(t, 6, w.launched(), "the same request under the same token returned the first launch")
+	assert.Len(t, w.grantedTo("jobs"), 6)
+}
+
+func TestStoppedServerIsReplacedAndTerminated(t *testing.T) {
+	rec := &recorder{}
+	srv := newServers()
+	m := &recordingFixed{Fixed: fixed(t, "jobs", 2), rec: rec}
+	w := newWorld(t, newSim(t), poolConfig(srv.role(t), m))
+	w.steps(8)
+	held := w.grantedTo("jobs")
+	require.Len(t, held, 2)
+	require.NoError(t, w.sim.Stop(held[0].ID))
+	w.steps(10)
+	inst, _ := w.sim.Instance(held[0].ID)
+	assert.False(t, inst.State.Live(), "the stopped instance is terminated")
+	assert.Len(t, w.grantedTo("jobs"), 2, "and replaced")
+	assert.True(t, rec.has(manager.Revoked, held[0].ID), "its manager is told")
+}
+
+func TestZoneMinimumsAreLaunchedFor(t *testing.T) {
+	for _, priced := range []bool{false, true} {
+		m, err := manager.NewFixed("jobs", 4, manager.WithZoneMinimums(map[string]int{"us-east-1b": 3}))
+		require.NoError(t, err)
+		var w *world
+		if priced {
+			sim, err := ec2sim.New(ec2sim.Config{SpotPrices: spotAt(ec2sim.DefaultStart.Add(-time.Hour), 0.030), Seed: 1})
+			require.NoError(t, err)
+			cfg := poolConfig(newServers().role(t), m)
+			cfg.Market, cfg.Prices = pool.Spot, bookOver(t, sim)
+			w = newWorld(t, sim, cfg)
+			w.opts.SpotNotices = sim
+			w.restart()
+		} else {
+			w = newWorld(t, newSim(t), poolConfig(newServers().role(t), m))
+		}
+		w.steps(10)
+		inZone := 0
+		for _, inst := range w.grantedTo("jobs") {
+			if inst.Zone == "us-east-1b" {
+				inZone++
+			}
+		}
+		assert.GreaterOrEqual(t, inZone, 3, "priced %v: the minimum is met", priced)
+		assert.Len(t, w.grantedTo("jobs"), 4, "priced %v", priced)
+	}
+}
+
+func TestMinKeepsReleasedServersInsteadOfLaunching(t *testing.T) {
+	m := fixed(t, "jobs", 2)
+	cfg := poolConfig(newServers().role(t), m)
+	cfg.Min = 2
+	w := newWorld(t, newSim(t), cfg)
+	w.steps(8)
+	require.Len(t, w.grantedTo("jobs"), 2)
+	require.NoError(t, m.Set(0))
+	w.steps(12)
+	assert.Equal(t, 2, w.launched(), "no launch: the manager's servers stay as the pool's Min")
+	assert.Zero(t, w.terminated())
+	assert.Equal(t, 2, w.scaler.Pool("workers").Status().Free)
+}
+
+func TestShrinkingManagerHandsItsServersToAGrowingOne(t *testing.T) {
+	a, b := fixed(t, "a", 2), fixed(t, "b", 0)
+	w := newWorld(t, newSim(t), poolConfig(newServers().role(t), a, b))
+	w.steps(8)
+	first := w.grantedTo("a")
+	require.Len(t, first, 2)
+	require.NoError(t, a.Set(0))
+	require.NoError(t, b.Set(2))
+	w.steps(12)
+	assert.Equal(t, 2, w.launched(), "handed over, not launched")
+	assert.Zero(t, w.terminated())
+	assert.ElementsMatch(t, ids(first), ids(w.grantedTo("b")))
+}
+
+func ids(insts []awsctl.Instance) []string {
+	var out []string
+	for _, inst := range insts {
+		out = append(out, inst.ID)
+	}
+	return out
+}
+
+// slowWindDown is a role whose WindDown hook blocks until released.
+type slowWindDown struct {
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *slowWindDown) role(t *testing.T) role.Role {
+	r, err := role.New("worker", awsctl.LaunchSpec{ImageID: "ami-12345678"}, role.Hooks{
+		WindDown: func(ctx context.Context, inst awsctl.Instance) error {
+			select {
+			case <-s.release:
+			case <-ctx.Done():
+			}
+			return nil
+		},
+		Check: func(context.Context, awsctl.Instance) (role.Status, error) {
+			return role.Status{Idle: true, WoundDown: true}, nil
+		},
+	})
+	require.NoError(t, err)
+	return r
+}
+
+func TestDemandReturningWhileAHookRunsRestoresTheServer(t *testing.T) {
+	slow := &slowWindDown{release: make(chan struct{})}
+	defer slow.once.Do(func() { close(slow.release) })
+	m := fixed(t, "jobs", 2)
+	cfg := poolConfig(slow.role(t), m)
+	cfg.HookTimeout = time.Hour
+	w := newWorld(t, newSim(t), cfg)
+	w.opts.HookWait = 20 * time.Millisecond
+	w.restart()
+	w.steps(8)
+	require.Len(t, w.grantedTo("jobs"), 2)
+	require.NoError(t, m.Set(1))
+	w.steps(2) // a wind-down starts; its hook hangs
+	require.NotEmpty(t, w.eventsOf(pool.EventWindDown))
+	require.NoError(t, m.Set(2))
+	w.steps(2)
+	slow.once.Do(func() { close(slow.release) })
+	w.steps(6)
+	assert.Equal(t, 2, w.launched(), "the wind-down was cancelled, nothing launched")
+	assert.Zero(t, w.terminated())
+	assert.Len(t, w.grantedTo("jobs"), 2)
+}
+
+// hangingManager never answers Demand (it ignores its context too).
+type hangingManager struct{ block chan struct{} }
+
+func (h *hangingManager) Name() string { return "hung" }
+func (h *hangingManager) Demand(context.Context, manager.State) (manager.Request, error) {
+	<-h.block
+	return manager.Request{}, nil
+}
+func (h *hangingManager) Notify(manager.Notice) {}
+
+// stalling is a cloud whose listing blocks while stall is set.
+type stalling struct {
+	awsctl.CloudClient
+	mu      sync.Mutex
+	stall   chan struct{}
+	stalled chan struct{} // closed when a call is stuck
+}
+
+func (s *stalling) ListInstances(ctx context.Context, f awsctl.ListFilter) ([]awsctl.Instance, error) {
+	s.mu.Lock()
+	ch, stalled := s.stall, s.stalled
+	s.stall = nil
+	s.mu.Unlock()
+	if ch != nil {
+		close(stalled)
+		<-ch
+	}
+	return s.CloudClient.ListInstances(ctx, f)
+}
+
+func TestHungManagerStallsNothing(t *testing.T) {
+	hung := &hangingManager{block: make(chan struct{})}
+	defer close(hung.block)
+	jobs := fixed(t, "jobs", 2)
+	cfg := poolConfig(newServers().role(t), hung, jobs)
+	cfg.DemandTimeout = 20 * time.Millisecond
+	sim := newSim(t)
+	cloud := &stalling{CloudClient: sim}
+	w := newWorld(t, sim, cfg)
+	w.cloud = cloud
+	w.restart()
+	w.steps(8)
+	assert.Len(t, w.grantedTo("jobs"), 2, "the other manager is served")
+	errs := w.eventsOf(pool.EventManagerError)
+	require.NotEmpty(t, errs)
+	assert.True(t, errors.Is(errs[0].Err, pool.ErrDemandTimeout))
+
+	// A pass stuck in a cloud call blocks neither Status nor Shutdown.
+	stall, stalled := make(chan struct{}), make(chan struct{})
+	cloud.mu.Lock()
+	cloud.stall, cloud.stalled = stall, stalled
+	cloud.mu.Unlock()
+	done := make(chan struct{})
+	go func() { _ = w.scaler.Step(context.Background()); close(done) }()
+	<-stalled
+	st := w.scaler.Pool("workers").Status()
+	assert.Equal(t, 2, st.Granted, "the latest pass's status, without waiting")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := w.scaler.Shutdown(ctx, autoscale.ShutdownOptions{})
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "Shutdown honours its context")
+	close(stall)
+	<-done
+}
+
+// tokens is a cloud that records launch tokens and can lose answers.
+type tokens struct {
+	awsctl.CloudClient
+	mu   sync.Mutex
+	seen []string
+}
+
+func (c *tokens) Launch(ctx context.Context, req awsctl.LaunchRequest) ([]awsctl.Instance, error) {
+	c.mu.Lock()
+	c.seen = append(c.seen, req.Token)
+	c.mu.Unlock()
+	return c.CloudClient.Launch(ctx, req)
+}
+
+func TestTokensStayAcrossAmbiguousFailuresAndChangeAfterDefinitiveOnes(t *testing.T) {
+	// The listing lags, so a launch whose answer was lost is invisible.
+	sim, err := ec2sim.New(ec2sim.Config{ListDelay: ec2sim.Fixed(time.Minute), BootDelay: ec2sim.Fixed(40 * time.Second), Seed: 1})
+	require.NoError(t, err)
+	rec := &tokens{CloudClient: sim}
+	m := fixed(t, "jobs", 1)
+	cfg := poolConfig(newServers().role(t), m)
+	cfg.Zones = []string{"us-east-1a"}
+	w := newWorld(t, sim, cfg)
+	w.cloud = rec
+	w.restart()
+
+	// The answer is lost after EC2 launched: the same token is sent again,
+	// and EC2 answers with the same instance.
+	sim.FailNextAfterEffect(ec2sim.OpLaunch, ec2sim.ServerError(ec2sim.OpLaunch))
+	w.step()
+	w.step()
+	require.Len(t, rec.seen, 2)
+	assert.Equal(t, rec.seen[0], rec.seen[1], "ambiguous failure: same token")
+	assert.Equal(t, 1, w.launched())
+
+	// A definitive failure consumes the token: the retry gets a new one.
+	w.steps(6)
+	require.NoError(t, m.Set(2))
+	sim.FailNext(ec2sim.OpLaunch, ec2sim.InsufficientCapacity(ec2sim.OpLaunch))
+	w.step()
+	n := len(rec.seen)
+	require.GreaterOrEqual(t, n, 4, "the capacity error is followed by a second launch in the same Step")
+	assert.NotEqual(t, rec.seen[n-2], rec.seen[n-1], "definitive failure: new token")
+	w.steps(12)
+	assert.Equal(t, 2, w.launched())
+	assert.Len(t, w.grantedTo("jobs"), 2)
+}
+
+func TestTokenCoversTheWholeRequest(t *testing.T) {
+	launchToken := func(image string) string {
+		sim := newSim(t)
+		rec := &tokens{CloudClient: sim}
+		r, err := role.New("worker", awsctl.LaunchSpec{ImageID: image}, role.Hooks{})
+		require.NoError(t, err)
+		cfg := poolConfig(r, fixed(t, "jobs", 1))
+		cfg.Zones = []string{"us-east-1a"}
+		w := newWorld(t, sim, cfg)
+		w.cloud = rec
+		w.restart()
+		w.step()
+		require.Len(t, rec.seen, 1)
+		return rec.seen[0]
+	}
+	assert.Equal(t, launchToken("ami-11111111"), launchToken("ami-11111111"), "same request, same world: same token")
+	assert.NotEqual(t, launchToken("ami-11111111"), launchToken("ami-22222222"), "another image: another token")
+}
+
+// recorder collects manager notices.
+type recorder struct {
+	mu      sync.Mutex
+	notices []manager.Notice
+}
+
+func (r *recorder) add(n manager.Notice) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notices = append(r.notices, n)
+}
+
+func (r *recorder) has(kind manager.NoticeKind, id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.notices {
+		if n.Kind == kind && n.Server.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// recordingFixed is a Fixed manager that records its notices and can ask
+// to release servers.
+type recordingFixed struct {
+	*manager.Fixed
+	rec     *recorder
+	mu      sync.Mutex
+	release []string
+}
+
+func (f *recordingFixed) Notify(n manager.Notice) { f.rec.add(n) }
+
+func (f *recordingFixed) Demand(ctx context.Context, s manager.State) (manager.Request, error) {
+	req, err := f.Fixed.Demand(ctx, s)
+	f.mu.Lock()
+	req.Release = f.release
+	f.mu.Unlock()
+	return req, err
+}
+
+func TestServerLostOutsideTheScalerIsReportedToItsManager(t *testing.T) {
+	rec := &recorder{}
+	m := &recordingFixed{Fixed: fixed(t, "jobs", 2), rec: rec}
+	w := newWorld(t, newSim(t), poolConfig(newServers().role(t), m))
+	w.steps(8)
+	held := w.grantedTo("jobs")
+	require.Len(t, held, 2)
+	_, err := w.sim.Terminate(context.Background(), []string{held[0].ID}) // a person, or EC2
+	require.NoError(t, err)
+	w.steps(2)
+	assert.True(t, rec.has(manager.Revoked, held[0].ID))
+	w.steps(8)
+	assert.Len(t, w.grantedTo("jobs"), 2, "and replaced")
+}
+
+func TestReleasedServerIsReplacedAndNeverRestored(t *testing.T) {
+	rec := &recorder{}
+	m := &recordingFixed{Fixed: fixed(t, "jobs", 2), rec: rec}
+	w := newWorld(t, newSim(t), poolConfig(newServers().role(t), m))
+	w.steps(8)
+	held := w.grantedTo("jobs")
+	require.Len(t, held, 2)
+	sick := held[0].ID
+	m.mu.Lock()
+	m.release = []string{sick}
+	m.mu.Unlock()
+	w.step()
+	inst, _ := w.sim.Instance(sick)
+	assert.Equal(t, pool.RetireReleased, inst.Tags[pool.TagRetire])
+	// The manager lowers then raises its target: the released server stays
+	// gone, a new one is granted.
+	require.NoError(t, m.Set(1))
+	w.step()
+	require.NoError(t, m.Set(2))
+	w.steps(10)
+	inst, _ = w.sim.Instance(sick)
+	assert.False(t, inst.State.Live(), "terminated")
+	assert.Len(t, w.grantedTo("jobs"), 2)
+	assert.NotContains(t, ids(w.grantedTo("jobs")), sick)
+}
+
+func TestRestartDoesNotProvisionAgainOrShiftGrants(t *testing.T) {
+	srv := newServers()
+	m := fixed(t, "jobs", 3)
+	cfg := poolConfig(srv.role(t), m)
+	cfg.Min = 5 // two ready servers stay free
+	w := newWorld(t, newSim(t), cfg)
+	w.steps(8)
+	require.Equal(t, 5, srv.provisions)
+	w.restart()
+	w.steps(4)
+	assert.Equal(t, 5, srv.provisions, "ready servers carry TagReady: no hook runs again")
+	require.NoError(t, m.Set(5))
+	w.step()
+	assert.Len(t, w.grantedTo("jobs"), 5, "free servers are granted in the first pass after the restart")
+}
+
+func TestPoolShowsEmbeddersNoDrivingMethods(t *testing.T) {
+	typ := reflect.TypeOf(&pool.Pool{})
+	for _, name := range []string{"Plan", "Commit", "SetDraining", "OnHookDone", "WaitHooks", "Close"} {
+		_, ok := typ.MethodByName(name)
+		assert.False(t, ok, "pool.Pool.%s is exported", name)
+	}
+}
+
+// bookOver is a price book reading spot prices and reservations from sim.
+func bookOver(t *testing.T, sim *ec2sim.Sim) *spotprice.Book {
+	b, err := spotprice.NewBook(spotprice.BookConfig{Region: "us-east-1", Spot: sim, Reservations: sim, SpotTTL: time.Minute})
+	require.NoError(t, err)
+	return b
+}

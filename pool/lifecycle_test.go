@@ -1,0 +1,127 @@
+package pool_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/manager"
+	"github.com/ec2autoscale/ec2autoscale/pool"
+)
+
+func windingDown(pl *pool.Plan) []string {
+	var ids []string
+	for _, ch := range pl.Changes {
+		if _, ok := ch.Set[pool.TagWindDownStart]; ok {
+			ids = append(ids, ch.Instance.ID)
+		}
+	}
+	return ids
+}
+
+func TestHourlyScaleDownPicksTheServerWithLeastOfItsHourLeft(t *testing.T) {
+	tenLeft := granted("i-10", "z1", "m", t0.Add(-50*time.Minute))
+	threeLeft := granted("i-3", "z1", "m", t0.Add(-57*time.Minute))
+	m := &want{name: "m", req: manager.Request{Target: 1}}
+	p := newPool(t, func(c *pool.Config) { c.Billing = pool.Hourly }, m)
+	pl := p.Plan(context.Background(), pool.Snapshot{Now: t0, Instances: []awsctl.Instance{tenLeft, threeLeft}})
+	assert.Equal(t, []string{"i-3"}, windingDown(pl), "3 minutes of paid time are lost, not 10")
+}
+
+func TestHourlySwapWaitsForTheEndOfThePaidHour(t *testing.T) {
+	m := &want{name: "m", req: manager.Request{Target: 1}}
+	b := book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032})
+	p := spotPool(t, b, pool.FastStart, func(c *pool.Config) { c.Billing = pool.Hourly }, m)
+	od := odServer("i-od", "z1", "m")
+	spot := awsctl.Instance{ID: "i-spot", Type: "m5.large", Zone: "z1", Market: awsctl.MarketSpot, State: awsctl.StateRunning,
+		Tags: map[string]string{pool.TagPool: "p", pool.TagReplaces: "i-od", pool.TagReady: "2026-01-01T00:00:00Z"}}
+
+	// Minute 13 of the on-demand server's hour: the spot server is ready,
+	// but the hour is paid; the swap waits.
+	od.LaunchTime = t0.Add(-13 * time.Minute)
+	spot.LaunchTime = t0.Add(-5 * time.Minute)
+	pl := p.Plan(context.Background(), pool.Snapshot{Now: t0, Instances: []awsctl.Instance{od, spot}})
+	assert.Empty(t, windingDown(pl), "no wind-down at minute 13")
+	assert.Empty(t, pl.Launches, "the waiting replacement is not replaced again")
+
+	// Minute 50: the swap happens and the wind-down ends before the hour.
+	od.LaunchTime = t0.Add(-50 * time.Minute)
+	pl = p.Plan(context.Background(), pool.Snapshot{Now: t0, Instances: []awsctl.Instance{od, spot}})
+	assert.Equal(t, []string{"i-od"}, windingDown(pl))
+	for _, ch := range pl.Changes {
+		if ch.Instance.ID == "i-spot" {
+			assert.Equal(t, "m", ch.Set[pool.TagManager], "the replacement takes the server's place")
+		}
+		if ch.Instance.ID == "i-od" {
+			deadline, err := time.Parse(time.RFC3339, ch.Set[pool.TagWindDownDeadline])
+			require.NoError(t, err)
+			assert.False(t, deadline.After(od.LaunchTime.Add(time.Hour)), "done before the next hour starts")
+		}
+	}
+}
+
+func TestHourlyReplacementStartsOnlyNearTheEndOfTheHour(t *testing.T) {
+	m := &want{name: "m", req: manager.Request{Target: 1}}
+	b := book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032})
+	p := spotPool(t, b, pool.FastStart, func(c *pool.Config) { c.Billing = pool.Hourly }, m)
+	od := odServer("i-od", "z1", "m")
+	od.LaunchTime = t0.Add(-13 * time.Minute)
+	pl := p.Plan(context.Background(), pool.Snapshot{Now: t0, Instances: []awsctl.Instance{od}})
+	assert.Empty(t, pl.Launches, "47 minutes are paid: no replacement yet")
+	od.LaunchTime = t0.Add(-45 * time.Minute)
+	pl = p.Plan(context.Background(), pool.Snapshot{Now: t0, Instances: []awsctl.Instance{od}})
+	require.Len(t, pl.Launches, 1)
+	assert.Equal(t, "i-od", pl.Launches[0].Tags[pool.TagReplaces])
+}
+
+func TestInFlightReplacementKeepsItsTagAndIsNotCountedAsCapacity(t *testing.T) {
+	m := &want{name: "m", req: manager.Request{Target: 1}}
+	b := book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032})
+	p := spotPool(t, b, pool.FastStart, nil, m)
+	ctx := context.Background()
+	od := odServer("i-od", "z1", "m")
+	pl := p.Plan(ctx, pool.Snapshot{Now: t0, Instances: []awsctl.Instance{od}})
+	require.Len(t, pl.Launches, 1)
+	require.Equal(t, "i-od", pl.Launches[0].Tags[pool.TagReplaces])
+	// EC2 answers without tags, and the listing does not show the
+	// replacement yet.
+	p.Commit(ctx, pl, pool.Outcome{Launched: [][]awsctl.Instance{{{ID: "i-new", Type: "m5.large", Zone: "z1",
+		Market: awsctl.MarketSpot, State: awsctl.StatePending, LaunchTime: t0}}}, LaunchErr: []error{nil}})
+	m.req.Target = 2 // demand grows while the replacement is invisible
+	pl = p.Plan(ctx, pool.Snapshot{Now: t0.Add(10 * time.Second), Instances: []awsctl.Instance{od}})
+	n := 0
+	for _, l := range pl.Launches {
+		assert.NotEqual(t, "i-od", l.Tags[pool.TagReplaces], "i-od is not replaced twice")
+		if l.Tags[pool.TagReplaces] == "" {
+			n += l.Capacity
+		}
+	}
+	assert.Equal(t, 1, n, "the replacement on its way is not capacity for new demand")
+	assert.Equal(t, 1, p.Status().Replacing)
+}
+
+func TestLifecycleTableAllowsOnlyTheDocumentedTransitions(t *testing.T) {
+	for _, tc := range []struct {
+		from, to string
+		ok       bool
+	}{
+		{"launching", "booting", true},
+		{"provisioning", "granted", true},
+		{"free", "granted", true},
+		{"granted", "winding-down", true},
+		{"winding-down", "restoring", true},
+		{"restoring", "granted", true},
+		{"stopped", "retiring", true},
+		{"retiring", "granted", false},
+		{"retiring", "restoring", false},
+		{"interrupted", "granted", false},
+		{"booting", "granted", false},
+		{"winding-down", "granted", false},
+	} {
+		assert.Equal(t, tc.ok, pool.Transition(tc.from, tc.to), "%s -> %s", tc.from, tc.to)
+	}
+}
