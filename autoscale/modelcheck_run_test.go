@@ -1,0 +1,804 @@
+package autoscale_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/autoscale"
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
+	"github.com/ec2autoscale/ec2autoscale/pool"
+	"github.com/ec2autoscale/ec2autoscale/spotprice"
+)
+
+// mcViolation is one invariant broken at one pass of one run.
+type mcViolation struct {
+	invariant string
+	run       string
+	pass      int
+	detail    string
+}
+
+func (v mcViolation) String() string {
+	return fmt.Sprintf("[%s] %s run, pass %d: %s", v.invariant, v.run, v.pass, v.detail)
+}
+
+// mcRun is one run of a scenario: the uncrashed reference, or the run whose
+// scaler dies at a cloud call and is replaced by a new one.
+type mcRun struct {
+	sc    *mcScenario
+	label string
+	start time.Time
+	sim   *ec2sim.Sim
+	cloud *mcCloud
+	feed  *mcNotices
+	srv   *mcServers
+	dying *dying // counts calls; kills the scaler in the crashed run
+
+	scaler   *autoscale.Scaler
+	scalers  []*autoscale.Scaler
+	managers [][]*mcManager // per pool, the current process's
+	pass     int
+
+	crashed    bool
+	crashPass  int
+	chaosCalls int // cloud calls made during the chaos phase (reference run)
+	lostUnits  int // capacity launched by the dead process and not listed yet when it died
+	hitUnits   int // capacity hit from outside (stopped, terminated, interrupted)
+
+	mu         sync.Mutex
+	events     []autoscale.Event // of the current pass
+	violations []mcViolation
+	seen       map[string]bool // violation keys already reported, so a state that lasts is reported once
+
+	foreign   map[string]awsctl.Instance
+	swappedIn map[string]string         // replaced server -> the replacement that took its place
+	swapPass  map[string]int            // replaced server -> pass its replacement took its place
+	replaced  map[string]bool           // servers a replacement was launched for
+	noticed   map[string]bool           // spot servers with an interruption notice
+	lastWind  map[string]int            // server -> pass of its latest wind-down event
+	windWhy   map[string]string         // server -> reason of its latest wind-down event
+	lastRest  map[string]int            // server -> pass of its latest restore event
+	held      map[string]map[string]int // at the end of the settle phase: pool -> manager -> held
+
+	logf func(format string, args ...any) // with -modelcheck.trace: every pass's events and instances
+}
+
+func newMCRun(sc *mcScenario, label string, crashAfter int) *mcRun {
+	r := &mcRun{sc: sc, label: label, start: time.Now(), seen: map[string]bool{}, foreign: map[string]awsctl.Instance{},
+		swappedIn: map[string]string{}, swapPass: map[string]int{}, replaced: map[string]bool{}, noticed: map[string]bool{},
+		lastWind: map[string]int{}, windWhy: map[string]string{}, lastRest: map[string]int{}}
+	sim, err := ec2sim.New(ec2sim.Config{
+		Clock:         time.Now,
+		BootDelay:     ec2sim.Uniform(30*time.Second, 90*time.Second),
+		ShutdownDelay: ec2sim.Uniform(10*time.Second, 60*time.Second),
+		ListDelay:     ec2sim.Uniform(0, sc.listDelay),
+		SpotPrices:    sc.spotPrices(r.start),
+		Seed:          sc.seed,
+	})
+	if err != nil {
+		panic(err)
+	}
+	r.sim = sim
+	r.cloud = &mcCloud{sim: sim, run: r}
+	r.feed = &mcNotices{sim: sim}
+	r.srv = newServersModel(sc.seed, func() bool { return r.pass < mcChaosPasses })
+	left := 1 << 30
+	if crashAfter >= 0 {
+		left = crashAfter
+	}
+	r.dying = &dying{CloudClient: r.cloud, left: left}
+	r.placeForeign()
+	r.startScaler(r.dying)
+	return r
+}
+
+// placeForeign launches instances the scaler must never touch: another
+// owner with the scaler's pool tag, an owner that is a glob matching the
+// scaler's identity, a sibling identity, and no owner at all.
+func (r *mcRun) placeForeign() {
+	for _, tags := range []map[string]string{
+		{pool.TagOwner: "other-scaler", pool.TagPool: mcForeignPool, pool.TagRole: mcForeignPool},
+		{pool.TagOwner: "mc-*", pool.TagPool: mcForeignPool},
+		{pool.TagOwner: mcIdentity + "-2", pool.TagPool: mcForeignPool, pool.TagManager: "m0"},
+		{pool.TagPool: mcForeignPool},
+	} {
+		insts, err := r.sim.Launch(context.Background(), awsctl.LaunchRequest{
+			Spec:      awsctl.LaunchSpec{ImageID: "ami-87654321"},
+			Offerings: []awsctl.Offering{{InstanceType: "m5.large", Zone: mcZones[0], Weight: 1}},
+			Market:    awsctl.MarketOnDemand, Capacity: 1, Tags: tags,
+		})
+		if err != nil {
+			panic(err)
+		}
+		r.foreign[insts[0].ID] = insts[0]
+	}
+}
+
+// startScaler starts a scaler process: new managers, a new price book, a
+// new scaler over the same cloud with the same identity. Nothing in memory
+// survives from an earlier process; the servers (hooks) do.
+func (r *mcRun) startScaler(cloud awsctl.CloudClient) {
+	r.managers = nil
+	var pools []pool.Config
+	for _, ps := range r.sc.pools {
+		var mgrs []*mcManager
+		cfg := pool.Config{
+			Name:             ps.name,
+			Role:             r.srv.role("worker-" + ps.name),
+			Types:            ps.types,
+			Zones:            ps.zones,
+			Min:              ps.min,
+			Max:              ps.max,
+			Billing:          ps.billing,
+			Market:           ps.market,
+			LaunchBatch:      ps.batch,
+			WindDownTimeout:  10 * time.Minute,
+			ProvisionTimeout: 3 * time.Minute,
+			HookTimeout:      30 * time.Second,
+		}
+		for _, ms := range ps.managers {
+			m := newMCManager(ms, func() int { return r.pass })
+			mgrs = append(mgrs, m)
+			cfg.Managers = append(cfg.Managers, m)
+		}
+		if ps.market != pool.OnDemand {
+			b, err := spotprice.NewBook(spotprice.BookConfig{Region: "us-east-1", Spot: r.sim, Reservations: r.sim, SpotTTL: time.Minute})
+			if err != nil {
+				panic(err)
+			}
+			cfg.Prices = b
+		}
+		r.managers = append(r.managers, mgrs)
+		pools = append(pools, cfg)
+	}
+	s, err := autoscale.New(cloud, pools, autoscale.Options{
+		Identity:     mcIdentity,
+		Interval:     mcInterval,
+		BusyInterval: mcInterval,
+		Clock:        time.Now,
+		HookWait:     2 * time.Second,
+		SpotNotices:  r.feed,
+		Observer: autoscale.ObserverFunc(func(e autoscale.Event) {
+			r.mu.Lock()
+			r.events = append(r.events, e)
+			r.mu.Unlock()
+		}),
+	})
+	if err != nil {
+		panic(err)
+	}
+	r.scaler = s
+	r.scalers = append(r.scalers, s)
+}
+
+// violate records a broken invariant at the current pass; the same
+// invariant with the same detail is recorded once per run.
+func (r *mcRun) violate(invariant, format string, args ...any) {
+	detail := fmt.Sprintf(format, args...)
+	r.violateOnce(detail, invariant, "%s", detail)
+}
+
+// violateOnce records a broken invariant unless one with the same key was
+// recorded before in the run: a state that lasts is reported at its first
+// pass.
+func (r *mcRun) violateOnce(key, invariant, format string, args ...any) {
+	detail := fmt.Sprintf(format, args...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key = invariant + "\x00" + key
+	if r.seen[key] {
+		return
+	}
+	if r.logf != nil {
+		r.logf("VIOLATION [%s] pass %d: %s", invariant, r.pass, detail)
+	}
+	r.seen[key] = true
+	r.violations = append(r.violations, mcViolation{invariant: invariant, run: r.label, pass: r.pass, detail: detail})
+}
+
+// touchable checks that a call names only the scaler's own instances.
+func (r *mcRun) touchable(inst awsctl.Instance, op string) bool {
+	if inst.Tags[pool.TagOwner] == mcIdentity {
+		return true
+	}
+	r.violate("foreign-touched", "%s of %s, owned by %q", op, inst.ID, inst.Tags[pool.TagOwner])
+	return false
+}
+
+// play runs the whole scenario.
+func (r *mcRun) play() {
+	total := r.sc.passes()
+	for r.pass = 0; r.pass < total; r.pass++ {
+		slot := r.start.Add(time.Duration(r.pass+1) * mcInterval)
+		r.before()
+		ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+		err := r.scaler.Step(ctx)
+		cancel()
+		if r.dying.dead() && !r.crashed {
+			r.crash()
+		} else if errors.Is(err, context.DeadlineExceeded) {
+			r.violate("host-calls-bounded", "the pass ran until its caller's deadline: %v", err)
+		}
+		r.after()
+		if r.pass == mcChaosPasses-1 {
+			r.chaosCalls = r.dying.calls
+		}
+		time.Sleep(time.Until(slot))
+	}
+	r.shutdown()
+}
+
+// before applies the scenario's script for this pass: demand, capacity and
+// actions from outside.
+func (r *mcRun) before() {
+	now := time.Now()
+	for _, mgrs := range r.managers {
+		for _, m := range mgrs {
+			m.feed(now, r.pass)
+		}
+	}
+	if r.pass == mcChaosPasses {
+		for _, c := range r.sc.capacity {
+			r.sim.SetCapacity(c.market, c.typ, c.zone, -1)
+		}
+	}
+	for _, c := range r.sc.capacity {
+		if c.pass == r.pass && r.pass < mcChaosPasses {
+			r.sim.SetCapacity(c.market, c.typ, c.zone, c.n)
+		}
+	}
+	for _, o := range r.sc.outside {
+		if o.pass == r.pass {
+			r.outside(o)
+		}
+	}
+}
+
+func (r *mcRun) outside(o mcOutside) {
+	ps := r.sc.pools[o.pool]
+	var cands []awsctl.Instance
+	for _, inst := range r.sim.Instances() {
+		if inst.Tags[pool.TagOwner] != mcIdentity || inst.Tags[pool.TagPool] != ps.name || inst.State != awsctl.StateRunning {
+			continue
+		}
+		if (o.kind == mcStop) == (inst.Market == awsctl.MarketSpot) && o.kind != mcTerminate {
+			continue // only on-demand instances stop; only spot ones are interrupted
+		}
+		cands = append(cands, inst)
+	}
+	if len(cands) == 0 {
+		return
+	}
+	inst := cands[o.pick%len(cands)]
+	w := ps.weight(inst.Type)
+	switch o.kind {
+	case mcStop:
+		if r.sim.Stop(inst.ID) == nil {
+			r.hitUnits += w
+		}
+	case mcTerminate:
+		if _, err := r.sim.Terminate(context.Background(), []string{inst.ID}); err == nil {
+			r.hitUnits += w
+		}
+	case mcInterrupt:
+		if r.sim.Interrupt(inst.ID) == nil {
+			r.hitUnits += w
+			r.noticed[inst.ID] = true
+		}
+	case mcRebalance:
+		r.feed.inject(awsctl.SpotNotice{InstanceID: inst.ID, Kind: awsctl.Rebalance, Time: time.Now()})
+	}
+}
+
+// crash replaces the dead scaler by a new process over the same cloud.
+func (r *mcRun) crash() {
+	r.crashed, r.crashPass = true, r.pass
+	// What the dead process launched that the listing did not show yet is
+	// lost with its memory.
+	for _, inst := range r.sim.Instances() {
+		if inst.Tags[pool.TagOwner] == mcIdentity && time.Since(inst.LaunchTime) <= r.sc.listDelay {
+			r.lostUnits += r.poolSpec(inst.Tags[pool.TagPool]).weight(inst.Type)
+		}
+	}
+	dead := r.scaler
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	_ = dead.Shutdown(ctx, autoscale.ShutdownOptions{})
+	cancel()
+	r.startScaler(r.cloud)
+}
+
+func (r *mcRun) poolSpec(name string) *mcPoolSpec {
+	for _, p := range r.sc.pools {
+		if p.name == name {
+			return p
+		}
+	}
+	return &mcPoolSpec{name: name}
+}
+
+// shutdown winds everything down with Shutdown and checks that nothing is
+// left, then stops every scaler process of the run.
+func (r *mcRun) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Hour)
+	err := r.scaler.Shutdown(ctx, autoscale.ShutdownOptions{WindDown: true})
+	cancel()
+	time.Sleep(2 * time.Minute) // let EC2 finish shutting down
+	var left []string
+	for _, inst := range r.sim.Instances() {
+		if inst.Tags[pool.TagOwner] == mcIdentity && inst.State.Live() {
+			left = append(left, fmt.Sprintf("%s(%s,%s)", inst.ID, inst.Tags[pool.TagPool], inst.State))
+		}
+	}
+	if len(left) > 0 {
+		r.violate("no-leak", "after Shutdown with WindDown (err %v), owned instances remain: %v", err, left)
+	}
+	for _, s := range r.scalers {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_ = s.Shutdown(ctx, autoscale.ShutdownOptions{})
+		cancel()
+	}
+	r.checkForeign()
+}
+
+// after runs the checks of every pass on what EC2 holds.
+func (r *mcRun) after() {
+	r.mu.Lock()
+	events := r.events
+	r.events = nil
+	r.mu.Unlock()
+	insts := r.sim.Instances()
+	if r.logf != nil {
+		r.trace(events, insts)
+	}
+	r.track(events, insts)
+	r.checkMax(insts)
+	r.checkReplacements(insts)
+	r.checkLaunchWhileWinding(events, insts)
+	r.checkForeign()
+	switch {
+	case r.pass >= mcChaosPasses+mcConvergeBound && r.pass < mcChaosPasses+mcSettlePasses:
+		r.checkConverged(insts, r.pass == mcChaosPasses+mcSettlePasses-1)
+	case r.pass == r.sc.passes()-1:
+		r.checkDrained(insts)
+	}
+}
+
+// track updates what the checks remember across passes.
+func (r *mcRun) track(events []autoscale.Event, insts []awsctl.Instance) {
+	for _, e := range events {
+		switch e.Kind {
+		case pool.EventWindDown:
+			r.lastWind[e.Instance] = r.pass
+			r.windWhy[e.Instance] = e.Reason
+		case pool.EventRestore:
+			r.lastRest[e.Instance] = r.pass
+		}
+	}
+	for _, l := range r.cloud.launchesOf(r.pass) {
+		if l.replaces != "" {
+			r.replaced[l.replaces] = true
+		}
+	}
+	for _, inst := range insts {
+		if inst.Tags[pool.TagOwner] != mcIdentity {
+			continue
+		}
+		if _, ok := inst.Tags[pool.TagInterrupted]; ok {
+			r.noticed[inst.ID] = true
+		}
+	}
+	// A replacement that lost its replaces tag while working has taken its
+	// server's place: that server must never be replaced again.
+	for _, l := range r.cloud.launchesUpTo(r.pass) {
+		if l.replaces == "" {
+			continue
+		}
+		for _, li := range l.insts {
+			now, ok := r.sim.Instance(li.ID)
+			if ok && working(now.State) && now.Tags[pool.TagReplaces] == "" && r.swappedIn[l.replaces] == "" {
+				r.swappedIn[l.replaces] = li.ID
+				r.swapPass[l.replaces] = r.pass
+			}
+		}
+	}
+}
+
+func (c *mcCloud) launchesOf(pass int) []mcLaunch {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []mcLaunch
+	for _, l := range c.launches {
+		if l.pass == pass {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (c *mcCloud) launchesUpTo(pass int) []mcLaunch {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]mcLaunch, 0, len(c.launches))
+	for _, l := range c.launches {
+		if l.pass <= pass {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// owned groups the scaler's instances by pool.
+func owned(insts []awsctl.Instance) map[string][]awsctl.Instance {
+	out := map[string][]awsctl.Instance{}
+	for _, inst := range insts {
+		if inst.Tags[pool.TagOwner] == mcIdentity {
+			out[inst.Tags[pool.TagPool]] = append(out[inst.Tags[pool.TagPool]], inst)
+		}
+	}
+	return out
+}
+
+// checkMax: the capacity of a pool's pending and running instances, the
+// ones interrupted but not yet reclaimed included, is at most Max.
+func (r *mcRun) checkMax(insts []awsctl.Instance) {
+	byPool := owned(insts)
+	for _, ps := range r.sc.pools {
+		units := 0
+		var ids []string
+		for _, inst := range byPool[ps.name] {
+			if working(inst.State) {
+				units += ps.weight(inst.Type)
+				ids = append(ids, fmt.Sprintf("%s:%s", inst.ID, inst.Type))
+			}
+		}
+		if units > ps.max {
+			r.violate("max", "pool %s holds %d units above its Max %d: %v", ps.name, units, ps.max, ids)
+		}
+	}
+}
+
+// lost reports whether a replacement is lost to its server: gone,
+// stopped, interrupted, failed to provision, or being wound down.
+func (r *mcRun) lost(inst awsctl.Instance) bool {
+	_, winding := inst.Tags[pool.TagWindDownStart]
+	return !working(inst.State) || r.noticed[inst.ID] || r.srv.provisionFailed(inst.ID) || (winding && !r.restoring(inst.ID))
+}
+
+// checkReplacements: at most one replacement on its way per replaced
+// server (lost ones aside).
+func (r *mcRun) checkReplacements(insts []awsctl.Instance) {
+	by := map[string][]string{}
+	for _, inst := range insts {
+		if x := inst.Tags[pool.TagReplaces]; x != "" && inst.Tags[pool.TagOwner] == mcIdentity && !r.lost(inst) {
+			by[x] = append(by[x], inst.ID)
+		}
+	}
+	for x, ids := range by {
+		if len(ids) > 1 {
+			r.violate("replaced-twice", "%s has %d replacements on their way: %v", x, len(ids), ids)
+		}
+	}
+}
+
+// checkLaunchWhileWinding: no launch for new capacity in a pass that ends
+// with a server of the same pool still winding down for spare capacity,
+// which the same need could have used by cancelling its wind-down. Servers
+// winding down for another reason (interrupted, stopped, failed, replaced
+// by spot), already drained, past their deadline, with a hook hung, heavier
+// than what was launched or in another zone than a zone minimum needs are
+// left out.
+func (r *mcRun) checkLaunchWhileWinding(events []autoscale.Event, insts []awsctl.Instance) {
+	passStart := r.start.Add(time.Duration(r.pass) * mcInterval)
+	restored := map[string]bool{}
+	for _, e := range events {
+		if e.Kind == pool.EventRestore {
+			restored[e.Instance] = true
+		}
+	}
+	byPool := owned(insts)
+	for _, ps := range r.sc.pools {
+		launched := 0
+		var zones []string
+		for _, l := range r.cloud.launchesOf(r.pass) {
+			if l.pool != ps.name || l.replaces != "" {
+				continue
+			}
+			launched += l.capacity
+			for _, inst := range l.insts {
+				zones = append(zones, inst.Zone)
+			}
+			if len(l.insts) == 0 && len(l.zones) > 0 {
+				zones = append(zones, l.zones[0])
+			}
+		}
+		if launched == 0 {
+			continue
+		}
+		zoneMin := map[string]bool{}
+		for _, m := range ps.managers {
+			for z, n := range m.zoneMinimums {
+				if n > 0 {
+					zoneMin[z] = true
+				}
+			}
+		}
+		for _, s := range byPool[ps.name] {
+			start, winding := s.Tags[pool.TagWindDownStart]
+			if !winding || !working(s.State) || restored[s.ID] {
+				continue
+			}
+			if _, ok := r.lastWind[s.ID]; !ok || r.restoring(s.ID) {
+				continue // no wind-down seen, or its restore is under way
+			}
+			if r.noticed[s.ID] || r.replaced[s.ID] || r.srv.provisionFailed(s.ID) || r.srv.isHanging(s.ID) {
+				continue
+			}
+			if r.srv.drainDone(s.ID, passStart) || ps.weight(s.Type) > launched {
+				continue
+			}
+			if dl, err := time.Parse(time.RFC3339, s.Tags[pool.TagWindDownDeadline]); err != nil || !passStart.Before(dl) {
+				continue
+			}
+			if len(zoneMin) > 0 && !slices.Contains(zones, s.Zone) && slices.ContainsFunc(zones, func(z string) bool { return zoneMin[z] }) {
+				continue
+			}
+			r.violate("launch-while-winding-down", "pool %s launched %d units (zones %v) while %s (%s, %s, wind-down since %s: %q) winds down",
+				ps.name, launched, zones, s.ID, s.Type, s.Zone, start, r.windWhy[s.ID])
+		}
+	}
+}
+
+// restoring reports whether the latest wind-down of id was followed by a
+// restore (whose hook may still run while the wind-down tags stay).
+func (r *mcRun) restoring(id string) bool {
+	rest, ok := r.lastRest[id]
+	return ok && rest >= r.lastWind[id]
+}
+
+// checkForeign: instances of other owners keep their tags and state.
+func (r *mcRun) checkForeign() {
+	for id, was := range r.foreign {
+		now, _ := r.sim.Instance(id)
+		if !maps.Equal(now.Tags, was.Tags) || !working(now.State) {
+			r.violate("foreign-touched", "instance %s of owner %q changed: state %s, tags %v (were %v)", id, was.Tags[pool.TagOwner], now.State, now.Tags, was.Tags)
+		}
+	}
+}
+
+// expectedTargets returns what each manager of a pool should hold once
+// demand settles: its final demand, clamped to Max and shared fairly.
+func (ps *mcPoolSpec) expectedTargets() []int {
+	want := make([]int, len(ps.managers))
+	for i, m := range ps.managers {
+		want[i] = m.final
+	}
+	return fairShare(want, ps.max)
+}
+
+// mcHeld is one server a manager holds: its weight and zone.
+type mcHeld struct {
+	weight int
+	zone   string
+}
+
+// heldNow is what each manager of a pool holds on EC2: granted servers not
+// winding down (or whose wind-down is being cancelled), running and not
+// interrupted.
+func (r *mcRun) heldNow(ps *mcPoolSpec, insts []awsctl.Instance) map[string][]mcHeld {
+	out := map[string][]mcHeld{}
+	for _, inst := range owned(insts)[ps.name] {
+		m := inst.Tags[pool.TagManager]
+		_, winding := inst.Tags[pool.TagWindDownStart]
+		if winding && r.restoring(inst.ID) {
+			winding = false // its wind-down is being cancelled: the pool counts it as held
+		}
+		if m == "" || winding || inst.State != awsctl.StateRunning || r.noticed[inst.ID] {
+			continue
+		}
+		out[m] = append(out[m], mcHeld{weight: ps.weight(inst.Type), zone: inst.Zone})
+	}
+	return out
+}
+
+func sumHeld(hs []mcHeld, zone string) int {
+	n := 0
+	for _, h := range hs {
+		if zone == "" || h.zone == zone {
+			n += h.weight
+		}
+	}
+	return n
+}
+
+// room is what a pool could still launch under Max: Max less the capacity
+// of its pending and running instances.
+func (r *mcRun) room(ps *mcPoolSpec, insts []awsctl.Instance) int {
+	units := 0
+	for _, inst := range owned(insts)[ps.name] {
+		if working(inst.State) {
+			units += ps.weight(inst.Type)
+		}
+	}
+	return ps.max - units
+}
+
+func (ps *mcPoolSpec) minWeight() int {
+	w := ps.types[0].Weight
+	for _, t := range ps.types {
+		w = min(w, t.Weight)
+	}
+	return w
+}
+
+// checkConverged: mcConvergeBound passes after the last demand change,
+// every manager holds at least its target (fair share within Max) and its
+// zone minimums, unless the pool is full (weights can make targets that
+// add up to Max unreachable without going below one); and at the end of
+// the settle phase, a per-second pool keeps no server it could remove
+// without going below a target or zone minimum.
+func (r *mcRun) checkConverged(insts []awsctl.Instance, last bool) {
+	for _, ps := range r.sc.pools {
+		held := r.heldNow(ps, insts)
+		targets := ps.expectedTargets()
+		full := r.room(ps, insts) < ps.minWeight()
+		for i, m := range ps.managers {
+			t := targets[i]
+			mine := held[m.name]
+			if n := sumHeld(mine, ""); n < t && !full {
+				r.violateOnce(ps.name+"/"+m.name, "convergence", "pool %s manager %s holds %d, target %d, %d passes after demand settled, with room for more",
+					ps.name, m.name, n, t, r.pass-mcChaosPasses)
+			}
+			for z, n := range m.zoneMinimums {
+				if want := min(n, t); sumHeld(mine, z) < want && !full {
+					r.violateOnce(ps.name+"/"+m.name+"/"+z, "zone-minimums", "pool %s manager %s holds %d in %s, zone minimum %d (target %d), %d passes after demand settled, with room for more",
+						ps.name, m.name, sumHeld(mine, z), z, n, t, r.pass-mcChaosPasses)
+				}
+			}
+			if !last || ps.billing != pool.PerSecond {
+				continue
+			}
+			total := sumHeld(mine, "")
+			for _, h := range mine {
+				if total-h.weight >= t && sumHeld(mine, h.zone)-h.weight >= min(m.zoneMinimums[h.zone], t) {
+					r.violate("convergence", "pool %s manager %s holds %d, target %d: a %d-unit server in %s is surplus %d passes after demand settled",
+						ps.name, m.name, total, t, h.weight, h.zone, r.pass-mcChaosPasses)
+					break
+				}
+			}
+		}
+		if last {
+			if r.held == nil {
+				r.held = map[string]map[string]int{}
+			}
+			r.held[ps.name] = map[string]int{}
+			for m, hs := range held {
+				r.held[ps.name][m] = sumHeld(hs, "")
+			}
+		}
+	}
+}
+
+// checkDrained: with demand at zero long enough, nothing owned is left
+// beyond the pools' Min.
+func (r *mcRun) checkDrained(insts []awsctl.Instance) {
+	byPool := owned(insts)
+	for _, ps := range r.sc.pools {
+		units, minW := 0, 0
+		var ids []string
+		for _, inst := range byPool[ps.name] {
+			if !inst.State.Live() {
+				continue
+			}
+			w := ps.weight(inst.Type)
+			units += w
+			if minW == 0 || w < minW {
+				minW = w
+			}
+			ids = append(ids, fmt.Sprintf("%s(%s)", inst.ID, inst.State))
+		}
+		if units > ps.min && units-minW >= ps.min {
+			r.violate("no-leak", "pool %s holds %d units %v with no demand for %d passes (Min %d)", ps.name, units, ids, r.pass-mcChaosPasses-mcSettlePasses, ps.min)
+		}
+	}
+}
+
+// launchedUnits is the capacity of every owned instance launched.
+func (r *mcRun) launchedUnits() int {
+	n := 0
+	for _, inst := range r.sim.Instances() {
+		if inst.Tags[pool.TagOwner] == mcIdentity {
+			n += r.poolSpec(inst.Tags[pool.TagPool]).weight(inst.Type)
+		}
+	}
+	return n
+}
+
+// compareRuns checks the crashed run against the reference: the same
+// holdings once demand settled (where weights make them comparable), and
+// no more launches than the reference plus what the crash lost and what
+// the outside took beyond the reference.
+func compareRuns(ref, crashed *mcRun) {
+	if !crashed.crashed {
+		return
+	}
+	for _, ps := range crashed.sc.pools {
+		if !ps.uniformWeights() {
+			continue
+		}
+		a, b := ref.held[ps.name], crashed.held[ps.name]
+		if !maps.Equal(a, b) {
+			crashed.violate("crash-convergence", "pool %s: held %v after the crash at pass %d, %v without it", ps.name, b, crashed.crashPass, a)
+		}
+	}
+	maxW := 1
+	for _, ps := range crashed.sc.pools {
+		maxW = max(maxW, ps.maxWeight())
+	}
+	allowed := ref.launchedUnits() + crashed.lostUnits + max(0, crashed.hitUnits-ref.hitUnits) + maxW - 1
+	if got := crashed.launchedUnits(); got > allowed {
+		crashed.violate("crash-launches", "launched %d units after a crash at pass %d; the reference run launched %d, the crash lost %d in flight, outside hits %d vs %d",
+			got, crashed.crashPass, ref.launchedUnits(), crashed.lostUnits, crashed.hitUnits, ref.hitUnits)
+	}
+}
+
+// summary is a short account of the run for a failure report.
+func (r *mcRun) summary() string {
+	byState := map[string]int{}
+	for _, inst := range r.sim.Instances() {
+		if inst.Tags[pool.TagOwner] == mcIdentity {
+			byState[string(inst.State)]++
+		}
+	}
+	keys := slices.Sorted(maps.Keys(byState))
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, byState[k]))
+	}
+	s := fmt.Sprintf("%s run: launched %d units (%s)", r.label, r.launchedUnits(), strings.Join(parts, ", "))
+	if r.crashed {
+		s += fmt.Sprintf(", crashed at pass %d (lost %d units in flight)", r.crashPass, r.lostUnits)
+	}
+	return s
+}
+
+func sortViolations(vs []mcViolation) {
+	sort.SliceStable(vs, func(i, j int) bool {
+		if vs[i].run != vs[j].run {
+			return vs[i].run > vs[j].run // "ref" before "crash"
+		}
+		return vs[i].pass < vs[j].pass
+	})
+}
+
+// trace logs the pass's events and the owned instances as EC2 holds them.
+func (r *mcRun) trace(events []autoscale.Event, insts []awsctl.Instance) {
+	r.logf("--- %s pass %d at +%v", r.label, r.pass, time.Since(r.start).Round(time.Second))
+	for _, e := range events {
+		if e.Kind == pool.EventProvisioned {
+			continue
+		}
+		r.logf("  event %s pool=%s inst=%s mgr=%s cap=%d %s %s err=%v", e.Kind, e.Pool, e.Instance, e.Manager, e.Capacity, e.Market, e.Reason, e.Err)
+	}
+	for _, l := range r.cloud.launchesOf(r.pass) {
+		var got []string
+		for _, inst := range l.insts {
+			got = append(got, inst.ID+":"+inst.Type+":"+inst.Zone)
+		}
+		r.logf("  launch pool=%s cap=%d replaces=%q -> %v", l.pool, l.capacity, l.replaces, got)
+	}
+	for _, inst := range insts {
+		if inst.Tags[pool.TagOwner] != mcIdentity || inst.State == awsctl.StateTerminated {
+			continue
+		}
+		r.logf("  %s %s %s %s %s %s mgr=%q wind=%q repl=%q int=%q", inst.ID, inst.Tags[pool.TagPool], inst.Type, inst.Zone, inst.Market, inst.State,
+			inst.Tags[pool.TagManager], inst.Tags[pool.TagWindDownStart], inst.Tags[pool.TagReplaces], inst.Tags[pool.TagInterrupted])
+	}
+}

@@ -1,0 +1,147 @@
+package autoscale_test
+
+import (
+	"flag"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+)
+
+var (
+	mcSeeds  = flag.Int("modelcheck.seeds", 200, "number of model-check seeds TestModelCheck runs (seeds 1..n)")
+	mcSeed   = flag.Int64("modelcheck.seed", 0, "run only this model-check seed, with its scenario and every violation logged")
+	mcStrict = flag.Bool("modelcheck.strict", false, "fail on known violations too (see knownViolations)")
+	mcTrace  = flag.Bool("modelcheck.trace", false, "with -modelcheck.seed: log every pass's events and instances")
+)
+
+// knownViolations are invariants the code breaks today, each with the
+// finding of issue 10 that breaks it. The model check still runs them and
+// reports their seeds in its log, but does not fail on them unless
+// -modelcheck.strict is set. Delete an entry once its finding is fixed.
+var knownViolations = map[string]string{
+	"launch-while-winding-down": "findings 5 and 6: a manager's surplus server winds down while the pool launches for another manager or for the same one's returning demand, instead of handing it over or restoring it",
+	"replaced-twice":            "finding 1 after a crash: a replacement launched by the dead process and not listed yet is launched again",
+	"crash-launches":            "finding 9: a restarted scaler decides differently from one that kept running and launches more",
+	"crash-convergence":         "finding 9: a restarted scaler settles on other holdings than one that kept running",
+	"no-leak":                   "hourly pools keep a server past an hour without demand",
+	"zone-minimums":             "finding 4: a zone minimum is not launched for although the pool has room",
+	"max":                       "finding 2(c): after a restart while new instances are still invisible, the pool launches above Max",
+	"convergence":               "finding 9: after a restart, a surplus server is kept",
+}
+
+// TestModelCheck drives the public API (autoscale over ec2sim) through a
+// random scenario per seed, once uncrashed and once with the scaler dying
+// at a random cloud call and a new one taking over, and checks after every
+// pass, on what EC2 holds:
+//
+//   - max: the capacity of a pool's pending and running instances is at
+//     most Max (shutting-down ones do not count; stopped ones do no work);
+//   - replaced-twice: at most one pending or running replacement per
+//     replaced server, and none once a replacement took its place;
+//   - launch-while-winding-down: no launch while a server of the same
+//     pool winds down as spare capacity and could have been restored;
+//   - foreign-touched: instances of other owners (a glob of the scaler's
+//     identity, a sibling identity, another owner, none) are never named
+//     in a call nor changed;
+//   - granted-terminated-without-wind-down: a granted server is terminated
+//     only after its wind-down started (checked at every Terminate call);
+//   - host-calls-bounded: a hung manager does not hold the pass until its
+//     caller's deadline;
+//   - convergence and zone-minimums: once demand settles, every manager
+//     holds its target (fair share within Max), zone minimums included,
+//     within mcConvergeBound passes, without a surplus;
+//   - no-leak: with no demand, nothing beyond Min is left, and Shutdown
+//     with WindDown leaves nothing;
+//   - crash-convergence and crash-launches: the crashed run ends holding
+//     what the reference holds and launches no more than the reference
+//     plus what the crash lost in flight and what the outside took.
+//
+// go test ./autoscale -run TestModelCheck -modelcheck.seeds=5000 runs more
+// seeds; -modelcheck.seed=N runs one and logs its scenario.
+func TestModelCheck(t *testing.T) {
+	seeds := make([]int64, 0, *mcSeeds)
+	if *mcSeed != 0 {
+		seeds = append(seeds, *mcSeed)
+	} else {
+		for s := range *mcSeeds {
+			seeds = append(seeds, int64(s+1))
+		}
+	}
+	var mu sync.Mutex
+	known := map[string][]int64{}
+	t.Run("seeds", func(t *testing.T) {
+		for _, seed := range seeds {
+			t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+				t.Parallel()
+				vs, report := modelCheckSeed(t, seed)
+				if len(seeds) == 1 {
+					t.Log(report)
+				}
+				failed := false
+				for _, v := range vs {
+					if _, ok := knownViolations[v.invariant]; ok && !*mcStrict {
+						mu.Lock()
+						if l := known[v.invariant]; len(l) == 0 || l[len(l)-1] != seed {
+							known[v.invariant] = append(l, seed)
+						}
+						mu.Unlock()
+						if len(seeds) == 1 {
+							t.Logf("known violation (%s): %s", knownViolations[v.invariant], v)
+						}
+						continue
+					}
+					t.Errorf("%s", v)
+					failed = true
+				}
+				if failed {
+					t.Errorf("%s\nreproduce: go test ./autoscale -run 'TestModelCheck' -modelcheck.seed=%d -v", report, seed)
+				}
+			})
+		}
+	})
+	for _, inv := range slices.Sorted(maps.Keys(known)) {
+		s := known[inv]
+		slices.Sort(s)
+		t.Logf("known violation %q (%s) on %d of %d seeds: %v", inv, knownViolations[inv], len(s), len(seeds), head(s, 20))
+	}
+}
+
+func head(s []int64, n int) string {
+	if len(s) <= n {
+		return fmt.Sprint(s)
+	}
+	return strings.TrimSuffix(fmt.Sprint(s[:n]), "]") + " ...]"
+}
+
+// modelCheckSeed plays the seed's scenario uncrashed, then crashed at the
+// cloud call its crash point picks, each in its own synctest bubble, and
+// returns every violation and a report of the runs.
+func modelCheckSeed(t *testing.T, seed int64) ([]mcViolation, string) {
+	sc := drawScenario(seed)
+	var ref, crashed *mcRun
+	synctest.Test(t, func(t *testing.T) {
+		ref = newMCRun(sc, "ref", -1)
+		if *mcTrace {
+			ref.logf = t.Logf
+		}
+		ref.play()
+	})
+	crashAfter := 1 + int(sc.crashPoint*float64(max(ref.chaosCalls-1, 1)))
+	synctest.Test(t, func(t *testing.T) {
+		crashed = newMCRun(sc, "crash", crashAfter)
+		if *mcTrace {
+			crashed.logf = t.Logf
+		}
+		crashed.play()
+	})
+	compareRuns(ref, crashed)
+	vs := append(slices.Clone(ref.violations), crashed.violations...)
+	sortViolations(vs)
+	report := fmt.Sprintf("seed %d: %s\n%s\n%s (crash after cloud call %d of %d in the chaos phase)",
+		seed, sc.describe(), ref.summary(), crashed.summary(), crashAfter, ref.chaosCalls)
+	return vs, report
+}

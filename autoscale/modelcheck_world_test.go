@@ -1,0 +1,364 @@
+package autoscale_test
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
+	"github.com/ec2autoscale/ec2autoscale/manager"
+	"github.com/ec2autoscale/ec2autoscale/pool"
+	"github.com/ec2autoscale/ec2autoscale/role"
+)
+
+// mcCloud sits between the scaler and the sim. It checks, at the call, the
+// invariants that only the call itself shows (who is terminated with what
+// tags, which instances a call names, what a replacement replaces), and
+// records launches for the per-pass checks.
+type mcCloud struct {
+	sim *ec2sim.Sim
+	run *mcRun
+
+	mu       sync.Mutex
+	launches []mcLaunch
+}
+
+type mcLaunch struct {
+	pass     int
+	pool     string
+	capacity int
+	replaces string
+	insts    []awsctl.Instance
+	zones    []string // offerings' zones, most preferred first
+}
+
+var _ awsctl.CloudClient = (*mcCloud)(nil)
+
+func (c *mcCloud) ListInstances(ctx context.Context, f awsctl.ListFilter) ([]awsctl.Instance, error) {
+	return c.sim.ListInstances(ctx, f)
+}
+
+func (c *mcCloud) Launch(ctx context.Context, req awsctl.LaunchRequest) ([]awsctl.Instance, error) {
+	r := c.run
+	if x := req.Tags[pool.TagReplaces]; x != "" {
+		var live []string
+		for _, inst := range c.sim.Instances() {
+			if inst.Tags[pool.TagReplaces] == x && !r.lost(inst) {
+				live = append(live, inst.ID)
+			}
+		}
+		if len(live) > 0 {
+			r.violate("replaced-twice", "launching a replacement for %s while its replacement %v is on its way", x, live)
+		}
+		if by := r.swappedIn[x]; by != "" && r.lastRest[x] < r.swapPass[x] {
+			if inst, ok := c.sim.Instance(by); ok && !r.lost(inst) {
+				r.violate("replaced-twice", "launching a replacement for %s, already replaced by %s, which still works", x, by)
+			}
+		}
+	}
+	insts, err := c.sim.Launch(ctx, req)
+	l := mcLaunch{pass: r.pass, pool: req.Tags[pool.TagPool], capacity: req.Capacity, replaces: req.Tags[pool.TagReplaces], insts: insts}
+	for _, o := range req.Offerings {
+		l.zones = append(l.zones, o.Zone)
+	}
+	c.mu.Lock()
+	c.launches = append(c.launches, l)
+	c.mu.Unlock()
+	return insts, err
+}
+
+func (c *mcCloud) Terminate(ctx context.Context, ids []string) ([]string, error) {
+	r := c.run
+	for _, id := range ids {
+		inst, ok := c.sim.Instance(id)
+		if !ok {
+			continue
+		}
+		if !r.touchable(inst, "terminate") {
+			continue
+		}
+		_, winding := inst.Tags[pool.TagWindDownStart]
+		if m := inst.Tags[pool.TagManager]; m != "" && !winding && working(inst.State) {
+			r.violate("granted-terminated-without-wind-down", "terminating %s, granted to %s, without a wind-down", id, m)
+		}
+	}
+	return c.sim.Terminate(ctx, ids)
+}
+
+func (c *mcCloud) Tag(ctx context.Context, ids []string, tags map[string]string) error {
+	for _, id := range ids {
+		if inst, ok := c.sim.Instance(id); ok {
+			c.run.touchable(inst, "tag")
+		}
+	}
+	return c.sim.Tag(ctx, ids, tags)
+}
+
+func (c *mcCloud) Untag(ctx context.Context, ids []string, keys []string) error {
+	for _, id := range ids {
+		if inst, ok := c.sim.Instance(id); ok {
+			c.run.touchable(inst, "untag")
+		}
+	}
+	return c.sim.Untag(ctx, ids, keys)
+}
+
+// working reports whether an instance in state s is capacity: pending or
+// running. Stopped, stopping, shutting-down and terminated instances do no
+// work.
+func working(s awsctl.State) bool { return s == awsctl.StatePending || s == awsctl.StateRunning }
+
+// mcNotices is the scaler's spot notice feed: the sim's notices, plus
+// rebalance recommendations the scenario injects (the sim issues those only
+// long before a drawn interruption).
+type mcNotices struct {
+	sim *ec2sim.Sim
+
+	mu       sync.Mutex
+	injected []awsctl.SpotNotice
+}
+
+func (n *mcNotices) SpotNotices(ctx context.Context) ([]awsctl.SpotNotice, error) {
+	out, err := n.sim.SpotNotices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out = append(out, n.injected...)
+	n.injected = nil
+	return out, nil
+}
+
+func (n *mcNotices) inject(s awsctl.SpotNotice) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.injected = append(n.injected, s)
+}
+
+// mcServers simulates what runs on the instances: hooks that take a random
+// (virtual) time, some that hang until their context ends, provisioning
+// that sometimes fails, and a drain that takes a while once a wind-down is
+// asked for. Durations are functions of the seed, the instance and the
+// hook, so both runs of a seed see the same servers. The servers outlive a
+// crash of the scaler.
+type mcServers struct {
+	seed  int64
+	chaos func() bool // hangs and failures only happen in the chaos phase
+
+	mu         sync.Mutex
+	drainStart map[string]time.Time // when the latest wind-down reached the server
+	hanging    map[string]int       // hooks hanging now, per instance
+	failed     map[string]bool      // provisioning failed at least once
+}
+
+func newServersModel(seed int64, chaos func() bool) *mcServers {
+	return &mcServers{seed: seed, chaos: chaos, drainStart: map[string]time.Time{}, hanging: map[string]int{}, failed: map[string]bool{}}
+}
+
+// draw returns a number in [0, 1) for (instance, what), the same in every
+// run of the seed.
+func (m *mcServers) draw(id, what string) float64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%s/%s", m.seed, id, what)
+	return float64(h.Sum64()>>11) / (1 << 53)
+}
+
+func (m *mcServers) span(id, what string, maxDur time.Duration) time.Duration {
+	return time.Duration(m.draw(id, what) * float64(maxDur))
+}
+
+// wait lets d pass on the bubble's clock, or hangs until ctx ends when the
+// hook hangs.
+func (m *mcServers) wait(ctx context.Context, id string, d time.Duration, hang bool) error {
+	if hang {
+		m.mu.Lock()
+		m.hanging[id]++
+		m.mu.Unlock()
+		defer func() {
+			m.mu.Lock()
+			m.hanging[id]--
+			m.mu.Unlock()
+		}()
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *mcServers) hangs(id, what string, p float64) bool {
+	return m.chaos() && m.draw(id, what+"/hang/"+time.Now().String()) < p
+}
+
+func (m *mcServers) isHanging(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hanging[id] > 0
+}
+
+func (m *mcServers) provisionFailed(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.failed[id]
+}
+
+// drainDone reports whether the server's drain has finished by now: the
+// wind-down reached it and its drain time has passed.
+func (m *mcServers) drainDone(id string, now time.Time) bool {
+	m.mu.Lock()
+	start, ok := m.drainStart[id]
+	m.mu.Unlock()
+	return ok && !now.Before(start.Add(m.span(id, "drain", 3*time.Minute)))
+}
+
+func (m *mcServers) role(name string) role.Role {
+	r, err := role.New(name, awsctl.LaunchSpec{ImageID: "ami-12345678"}, role.Hooks{
+		Provision: func(ctx context.Context, inst awsctl.Instance) error {
+			err := m.wait(ctx, inst.ID, m.span(inst.ID, "provision", 90*time.Second), m.hangs(inst.ID, "provision", 0.08))
+			if err == nil && m.chaos() && m.draw(inst.ID, "provision-fails") < 0.03 {
+				err = fmt.Errorf("provisioning %s failed", inst.ID)
+			}
+			if err != nil {
+				m.mu.Lock()
+				m.failed[inst.ID] = true
+				m.mu.Unlock()
+			}
+			return err
+		},
+		WindDown: func(ctx context.Context, inst awsctl.Instance) error {
+			if err := m.wait(ctx, inst.ID, m.span(inst.ID, "wind-down", 10*time.Second), m.hangs(inst.ID, "wind-down", 0.05)); err != nil {
+				return err
+			}
+			m.mu.Lock()
+			if _, ok := m.drainStart[inst.ID]; !ok {
+				m.drainStart[inst.ID] = time.Now()
+			}
+			m.mu.Unlock()
+			return nil
+		},
+		Check: func(ctx context.Context, inst awsctl.Instance) (role.Status, error) {
+			if err := m.wait(ctx, inst.ID, m.span(inst.ID, "check", 5*time.Second), m.hangs(inst.ID, "check", 0.03)); err != nil {
+				return role.Status{}, err
+			}
+			done := m.drainDone(inst.ID, time.Now())
+			m.mu.Lock()
+			_, asked := m.drainStart[inst.ID]
+			m.mu.Unlock()
+			return role.Status{Idle: !asked || done, WoundDown: done}, nil
+		},
+		Restore: func(ctx context.Context, inst awsctl.Instance) error {
+			if err := m.wait(ctx, inst.ID, m.span(inst.ID, "restore", 10*time.Second), m.hangs(inst.ID, "restore", 0.05)); err != nil {
+				return err
+			}
+			m.mu.Lock()
+			delete(m.drainStart, inst.ID)
+			m.mu.Unlock()
+			return nil
+		},
+		Teardown: func(ctx context.Context, inst awsctl.Instance) error {
+			return m.wait(ctx, inst.ID, m.span(inst.ID, "teardown", 5*time.Second), false)
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// mcManager is a scenario's manager: a Fixed, Queue or TargetTracking fed
+// the scenario's demand every pass, whose Demand may hang until its context
+// ends during the scenario's hang window.
+type mcManager struct {
+	manager.Manager
+	spec  *mcManagerSpec
+	pass  func() int
+	fixed *manager.Fixed
+	queue *manager.Queue
+	track *manager.TargetTracking
+}
+
+func newMCManager(spec *mcManagerSpec, pass func() int) *mcManager {
+	m := &mcManager{spec: spec, pass: pass}
+	var err error
+	switch spec.kind {
+	case mcFixed:
+		var opts []manager.FixedOption
+		if spec.zoneMinimums != nil {
+			opts = append(opts, manager.WithZoneMinimums(spec.zoneMinimums))
+		}
+		m.fixed, err = manager.NewFixed(spec.name, 0, opts...)
+		m.Manager = m.fixed
+	case mcQueue:
+		m.queue, err = manager.NewQueue(spec.name, manager.QueueConfig{JobsPerServer: spec.jobsPerServer,
+			ScaleDownDelay: spec.delay, ZoneMinimums: spec.zoneMinimums})
+		m.Manager = m.queue
+	case mcTracking:
+		m.track, err = manager.NewTargetTracking(spec.name, manager.TargetTrackingConfig{TargetPerServer: 100,
+			Tolerance: -1, ScaleInCooldown: spec.delay, ZoneMinimums: spec.zoneMinimums})
+		m.Manager = m.track
+	}
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// feed tells the manager the demand of this pass, as its host would.
+func (m *mcManager) feed(now time.Time, pass int) {
+	d := m.spec.demandAt(pass)
+	switch {
+	case m.fixed != nil:
+		_ = m.fixed.Set(d)
+	case m.queue != nil:
+		jobs := d * m.spec.jobsPerServer
+		running := jobs / 2
+		m.queue.Observe(now, jobs-running, running)
+	case m.track != nil:
+		m.track.Observe(now, float64(d*100))
+	}
+}
+
+func (m *mcManager) Demand(ctx context.Context, s manager.State) (manager.Request, error) {
+	if m.spec.hangs(m.pass()) {
+		<-ctx.Done()
+		return manager.Request{}, ctx.Err()
+	}
+	return m.Manager.Demand(ctx, s)
+}
+
+// fairShare is the documented clamp of targets that together exceed Max:
+// equal shares, what a small manager leaves going to the others.
+func fairShare(targets []int, maxCap int) []int {
+	out := slices.Clone(targets)
+	total := 0
+	for i := range out {
+		out[i] = min(out[i], maxCap)
+		total += out[i]
+	}
+	if total <= maxCap {
+		return out
+	}
+	order := make([]int, len(out))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return out[a] - out[b] })
+	left := maxCap
+	for k, i := range order {
+		share := left / (len(order) - k)
+		out[i] = min(out[i], share)
+		left -= out[i]
+	}
+	return out
+}
