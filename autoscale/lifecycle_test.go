@@ -484,3 +484,53 @@ func bookOver(t *testing.T, sim *ec2sim.Sim) *spotprice.Book {
 	require.NoError(t, err)
 	return b
 }
+
+// globbing is a cloud whose listing treats the owner filter as a pattern
+// (as a third-party EC2 did): it lists every instance.
+type globbing struct {
+	awsctl.CloudClient
+	mu      sync.Mutex
+	touched []string
+}
+
+func (g *globbing) ListInstances(ctx context.Context, f awsctl.ListFilter) ([]awsctl.Instance, error) {
+	f.Tags = nil
+	return g.CloudClient.ListInstances(ctx, f)
+}
+
+func (g *globbing) note(ids []string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.touched = append(g.touched, ids...)
+}
+
+func (g *globbing) Tag(ctx context.Context, ids []string, tags map[string]string) error {
+	g.note(ids)
+	return g.CloudClient.Tag(ctx, ids, tags)
+}
+
+func (g *globbing) Terminate(ctx context.Context, ids []string) ([]string, error) {
+	g.note(ids)
+	return g.CloudClient.Terminate(ctx, ids)
+}
+
+func TestOwnerIsCheckedExactlyWhateverTheListingReturns(t *testing.T) {
+	sim := newSim(t)
+	theirs, err := sim.Launch(context.Background(), awsctl.LaunchRequest{
+		Spec: awsctl.LaunchSpec{ImageID: "ami-12345678"}, Market: awsctl.MarketOnDemand, Capacity: 1,
+		Offerings: []awsctl.Offering{{InstanceType: "m5.large", Zone: "us-east-1a", Weight: 1}},
+		Tags:      map[string]string{pool.TagOwner: "team-blue", pool.TagPool: "workers", pool.TagRole: "worker"},
+	})
+	require.NoError(t, err)
+	cloud := &globbing{CloudClient: sim}
+	w := newWorld(t, sim, poolConfig(newServers().role(t), fixed(t, "jobs", 1)))
+	w.opts.Identity = "team-*"
+	w.cloud = cloud
+	w.restart()
+	w.steps(10)
+	assert.NotContains(t, cloud.touched, theirs[0].ID, "team-blue's instance is never tagged or terminated")
+	inst, _ := sim.Instance(theirs[0].ID)
+	assert.True(t, inst.State.Live())
+	assert.Len(t, w.scaler.Pool("workers").Status().Managers, 1)
+	assert.Equal(t, 1, w.scaler.Pool("workers").Status().Granted, "its own server only")
+}

@@ -23,10 +23,12 @@ const (
 	DefaultMinPassGap = 2 * time.Second
 )
 
-// TokenWindow bounds how long a launch's idempotency token is reused. A
-// scaler restarted within the window that sees the same instances and wants
-// the same capacity sends the same token, so a launch it made just before a
-// crash (and cannot see yet) is returned instead of made twice.
+// TokenWindow is the period launch tokens are counted in. A token is
+// derived from the whole request, the window and how many definitive
+// answers the scaler had for that request in the window: a scaler restarted
+// within the window that sends the same request sends the same first token,
+// so a launch its predecessor made just before a crash (and cannot see yet)
+// is returned instead of made twice.
 const TokenWindow = 10 * time.Minute
 
 // Event is a decision or outcome of a pass. See pool.Event.
@@ -49,7 +51,11 @@ type Options struct {
 	// Identity is the scaler's name, written as the owner tag of every
 	// instance it launches. A scaler only ever sees and touches instances
 	// carrying its own identity, so two scalers in one account never touch
-	// each other's instances. Required; at most 256 characters.
+	// each other's instances. Required; at most 256 characters. It is
+	// matched literally: the EC2 client escapes the wildcards `*` and `?`
+	// (and `\`) EC2 filters would otherwise expand, and checks the owner tag
+	// of every instance listed for exact equality, so "team-*" never sees
+	// team-blue's instances.
 	Identity string
 	// Interval between passes of Run; default DefaultInterval.
 	Interval time.Duration

@@ -219,6 +219,12 @@ func (s *Scaler) groupByPool(ctx context.Context, now time.Time, insts []awsctl.
 	idx := s.poolOf[:len(insts)]
 	counts := make([]int, len(s.pools))
 	for i, inst := range insts {
+		if inst.Tags[pool.TagOwner] != s.opts.Identity {
+			// A cloud whose filter matched more than the exact owner (a
+			// wildcard taken as such): never ours.
+			idx[i] = -1
+			continue
+		}
 		name := inst.Tags[pool.TagPool]
 		k, ok := s.poolIndex[name]
 		if !ok {
@@ -261,7 +267,7 @@ func (s *Scaler) keepOwned(ctx context.Context, now time.Time, plans []*pool.Pla
 	}
 	owned := make(map[string]bool, len(insts))
 	for _, inst := range insts {
-		owned[inst.ID] = true
+		owned[inst.ID] = inst.Tags[pool.TagOwner] == s.opts.Identity
 	}
 	for _, pl := range plans {
 		pl.Changes = slices.DeleteFunc(pl.Changes, func(ch pool.Change) bool {

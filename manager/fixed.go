@@ -75,6 +75,9 @@ func (f *Fixed) Demand(context.Context, State) (Request, error) {
 	return Request{Target: f.Target(), Market: f.market, ZoneMinimums: maps.Clone(f.zoneMinimums)}, nil
 }
 
+// DemandIsInstant reports true: a fixed demand is read from memory.
+func (f *Fixed) DemandIsInstant() bool { return true }
+
 // Notify does nothing: a fixed demand does not depend on what happens to
 // the servers.
 func (f *Fixed) Notify(Notice) {}

@@ -28,6 +28,17 @@ type Manager interface {
 	Notify(n Notice)
 }
 
+// Instant is implemented by managers whose Demand answers from memory and
+// never blocks (the ready-made ones, when they read no Signal). The pool
+// calls them directly; any other manager is called on a goroutine of its
+// own with the pool's DemandTimeout, so that a manager that hangs stalls
+// nothing.
+type Instant interface {
+	Manager
+	// DemandIsInstant reports whether Demand never blocks.
+	DemandIsInstant() bool
+}
+
 // State is what a manager holds when it is asked for its demand.
 type State struct {
 	// Now is the pass's time.

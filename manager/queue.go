@@ -199,6 +199,10 @@ func (q *Queue) Demand(ctx context.Context, s State) (Request, error) {
 	}, nil
 }
 
+// DemandIsInstant reports whether Demand answers from memory: true unless
+// the queue reads a Signal.
+func (q *Queue) DemandIsInstant() bool { return q.cfg.Signal == nil }
+
 // Notify forgets the idle mark of a revoked server.
 func (q *Queue) Notify(n Notice) {
 	if n.Kind != Revoked {

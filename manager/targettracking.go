@@ -214,6 +214,11 @@ func (t *TargetTracking) Target() int {
 // Before the metric is first observed, the manager keeps what it holds (as
 // after a restart of the host), within [Min, Max]; a scale-in then waits for
 // a full ScaleInCooldown of observations.
+// DemandIsInstant reports whether Demand answers from memory: true unless
+// the manager reads a Signal.
+func (t *TargetTracking) DemandIsInstant() bool { return t.cfg.Signal == nil }
+
+// Demand returns the target for the pass at s.Now.
 func (t *TargetTracking) Demand(ctx context.Context, s State) (Request, error) {
 	if t.cfg.Signal != nil {
 		m, err := t.cfg.Signal(ctx)

@@ -31,13 +31,25 @@ type demandResult struct {
 // event.
 func (p *Pool) askManagers(ctx context.Context, ps *pass) []*want {
 	n := len(p.cfg.Managers)
-	byMgr := make([][]manager.Server, n)
-	for _, s := range ps.servers {
-		if s.mgr == "" {
-			continue
-		}
+	held := func(s *server) bool {
 		switch s.state {
 		case granted, windingDown, restoring, retiring:
+			return s.mgr != ""
+		}
+		return false
+	}
+	counts := make([]int, n)
+	for _, s := range ps.servers {
+		if held(s) {
+			counts[s.mgrIdx]++
+		}
+	}
+	byMgr := make([][]manager.Server, n)
+	for i, c := range counts {
+		byMgr[i] = make([]manager.Server, 0, c)
+	}
+	for _, s := range ps.servers {
+		if held(s) {
 			byMgr[s.mgrIdx] = append(byMgr[s.mgrIdx], s.managerServer())
 		}
 	}
@@ -98,11 +110,15 @@ func (p *Pool) askManagers(ctx context.Context, ps *pass) []*want {
 	return wants
 }
 
-// demand calls manager i's Demand with Config.DemandTimeout. A call that
+// demand calls manager i's Demand: directly if it is instant, else with
+// Config.DemandTimeout. A call that
 // does not return in time is left running: the pass goes on with the
 // previous target, and the manager is not called again until that call
 // returns, so a hung manager costs one goroutine, not one per pass.
 func (p *Pool) demand(ctx context.Context, i int, m manager.Manager, s manager.State) (manager.Request, error) {
+	if im, ok := m.(manager.Instant); ok && im.DemandIsInstant() {
+		return callDemand(ctx, m, s)
+	}
 	if c := p.stuck[i]; c != nil {
 		select {
 		case r := <-c.done:

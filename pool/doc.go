@@ -2,26 +2,63 @@
 //
 // A pool is a group of interchangeable instances (one or more instance
 // types, each with a capacity weight) that play one role and are shared by
-// one or more managers. Each pass, [Pool.Plan] rebuilds the pool's state from
-// the instances' tags and the results of role hooks, asks every manager what
-// it wants, and decides: which ready servers to grant to which manager, what
-// to launch (counting launches still in flight), which servers to wind down
-// when demand drops (idle ones first, then the most expensive, never one
-// still inside its minimum charge), which wind-downs to cancel when demand
-// returns, and which wound-down servers to terminate. The scaler carries the
-// plan out and reports back with [Pool.Commit].
+// one or more managers. Most users only build a [Config] and hand it to
+// autoscale.New, then read [Pool.Status]; the scaler drives the pool's
+// passes. Start with [Config].
 //
-// Most users only build a [Config] and hand it to autoscale.New; the Plan
-// and Commit methods are for the scaler, for tests and for simulations.
+// # One pass
 //
-// # State in tags
+// Each pass the pool derives every server's state from what a restarted
+// scaler could read back, counts capacity once in a ledger, asks every
+// manager what it wants (each call bounded by [Config.DemandTimeout]), and
+// decides, in order: what the world did (servers lost, stopped,
+// interrupted), what the role hooks finished (provisioning, restores),
+// swaps that are ready and servers managers release, then demand:
+// wind-downs restored for managers whose demand returned, excess taken
+// back, free servers granted, and the shortage covered by winding-down
+// servers before anything is launched within Max, or spare servers wound
+// down. Then wind-downs move on and on-demand servers are replaced by spot
+// where it pays. Every decision moves a server through one function that
+// keeps the ledger right, so no two decisions can disagree on what exists.
 //
-// Every instance is tagged at launch with [TagOwner], [TagPool] and
-// [TagRole]. A grant writes [TagManager]; a wind-down writes
-// [TagWindDownStart] and [TagWindDownDeadline]. Nothing else is needed to
-// resume after a restart: in-memory knowledge (which servers were
-// provisioned, which hooks ran) is re-learnt by running idempotent hooks
-// again.
+// # Lifecycle
+//
+// A server's state is derived in one place from its EC2 state, its tags,
+// the spot notices and the role hooks, in this precedence: stopped,
+// interrupted, retiring, restoring, winding-down, launching, booting,
+// provisioning, granted, free. The transitions a pass may decide:
+//
+//	launching ──► booting ──► provisioning ──► free ◄──────────► granted
+//	 (in memory,   (pending)   (Provision       (TagReady)         (TagManager)
+//	  not listed)               running)          │                  │
+//	                                              ▼                  ▼
+//	                    restoring ◄────────── winding-down ◄─────────┘
+//	                   (Restore hook)        (TagWindDownStart)
+//	                         │                    │
+//	                         └─► free / granted   └─► terminated (after WindDown,
+//	                                                  Check, Teardown)
+//
+//	released, failed provisioning, stopped ──► retiring (TagRetire) ──► terminated
+//	spot notice ──► interrupted (TagInterrupted) ──► terminated
+//
+// A replacement (TagReplaces) is a server on its way that stands in for
+// another: it is no capacity for new demand until it is granted in that
+// server's place. Anything a restarted scaler needs to decide the same way
+// is in tags or derived from the cloud: which servers are ready
+// (TagReady), which leave for good (TagRetire), which are interrupted,
+// MinimumSpot's hysteresis (from what the manager holds). What stays in
+// memory is a cache a restart may lose at the price of an idempotent hook
+// run again: which wind-down hooks already ran, launches not listed yet
+// (found again through their idempotency token).
+//
+// # Capacity and Max
+//
+// Everything the pass sees counts toward [Config.Max] until EC2 shows it
+// shutting down: servers winding down, interrupted ones until EC2 takes
+// them, stopped ones until terminated, launches not listed yet, and the
+// worst case of this pass's launches. EC2 fills a launch with any type it
+// lists, so a type heavier than the room left is never listed; a pool above
+// Max (a lowered Max) winds servers down until it is within.
 //
 // # Markets
 //
@@ -31,15 +68,17 @@
 // make-before-break, when the saving pays for the swap). With
 // [Config.Prices], launches go to the cheapest acceptable offerings,
 // reservations first, spread by [Config.MaxSpotShare]; offerings that just
-// failed for lack of capacity are avoided for a while ([Config.Unavailable]);
-// nothing is launched at an unknown price. Spot interruption notices, given
-// in the [Snapshot], wind a server down with the notice's deadline and
-// replace it in the same pass.
+// failed for lack of capacity, and instance families whose vCPU quota is
+// used up, are avoided for a while ([Config.Unavailable]); nothing is
+// launched at an unknown price.
 //
 // # Billing
 //
 // With [PerSecond] billing (the default) a server is kept for at least
 // [MinimumCharge], since that much is paid anyway. With [Hourly] billing, a
-// server is wound down only near the end of a paid hour, and a wind-down that
-// would cross into the next hour is cancelled instead.
+// server is wound down only near the end of a paid hour (the one with the
+// least of its hour left first), a swap to spot waits for the end of the
+// replaced server's hour, and a wind-down that would cross into the next
+// hour is cancelled instead. Either way, a server another manager needs is
+// handed over whenever it is wound down.
 package pool

@@ -27,7 +27,13 @@ type ledger struct {
 	// held and zoneHeld are, per manager (by index), what it holds:
 	// granted servers and those being restored to it.
 	held     []int
-	zoneHeld []map[string]int
+	zoneHeld map[mgrZone]int
+}
+
+// mgrZone is a manager (by index) in a zone.
+type mgrZone struct {
+	mgr  int
+	zone string
 }
 
 func marketIndex(m awsctl.Market) int {
@@ -43,10 +49,7 @@ func (p *Pool) newLedger(servers []*server) *ledger {
 		perZone:    make(map[string]int, len(p.cfg.Zones)),
 		perOffer:   map[offeringKey]int{},
 		held:       make([]int, len(p.cfg.Managers)),
-		zoneHeld:   make([]map[string]int, len(p.cfg.Managers)),
-	}
-	for i := range l.zoneHeld {
-		l.zoneHeld[i] = map[string]int{}
+		zoneHeld:   map[mgrZone]int{},
 	}
 	for _, s := range servers {
 		l.add(s, 1)
@@ -91,7 +94,7 @@ func (l *ledger) add(s *server, sign int) {
 	}
 	if i := heldBy(s); i >= 0 {
 		l.held[i] += w
-		l.zoneHeld[i][s.inst.Zone] += w
+		l.zoneHeld[mgrZone{i, s.inst.Zone}] += w
 	}
 }
 

@@ -117,6 +117,9 @@ func (p *Pool) readHooks(pl *Plan, now time.Time) {
 
 // provisioned records a successful Provision: the pass writes TagReady.
 func (m *memo) provisioned(pl *Plan, id string) {
+	if pl.ready == nil {
+		pl.ready = map[string]bool{}
+	}
 	pl.ready[id] = true
 }
 

@@ -55,6 +55,9 @@ type notice struct {
 func (pl *Plan) change(s *server, set map[string]string, remove []string, hook HookKind) {
 	i, ok := pl.changeAt[s.inst.ID]
 	if !ok {
+		if pl.changeAt == nil {
+			pl.changeAt = map[string]int{}
+		}
 		i = len(pl.Changes)
 		pl.changeAt[s.inst.ID] = i
 		pl.Changes = append(pl.Changes, Change{Instance: s.inst})
@@ -135,7 +138,7 @@ func (ps *pass) zoneDeficit(w *want, z string) int {
 	d := 0
 	for zone, minimum := range w.req.ZoneMinimums {
 		if z == "" || zone == z {
-			d += max(0, min(minimum, w.target)-ps.l.zoneHeld[w.index][zone])
+			d += max(0, min(minimum, w.target)-ps.l.zoneHeld[mgrZone{w.index, zone}])
 		}
 	}
 	return d
@@ -160,8 +163,7 @@ func (p *Pool) plan(ctx context.Context, snap Snapshot) *Plan {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := snap.Now
-	pl := &Plan{Pool: p.cfg.Name, Now: now, notices: map[string][]notice{}, termNotes: map[string][]notice{},
-		ready: map[string]bool{}, changeAt: map[string]int{}}
+	pl := &Plan{Pool: p.cfg.Name, Now: now, notices: map[string][]notice{}, termNotes: map[string][]notice{}}
 	p.bugs = p.bugs[:0]
 	p.readHooks(pl, now)
 	servers := p.observe(pl, snap)

@@ -180,7 +180,7 @@ func (p *Pool) takeExcess(ps *pass) {
 			if excess < s.weight {
 				continue
 			}
-			if m := w.req.ZoneMinimums[s.inst.Zone]; m > 0 && ps.l.zoneHeld[w.index][s.inst.Zone]-s.weight < min(m, w.target) {
+			if m := w.req.ZoneMinimums[s.inst.Zone]; m > 0 && ps.l.zoneHeld[mgrZone{w.index, s.inst.Zone}]-s.weight < min(m, w.target) {
 				continue
 			}
 			deadline, ok := p.removable(ps.now, s)
