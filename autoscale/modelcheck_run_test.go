@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/autoscale"
@@ -46,6 +47,7 @@ type mcRun struct {
 	scalers  []*autoscale.Scaler
 	managers [][]*mcManager // per pool, the current process's
 	pass     int
+	passNow  atomic.Int64 // pass, for the scaler's goroutines (hooks, managers, cloud calls)
 
 	crashed    bool
 	crashPass  int
@@ -67,6 +69,7 @@ type mcRun struct {
 	windWhy   map[string]string         // server -> reason of its latest wind-down event
 	lastRest  map[string]int            // server -> pass of its latest restore event
 	held      map[string]map[string]int // at the end of the settle phase: pool -> manager -> held
+	full      map[string]bool           // at the end of the settle phase: pools without room for their lightest type
 
 	logf func(format string, args ...any) // with -modelcheck.trace: every pass's events and instances
 }
@@ -89,7 +92,7 @@ func newMCRun(sc *mcScenario, label string, crashAfter int) *mcRun {
 	r.sim = sim
 	r.cloud = &mcCloud{sim: sim, run: r}
 	r.feed = &mcNotices{sim: sim}
-	r.srv = newServersModel(sc.seed, func() bool { return r.pass < mcChaosPasses })
+	r.srv = newServersModel(sc.seed, func() bool { return r.curPass() < mcChaosPasses })
 	left := 1 << 30
 	if crashAfter >= 0 {
 		left = crashAfter
@@ -145,7 +148,7 @@ func (r *mcRun) startScaler(cloud awsctl.CloudClient) {
 			HookTimeout:      30 * time.Second,
 		}
 		for _, ms := range ps.managers {
-			m := newMCManager(ms, func() int { return r.pass })
+			m := newMCManager(ms, r.curPass)
 			mgrs = append(mgrs, m)
 			cfg.Managers = append(cfg.Managers, m)
 		}
@@ -198,10 +201,10 @@ func (r *mcRun) violateOnce(key, invariant, format string, args ...any) {
 		return
 	}
 	if r.logf != nil {
-		r.logf("VIOLATION [%s] pass %d: %s", invariant, r.pass, detail)
+		r.logf("VIOLATION [%s] pass %d: %s", invariant, r.curPass(), detail)
 	}
 	r.seen[key] = true
-	r.violations = append(r.violations, mcViolation{invariant: invariant, run: r.label, pass: r.pass, detail: detail})
+	r.violations = append(r.violations, mcViolation{invariant: invariant, run: r.label, pass: r.curPass(), detail: detail})
 }
 
 // touchable checks that a call names only the scaler's own instances.
@@ -217,6 +220,7 @@ func (r *mcRun) touchable(inst awsctl.Instance, op string) bool {
 func (r *mcRun) play() {
 	total := r.sc.passes()
 	for r.pass = 0; r.pass < total; r.pass++ {
+		r.passNow.Store(int64(r.pass))
 		slot := r.start.Add(time.Duration(r.pass+1) * mcInterval)
 		r.before()
 		ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
@@ -235,6 +239,9 @@ func (r *mcRun) play() {
 	}
 	r.shutdown()
 }
+
+// curPass is the pass in progress; safe from any goroutine.
+func (r *mcRun) curPass() int { return int(r.passNow.Load()) }
 
 // before applies the scenario's script for this pass: demand, capacity and
 // actions from outside.
@@ -363,6 +370,7 @@ func (r *mcRun) after() {
 	r.checkReplacements(insts)
 	r.checkLaunchWhileWinding(events, insts)
 	r.checkForeign()
+	r.checkLaunchWithoutDemand()
 	switch {
 	case r.pass >= mcChaosPasses+mcConvergeBound && r.pass < mcChaosPasses+mcSettlePasses:
 		r.checkConverged(insts, r.pass == mcChaosPasses+mcSettlePasses-1)
@@ -563,6 +571,25 @@ func (r *mcRun) restoring(id string) bool {
 	return ok && rest >= r.lastWind[id]
 }
 
+// checkLaunchWithoutDemand: once every manager of a pool has wanted
+// nothing for a few passes (the drain phase), a pool without Min launches
+// nothing, replacements included.
+func (r *mcRun) checkLaunchWithoutDemand() {
+	if r.pass < mcChaosPasses+mcSettlePasses+4 {
+		return // the Queue and TargetTracking delays
+	}
+	for _, l := range r.cloud.launchesOf(r.pass) {
+		if ps := r.poolSpec(l.pool); ps.min == 0 {
+			var ids []string
+			for _, inst := range l.insts {
+				ids = append(ids, inst.ID)
+			}
+			r.violate("launch-without-demand", "pool %s launched %d units %v (replacing %q) with no demand for %d passes",
+				ps.name, l.capacity, ids, l.replaces, r.pass-mcChaosPasses-mcSettlePasses)
+		}
+	}
+}
+
 // checkForeign: instances of other owners keep their tags and state.
 func (r *mcRun) checkForeign() {
 	for id, was := range r.foreign {
@@ -676,8 +703,9 @@ func (r *mcRun) checkConverged(insts []awsctl.Instance, last bool) {
 		}
 		if last {
 			if r.held == nil {
-				r.held = map[string]map[string]int{}
+				r.held, r.full = map[string]map[string]int{}, map[string]bool{}
 			}
+			r.full[ps.name] = full
 			r.held[ps.name] = map[string]int{}
 			for m, hs := range held {
 				r.held[ps.name][m] = sumHeld(hs, "")
@@ -721,26 +749,43 @@ func (r *mcRun) launchedUnits() int {
 	return n
 }
 
-// compareRuns checks the crashed run against the reference: the same
-// holdings once demand settled (where weights make them comparable), and
-// no more launches than the reference plus what the crash lost and what
-// the outside took beyond the reference.
-func compareRuns(ref, crashed *mcRun) {
+// compareRuns checks the crashed run against the uncrashed references (two
+// runs of the same scenario, which may differ where the scaler's choices
+// between equals are not deterministic): the holdings of one reference once
+// demand settled (in per-second pools of one weight that are not full,
+// where holdings are determined), and no more launches than the larger
+// reference plus what the crash lost in flight and what the outside took
+// beyond that reference.
+func compareRuns(refs []*mcRun, crashed *mcRun) {
 	if !crashed.crashed {
 		return
 	}
 	for _, ps := range crashed.sc.pools {
-		if !ps.uniformWeights() {
+		if !ps.uniformWeights() || ps.billing != pool.PerSecond || crashed.full[ps.name] {
 			continue
 		}
-		a, b := ref.held[ps.name], crashed.held[ps.name]
-		if !maps.Equal(a, b) {
-			crashed.violate("crash-convergence", "pool %s: held %v after the crash at pass %d, %v without it", ps.name, b, crashed.crashPass, a)
+		match := false
+		var seen []map[string]int
+		for _, ref := range refs {
+			if ref.full[ps.name] {
+				match = true
+			}
+			match = match || maps.Equal(ref.held[ps.name], crashed.held[ps.name])
+			seen = append(seen, ref.held[ps.name])
+		}
+		if !match {
+			crashed.violate("crash-convergence", "pool %s: held %v after the crash at pass %d, %v without it", ps.name, crashed.held[ps.name], crashed.crashPass, seen)
 		}
 	}
 	maxW := 1
 	for _, ps := range crashed.sc.pools {
 		maxW = max(maxW, ps.maxWeight())
+	}
+	ref := refs[0]
+	for _, r := range refs[1:] {
+		if r.launchedUnits()-r.hitUnits > ref.launchedUnits()-ref.hitUnits {
+			ref = r
+		}
 	}
 	allowed := ref.launchedUnits() + crashed.lostUnits + max(0, crashed.hitUnits-ref.hitUnits) + maxW - 1
 	if got := crashed.launchedUnits(); got > allowed {

@@ -61,7 +61,7 @@ func (c *mcCloud) Launch(ctx context.Context, req awsctl.LaunchRequest) ([]awsct
 		}
 	}
 	insts, err := c.sim.Launch(ctx, req)
-	l := mcLaunch{pass: r.pass, pool: req.Tags[pool.TagPool], capacity: req.Capacity, replaces: req.Tags[pool.TagReplaces], insts: insts}
+	l := mcLaunch{pass: r.curPass(), pool: req.Tags[pool.TagPool], capacity: req.Capacity, replaces: req.Tags[pool.TagReplaces], insts: insts}
 	for _, o := range req.Offerings {
 		l.zones = append(l.zones, o.Zone)
 	}
