@@ -102,8 +102,10 @@ func (p *Pool) claimWindingDown(ps *pass, short *need) {
 		if short.total() == 0 {
 			return
 		}
+		// A server heavier than what is missing is taken all the same (a
+		// launch would round up too), as long as its market is wanted.
 		probe := *short
-		if probe.take(s.inst.Market, s.weight) < s.weight {
+		if probe.take(s.inst.Market, s.weight) == 0 {
 			continue
 		}
 		*short = probe
@@ -113,6 +115,12 @@ func (p *Pool) claimWindingDown(ps *pass, short *need) {
 		}
 		s.handover = true
 		s.decided = true
+		if s.m.handOver {
+			continue // reported when first kept
+		}
+		s.m.handOver = true
+		p.event(ps.pl, Event{Kind: EventHandOver, Instance: s.inst.ID, Manager: s.mgr,
+			Reason: "capacity needed: kept for the pool once wound down, instead of a launch"})
 	}
 }
 

@@ -36,6 +36,9 @@ const (
 	EventReplaceSkipped
 	EventAlarm
 	EventAlarmCleared
+	// EventHandOver: a winding-down server is kept, not terminated: once
+	// wound down it goes back to the pool for another manager (or Min).
+	EventHandOver
 )
 
 var eventNames = map[EventKind]string{
@@ -62,6 +65,7 @@ var eventNames = map[EventKind]string{
 	EventReplaceSkipped:  "replace-skipped",
 	EventAlarm:           "alarm",
 	EventAlarmCleared:    "alarm-cleared",
+	EventHandOver:        "hand-over",
 }
 
 func (k EventKind) String() string {

@@ -61,6 +61,7 @@ type memo struct {
 	noticed      bool  // the interruption was acted on
 	rebalanced   bool  // the manager was told of the rebalance recommendation
 	swapSkipped  bool  // a replacement was judged not worth it (reported once)
+	handOver     bool  // kept for a hand-over (reported once)
 	grantedTo    *want // the manager that held it at the end of the last pass
 	seen         uint64
 }
@@ -186,9 +187,10 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 		}
 		if tags.winding {
 			p.readWindDown(pl, now, s)
-		} else if m.windDownSent || m.woundDown || m.tornDown || m.restored {
+		} else if m.windDownSent || m.woundDown || m.tornDown || m.restored || m.handOver {
 			// The wind-down ended (its tags are gone): forget its progress.
 			m.windDownSent, m.woundDown, m.tornDown, m.restored, m.restoreFree = false, false, false, false, false
+			m.handOver = false
 		}
 		s.state = derive(facts{ec2: inst.State, listed: listed, tags: s.tags, knownMgr: known, notice: s.notice,
 			hook: s.hook, restored: m.restored, provFailed: m.provFailed != nil})

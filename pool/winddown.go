@@ -147,8 +147,10 @@ func (p *Pool) restoreOwn(ps *pass) {
 		}
 		slices.SortFunc(cands, func(a, b *server) int { return cmp.Or(b.deadline.Compare(a.deadline), oldestFirst(a, b)) })
 		for _, s := range cands {
-			if ps.need(w) < s.weight && ps.zoneDeficit(w, s.inst.Zone) == 0 {
-				continue
+			// A server heavier than the need is restored all the same: a
+			// launch would round up to a weight too, and cost a boot.
+			if ps.need(w) <= 0 && ps.zoneDeficit(w, s.inst.Zone) == 0 {
+				break
 			}
 			p.restore(ps, s, false, "demand returned")
 		}
