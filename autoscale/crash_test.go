@@ -153,6 +153,9 @@ func newBusyWorld(t *testing.T, spot bool) (*world, *busyScenario) {
 	cfg := poolConfig(srv.role(t), a, b)
 	cfg.LaunchBatch = 2
 	cfg.Max = 12
+	// This sim lists a launch at once: a restarted scaler need not wait
+	// for the listing to catch up.
+	cfg.ListingLag = time.Second
 	sim := newSim(t)
 	if spot {
 		// On-demand first, replaced by spot: replacements run all along.

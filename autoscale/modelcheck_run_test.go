@@ -386,7 +386,7 @@ func (r *mcRun) track(events []autoscale.Event, insts []awsctl.Instance) {
 		case pool.EventWindDown:
 			r.lastWind[e.Instance] = r.pass
 			r.windWhy[e.Instance] = e.Reason
-		case pool.EventRestore:
+		case pool.EventRestore, pool.EventHandOver:
 			r.lastRest[e.Instance] = r.pass
 		}
 	}
@@ -507,7 +507,7 @@ func (r *mcRun) checkLaunchWhileWinding(events []autoscale.Event, insts []awsctl
 	passStart := r.start.Add(time.Duration(r.pass) * mcInterval)
 	restored := map[string]bool{}
 	for _, e := range events {
-		if e.Kind == pool.EventRestore {
+		if e.Kind == pool.EventRestore || e.Kind == pool.EventHandOver {
 			restored[e.Instance] = true
 		}
 	}

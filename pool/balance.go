@@ -127,6 +127,9 @@ func (p *Pool) claimWindingDown(ps *pass, short *need) {
 // launch launches a shortage within the room Max leaves: first what
 // managers miss of their zone minimums, in those zones, then the rest.
 func (p *Pool) launch(ps *pass, short need) {
+	if p.holding(ps) {
+		return
+	}
 	room := p.cfg.Max - ps.l.live
 	if short.total() > room {
 		p.event(ps.pl, Event{Kind: EventAtMax, Capacity: short.total(),

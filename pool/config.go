@@ -27,6 +27,10 @@ const (
 	// does not show yet still counts as on its way. EC2's listing can lag
 	// a launch by a few seconds; anything much longer means it is gone.
 	DefaultLaunchGrace = 5 * time.Minute
+	// DefaultListingLag is how long EC2's listing may lag a launch: new
+	// instances have been seen missing from DescribeInstances for up to a
+	// minute.
+	DefaultListingLag = time.Minute
 	// MinimumCharge is EC2's minimum per-second charge for a Linux
 	// instance: a server younger than this is already paid for.
 	MinimumCharge = time.Minute
@@ -106,6 +110,14 @@ type Config struct {
 	LaunchBatch int
 	// LaunchGrace: see DefaultLaunchGrace.
 	LaunchGrace time.Duration
+	// ListingLag is how long EC2's listing may lag a launch
+	// (DefaultListingLag). A scaler that starts and finds instances of the
+	// pool launched within LaunchGrace (a predecessor was launching) holds
+	// its own launches for ListingLag, since launches its predecessor made
+	// just before it stopped may not be listed yet; an identical request
+	// would get them back through its token, but another one would launch
+	// again, above Max. A pool with no recent launch starts at once.
+	ListingLag time.Duration
 	// Market chooses spot or on-demand for launches; default OnDemand.
 	// Spot and FastStart need Prices.
 	Market MarketStrategy
@@ -316,6 +328,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"HookTimeout", &c.HookTimeout, DefaultHookTimeout},
 		{"DemandTimeout", &c.DemandTimeout, DefaultDemandTimeout},
 		{"LaunchGrace", &c.LaunchGrace, DefaultLaunchGrace},
+		{"ListingLag", &c.ListingLag, DefaultListingLag},
 	} {
 		if *d.v < 0 {
 			return c, c.fieldErr(d.name, "must not be negative, got %v", *d.v)

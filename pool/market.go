@@ -339,7 +339,7 @@ func (p *Pool) unlink(ps *pass, s *server) {
 // the swap. With hourly billing a replacement starts only when it can be
 // ready as the server's paid hour ends.
 func (p *Pool) replaceOnDemand(ps *pass) {
-	if p.cfg.Prices == nil || p.cfg.Market == OnDemand || p.cfg.Replace.Disabled || p.draining {
+	if p.cfg.Prices == nil || p.cfg.Market == OnDemand || p.cfg.Replace.Disabled || p.draining || ps.now.Before(p.holdUntil) {
 		return
 	}
 	now := ps.now

@@ -3,6 +3,7 @@ package pool
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -167,6 +168,9 @@ func (p *Pool) plan(ctx context.Context, snap Snapshot) *Plan {
 	p.bugs = p.bugs[:0]
 	p.readHooks(pl, now)
 	servers := p.observe(pl, snap)
+	if p.pass == 1 {
+		p.holdAfterStart(now, snap.Instances)
+	}
 	ps := &pass{now: now, pl: pl, servers: servers, l: p.newLedger(servers), minimum: p.cfg.Min}
 	if p.draining {
 		ps.minimum = 0
@@ -206,6 +210,32 @@ func (p *Pool) decide(ps *pass) {
 	p.replaceOnDemand(ps)
 	p.recordGrants(ps)
 	p.recordStatus(ps)
+}
+
+// holdAfterStart holds launches for ListingLag when the first listing shows
+// a launch within LaunchGrace: the process before this one was launching,
+// and what it launched last may not be listed yet.
+func (p *Pool) holdAfterStart(now time.Time, insts []awsctl.Instance) {
+	for _, inst := range insts {
+		if now.Sub(inst.LaunchTime) < p.cfg.LaunchGrace {
+			p.holdUntil = now.Add(p.cfg.ListingLag)
+			return
+		}
+	}
+}
+
+// holding reports whether launches wait this pass, saying so once.
+func (p *Pool) holding(ps *pass) bool {
+	if !ps.now.Before(p.holdUntil) {
+		return false
+	}
+	if !p.holdSaid {
+		p.holdSaid = true
+		p.event(ps.pl, Event{Kind: EventAtMax, Reason: fmt.Sprintf(
+			"started while the pool was launching: launches wait until %s, when the listing shows what the previous process launched",
+			p.holdUntil.Format(time.RFC3339))})
+	}
+	return true
 }
 
 // finishProvisioning writes TagReady on servers whose Provision hook

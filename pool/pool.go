@@ -30,6 +30,10 @@ type Pool struct {
 	stuck       []*demandCall // per manager: a Demand call past its timeout
 	draining    bool
 	pass        uint64
+	// holdUntil: launches wait until then, after a start that found a
+	// predecessor's recent launches (see Config.ListingLag).
+	holdUntil time.Time
+	holdSaid  bool
 	bugs        []string
 	// resLeft is this pass's unused reservations by scope.
 	resLeft map[spotprice.ReservationKey]int
