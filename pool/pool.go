@@ -34,7 +34,7 @@ type Pool struct {
 	// predecessor's recent launches (see Config.ListingLag).
 	holdUntil time.Time
 	holdSaid  bool
-	bugs        []string
+	bugs      []string
 	// resLeft is this pass's unused reservations by scope.
 	resLeft map[spotprice.ReservationKey]int
 	// backing and ptrs are the buffers of a pass's servers, kept between
