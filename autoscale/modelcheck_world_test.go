@@ -198,6 +198,12 @@ func (m *mcServers) wait(ctx context.Context, id string, d time.Duration, hang b
 }
 
 func (m *mcServers) hangs(id, what string, p float64) bool {
+	if what == "provision" {
+		// Whether a server's provisioning hangs is a property of the
+		// server, so that a crashed run, which runs it again, meets the
+		// same fate as the reference run.
+		return m.chaos() && m.draw(id, what+"/hang") < p
+	}
 	return m.chaos() && m.draw(id, what+"/hang/"+time.Now().String()) < p
 }
 

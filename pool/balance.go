@@ -41,11 +41,38 @@ type launchNeed struct {
 // need: when short it takes back winding-down servers, then launches within
 // Max; when long it winds spare free servers down.
 func (p *Pool) balance(ps *pass) {
+	l := ps.l
+	// Zone minimums first: what a manager misses in a zone can only come
+	// from that zone, so it is launched there whatever the pool holds
+	// elsewhere.
+	var zoneNeeds []launchNeed
+	usedSupply := 0
+	for _, z := range p.cfg.Zones {
+		d, mk := 0, awsctl.Market("")
+		for _, w := range ps.wants {
+			if zd := ps.zoneDeficit(w, z); zd > 0 {
+				d += zd
+				switch w.req.Market {
+				case manager.SpotOnly:
+					mk = awsctl.MarketSpot
+				case manager.OnDemandOnly:
+					mk = awsctl.MarketOnDemand
+				}
+			}
+		}
+		fromSupply := min(d, l.zoneSupply[z])
+		usedSupply += fromSupply
+		if d > fromSupply {
+			zoneNeeds = append(zoneNeeds, launchNeed{units: d - fromSupply,
+				allowSpot: mk == awsctl.MarketSpot || mk == "" && p.cfg.Market == Spot,
+				allowOD:   mk != awsctl.MarketSpot, zone: z, class: "zone minimum in " + z})
+		}
+	}
 	var n need
 	sumTarget := 0
 	for _, w := range ps.wants {
 		sumTarget += w.target
-		left := ps.need(w)
+		left := max(0, w.target-ps.held(w)-ps.zoneDeficit(w, ""))
 		extra := min(left, w.extraSpot)
 		n.spot += extra
 		left -= extra
@@ -60,17 +87,22 @@ func (p *Pool) balance(ps *pass) {
 	}
 	n.any += max(0, ps.minimum-sumTarget)
 
-	l := ps.l
-	leftSpot := l.supply[1] - n.spot
-	leftOD := l.supply[0] - n.od
+	supplyOD := max(0, l.supply[0]-usedSupply)
+	supplySpot := max(0, l.supply[1]-max(0, usedSupply-l.supply[0]))
+	leftSpot := supplySpot - n.spot
+	leftOD := supplyOD - n.od
 	short := need{
 		spot: max(0, -leftSpot),
 		od:   max(0, -leftOD),
 		any:  max(0, n.any-max(0, leftSpot)-max(0, leftOD)),
 	}
-	if short.total() > 0 {
+	if short.total() > 0 || len(zoneNeeds) > 0 {
+		for i := range zoneNeeds {
+			zn := &zoneNeeds[i]
+			p.claimInZone(ps, zn)
+		}
 		p.claimWindingDown(ps, &short)
-		p.launch(ps, short)
+		p.launch(ps, short, zoneNeeds)
 	} else {
 		p.windDownSpare(ps, max(0, leftSpot)+max(0, leftOD)-n.any)
 	}
@@ -109,54 +141,59 @@ func (p *Pool) claimWindingDown(ps *pass, short *need) {
 			continue
 		}
 		*short = probe
-		if s.mgr == "" || s.m.woundDown {
-			p.restore(ps, s, true, "capacity needed; cheaper than a launch")
-			continue
-		}
-		s.handover = true
-		s.decided = true
-		if s.m.handOver {
-			continue // reported when first kept
-		}
-		s.m.handOver = true
-		p.event(ps.pl, Event{Kind: EventHandOver, Instance: s.inst.ID, Manager: s.mgr,
-			Reason: "capacity needed: kept for the pool once wound down, instead of a launch"})
+		p.claim(ps, s)
 	}
 }
 
-// launch launches a shortage within the room Max leaves: first what
-// managers miss of their zone minimums, in those zones, then the rest.
-func (p *Pool) launch(ps *pass, short need) {
+// claimInZone covers a zone minimum's shortfall with winding-down servers
+// of that zone, as claimWindingDown does for the rest.
+func (p *Pool) claimInZone(ps *pass, zn *launchNeed) {
+	for _, s := range ps.servers {
+		if zn.units <= 0 {
+			return
+		}
+		if !restorable(s) || s.inst.Zone != zn.zone ||
+			(s.inst.Market == awsctl.MarketSpot && !zn.allowSpot) || (s.inst.Market == awsctl.MarketOnDemand && !zn.allowOD) {
+			continue
+		}
+		zn.units -= s.weight
+		p.claim(ps, s)
+	}
+}
+
+// claim keeps a winding-down server as capacity: restored to the pool now
+// if it has no work to finish, else handed over once it is wound down.
+func (p *Pool) claim(ps *pass, s *server) {
+	if s.mgr == "" || s.m.woundDown {
+		p.restore(ps, s, true, "capacity needed; cheaper than a launch")
+		return
+	}
+	s.handover = true
+	s.decided = true
+	if s.m.handOver {
+		return // reported when first kept
+	}
+	s.m.handOver = true
+	p.event(ps.pl, Event{Kind: EventHandOver, Instance: s.inst.ID, Manager: s.mgr,
+		Reason: "capacity needed: kept for the pool once wound down, instead of a launch"})
+}
+
+// launch launches within the room Max leaves: first what managers miss of
+// their zone minimums, in those zones, then the shortage.
+func (p *Pool) launch(ps *pass, short need, zoneNeeds []launchNeed) {
 	if p.holding(ps) {
 		return
 	}
 	room := p.cfg.Max - ps.l.live
-	if short.total() > room {
-		p.event(ps.pl, Event{Kind: EventAtMax, Capacity: short.total(),
-			Reason: fmt.Sprintf("need %d more, pool holds %d of max %d", short.total(), ps.l.live, p.cfg.Max)})
+	total := short.total()
+	for _, zn := range zoneNeeds {
+		total += zn.units
 	}
-	var needs []launchNeed
-	for _, w := range ps.wants {
-		for _, z := range p.cfg.Zones {
-			d := ps.zoneDeficit(w, z) - ps.l.zoneSupply[z]
-			if d <= 0 {
-				continue
-			}
-			mk := awsctl.Market("")
-			switch w.req.Market {
-			case manager.SpotOnly:
-				mk = awsctl.MarketSpot
-			case manager.OnDemandOnly:
-				mk = awsctl.MarketOnDemand
-			}
-			u := short.take(mk, d)
-			if u > 0 {
-				ps.l.zoneSupply[z] += u // one launch per zone covers every manager's deficit there
-				needs = append(needs, launchNeed{units: u, allowSpot: mk != awsctl.MarketOnDemand && (mk == awsctl.MarketSpot || p.cfg.Market == Spot),
-					allowOD: mk != awsctl.MarketSpot, zone: z, class: "zone minimum in " + z})
-			}
-		}
+	if total > room {
+		p.event(ps.pl, Event{Kind: EventAtMax, Capacity: total,
+			Reason: fmt.Sprintf("need %d more, pool holds %d of max %d", total, ps.l.live, p.cfg.Max)})
 	}
+	needs := zoneNeeds
 	needs = append(needs,
 		launchNeed{units: short.od, allowOD: true, class: "on-demand only"},
 		launchNeed{units: short.spot, allowSpot: true, class: "spot only"},

@@ -149,8 +149,8 @@ func (p *Pool) restoreOwn(ps *pass) {
 		for _, s := range cands {
 			// A server heavier than the need is restored all the same: a
 			// launch would round up to a weight too, and cost a boot.
-			if ps.need(w) <= 0 && ps.zoneDeficit(w, s.inst.Zone) == 0 {
-				break
+			if ps.held(w) >= w.target && ps.zoneDeficit(w, s.inst.Zone) == 0 {
+				continue // only a zone minimum elsewhere is missing
 			}
 			p.restore(ps, s, false, "demand returned")
 		}
