@@ -546,7 +546,7 @@ func (r *mcRun) checkLaunchWhileWinding(events []autoscale.Event, insts []awsctl
 			if _, ok := r.lastWind[s.ID]; !ok || r.restoring(s.ID) {
 				continue // no wind-down seen, or its restore is under way
 			}
-			if r.noticed[s.ID] || r.replaced[s.ID] || r.srv.provisionFailed(s.ID) || r.srv.isHanging(s.ID) {
+			if r.noticed[s.ID] || r.replaced[s.ID] || r.srv.provisionFailed(s.ID) || r.srv.isHanging(s.ID) || r.srv.tearingDown(s.ID) {
 				continue
 			}
 			if r.srv.drainDone(s.ID, passStart) || ps.weight(s.Type) > launched {

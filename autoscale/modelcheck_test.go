@@ -23,14 +23,10 @@ var (
 // reports their seeds in its log, but does not fail on them unless
 // -modelcheck.strict is set. Delete an entry once its finding is fixed.
 var knownViolations = map[string]string{
-	"launch-while-winding-down": "findings 5 and 6: a manager's surplus server winds down while the pool launches for another manager (no hand-over) or for the same manager's returning demand (no restore)",
-	"launch-without-demand":     "a spot replacement is launched for an on-demand server whose manager wants nothing any more",
-	"no-leak":                   "follows launch-without-demand: an hourly pool keeps that replacement for its paid hour with no demand",
-	"crash-launches":            "finding 9: a restarted scaler (with its host's managers rebuilt) decides differently from one that kept running and launches more",
-	"max":                       "finding 2(c): a scaler restarted while its predecessor's launches are still unlisted launches again, above Max",
-	"replaced-twice":            "findings 1 and 2(c) after a crash: a replacement the dead process launched and the listing does not show yet is launched again",
-	"zone-minimums":             "finding 4: a zone minimum stays unmet although the pool has room",
-	"convergence":               "a per-second pool keeps a server its manager does not need, 43 passes after demand settled",
+	"crash-launches": "after a crash the run diverges from the references (hooks run again at other times, the scenario's outside faults hit other servers), " +
+		"and on about 2% of seeds the crashed run launches 1 to 8 units more than either reference; not yet told apart from decisions a restart changes",
+	"launch-while-winding-down": "rare (about 0.5% of seeds): a launch while a manager's surplus server that could have been handed over still winds down; cause not yet found",
+	"no-leak":                   "rare (0.1% of seeds): an hourly pool with Min and a type heavier than Min keeps a spare server it cannot remove without going below Min",
 }
 
 // TestModelCheck drives the public API (autoscale over ec2sim) through a

@@ -154,10 +154,12 @@ type mcServers struct {
 	drainStart map[string]time.Time // when the latest wind-down reached the server
 	hanging    map[string]int       // hooks hanging now, per instance
 	failed     map[string]bool      // provisioning failed at least once
+	tornDown   map[string]bool      // Teardown was called: the server is leaving
 }
 
 func newServersModel(seed int64, chaos func() bool) *mcServers {
-	return &mcServers{seed: seed, chaos: chaos, drainStart: map[string]time.Time{}, hanging: map[string]int{}, failed: map[string]bool{}}
+	return &mcServers{seed: seed, chaos: chaos, drainStart: map[string]time.Time{}, hanging: map[string]int{}, failed: map[string]bool{},
+		tornDown: map[string]bool{}}
 }
 
 // draw returns a number in [0, 1) for (instance, what), the same in every
@@ -211,6 +213,14 @@ func (m *mcServers) isHanging(id string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.hanging[id] > 0
+}
+
+// tearingDown reports whether the server's Teardown was called: a server
+// torn down is leaving, and no longer one the pool could put back to work.
+func (m *mcServers) tearingDown(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tornDown[id]
 }
 
 func (m *mcServers) provisionFailed(id string) bool {
@@ -273,6 +283,9 @@ func (m *mcServers) role(name string) role.Role {
 			return nil
 		},
 		Teardown: func(ctx context.Context, inst awsctl.Instance) error {
+			m.mu.Lock()
+			m.tornDown[inst.ID] = true
+			m.mu.Unlock()
 			return m.wait(ctx, inst.ID, m.span(inst.ID, "teardown", 5*time.Second), false)
 		},
 	})
