@@ -534,3 +534,20 @@ func TestOwnerIsCheckedExactlyWhateverTheListingReturns(t *testing.T) {
 	assert.Len(t, w.scaler.Pool("workers").Status().Managers, 1)
 	assert.Equal(t, 1, w.scaler.Pool("workers").Status().Granted, "its own server only")
 }
+
+func TestWindDownWhoseHookKeepsFailingEndsAtItsDeadline(t *testing.T) {
+	r, err := role.New("worker", awsctl.LaunchSpec{ImageID: "ami-12345678"}, role.Hooks{
+		WindDown: func(context.Context, awsctl.Instance) error { return errors.New("target group gone") },
+	})
+	require.NoError(t, err)
+	m := fixed(t, "jobs", 1)
+	cfg := poolConfig(r, m)
+	cfg.WindDownTimeout = 2 * time.Minute
+	w := newWorld(t, newSim(t), cfg)
+	w.steps(8)
+	require.Len(t, w.grantedTo("jobs"), 1)
+	require.NoError(t, m.Set(0))
+	w.steps(20) // 200 s: past the 2-minute deadline
+	assert.Empty(t, w.live(), "terminated at its deadline, not left winding down")
+	assert.NotEmpty(t, w.eventsOf(pool.EventHookFailed))
+}
