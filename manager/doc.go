@@ -10,12 +10,19 @@
 //     Max are clamped, and managers sharing a pool split it fairly.
 //   - ZoneMinimums and Market constrain where and how its servers run.
 //   - Idle names servers the manager can spare first when its target falls.
+//   - Release names servers the manager wants gone and replaced (a worker
+//     that stopped answering, say): they are wound down for good and
+//     another is granted in their place.
 //
 // The pool then reports what it did through [Manager.Notify]: a server was
-// granted, is winding down, was restored, revoked, or is about to be
-// interrupted. Demand and Notify run inside the pass, so they must be quick
-// and must not call back into the scaler. Decisions should use State.Now,
-// not the wall clock, so they work on a simulated clock too.
+// granted, is winding down, was restored, revoked (with a reason: handed
+// back, terminated, or lost outside the scaler), or is about to be
+// interrupted. Demand and Notify run inside the pass: they must not call
+// back into the scaler. Each Demand call is bounded by the pool's
+// DemandTimeout (a manager that does not answer keeps its previous target),
+// unless the manager implements [Instant] and says its Demand never blocks,
+// as the ready-made ones do when they read no Signal. Decisions should use
+// State.Now, not the wall clock, so they work on a simulated clock too.
 //
 // Three managers ship with the package. [Fixed] wants a number the host
 // sets with [Fixed.Set]. [Queue] follows a job queue: the host reports how

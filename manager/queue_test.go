@@ -309,3 +309,27 @@ func TestNewQueueValidates(t *testing.T) {
 	_, err = manager.NewQueue("x", manager.QueueConfig{Min: 3})
 	assert.NoError(t, err, "Min without Max: no cap")
 }
+
+func TestQueueAfterARestartCountsASwapInProgressOnce(t *testing.T) {
+	q, err := manager.NewQueue("batch", manager.QueueConfig{ScaleDownDelay: 5 * time.Minute})
+	require.NoError(t, err)
+	// A swap a crash cut in half: the spot replacement already works for
+	// the manager, and the on-demand server it replaces is about to go.
+	servers := held(1, 1)
+	servers[0].Replaced = true
+	req, err := q.Demand(context.Background(), manager.State{Now: start, Servers: servers})
+	require.NoError(t, err)
+	assert.Equal(t, 1, req.Target, "one server's worth of work, not two")
+}
+
+func TestInstantManagersSayTheyNeverBlock(t *testing.T) {
+	f, err := manager.NewFixed("f", 1)
+	require.NoError(t, err)
+	q, err := manager.NewQueue("q", manager.QueueConfig{})
+	require.NoError(t, err)
+	signalled, err := manager.NewQueue("s", manager.QueueConfig{Signal: func(context.Context) (int, int, error) { return 0, 0, nil }})
+	require.NoError(t, err)
+	assert.True(t, f.DemandIsInstant())
+	assert.True(t, q.DemandIsInstant())
+	assert.False(t, signalled.DemandIsInstant(), "a Signal may block: called with a timeout")
+}
