@@ -125,3 +125,31 @@ func TestLifecycleTableAllowsOnlyTheDocumentedTransitions(t *testing.T) {
 		assert.Equal(t, tc.ok, pool.Transition(tc.from, tc.to), "%s -> %s", tc.from, tc.to)
 	}
 }
+
+func TestVcpuQuotaTakesTheWholeFamilyOutOfTheMarket(t *testing.T) {
+	m := &want{name: "m", req: manager.Request{Target: 2}}
+	p := newPool(t, func(c *pool.Config) {
+		c.Types = []pool.InstanceType{{Name: "c5.large"}, {Name: "c5.xlarge", Weight: 2}, {Name: "m5.large"}}
+		c.Zones = []string{"z1"}
+	}, m)
+	ctx := context.Background()
+	pl := p.Plan(ctx, pool.Snapshot{Now: t0})
+	require.NotEmpty(t, pl.Launches)
+	quota := &awsctl.LaunchError{Offering: awsctl.Offering{InstanceType: "c5.large", Zone: "z1", Weight: 1}, Market: awsctl.MarketOnDemand,
+		Err: &awsctl.APIError{Op: "CreateFleet", Code: "VcpuLimitExceeded", Kind: awsctl.ErrQuotaExceeded}}
+	errs := make([]error, len(pl.Launches))
+	errs[0] = quota
+	events := p.Commit(ctx, pl, pool.Outcome{Launched: make([][]awsctl.Instance, len(pl.Launches)), LaunchErr: errs})
+	var said bool
+	for _, e := range events {
+		said = said || e.Kind == pool.EventLaunchFailed && e.Reason == "quota"
+	}
+	assert.True(t, said, "reported as a quota")
+	pl = p.Plan(ctx, pool.Snapshot{Now: t0.Add(10 * time.Second)})
+	require.NotEmpty(t, pl.Launches)
+	for _, l := range pl.Launches {
+		for _, o := range l.Offerings {
+			assert.Equal(t, "m5.large", o.InstanceType, "the c5 family is out of on-demand for a while")
+		}
+	}
+}

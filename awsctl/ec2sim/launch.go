@@ -220,6 +220,12 @@ func (s *Sim) validateLaunch(req awsctl.LaunchRequest) error {
 		return missingParameter(OpLaunch, "the launch spec needs an ImageID or a LaunchTemplate")
 	case spec.LaunchTemplate != nil && spec.LaunchTemplate.ID == "" && spec.LaunchTemplate.Name == "":
 		return missingParameter(OpLaunch, "the launch template needs an ID or a Name")
+	case spec.LaunchTemplate != nil && spec.LaunchTemplate.ID != "" && spec.LaunchTemplate.Name != "":
+		// EC2 takes a template by id or by name, never both
+		// (InvalidParameterCombination in the RunInstances and CreateFleet
+		// references' LaunchTemplateSpecification).
+		return &awsctl.APIError{Op: OpLaunch, Code: "InvalidParameterCombination", Kind: awsctl.ErrInvalidRequest,
+			Message: "the launch template is given by both ID and Name; give one"}
 	case !req.Market.Valid():
 		return invalidParameter(OpLaunch, fmt.Sprintf("market %q is neither %q nor %q", req.Market, awsctl.MarketOnDemand, awsctl.MarketSpot))
 	case req.Capacity < 1:

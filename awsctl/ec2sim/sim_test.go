@@ -251,6 +251,10 @@ func TestLaunchValidation(t *testing.T) {
 			r.Spec.Subnets = []awsctl.Subnet{{ID: "subnet-x", Zone: "eu-west-1a"}}
 		}},
 		{"negative max price", "InvalidParameterValue", "price", func(r *awsctl.LaunchRequest) { r.MaxPrice = -1 }},
+		{"template by id and name", "InvalidParameterCombination", "both", func(r *awsctl.LaunchRequest) {
+			r.Spec.ImageID = ""
+			r.Spec.LaunchTemplate = &awsctl.LaunchTemplate{ID: "lt-0123", Name: "workers"}
+		}},
 		{"long token", "InvalidParameterValue", "token", func(r *awsctl.LaunchRequest) { r.Token = strings.Repeat("t", 65) }},
 		{"reserved tag", "InvalidParameterValue", "aws:", func(r *awsctl.LaunchRequest) { r.Spec.Tags = map[string]string{"aws:x": "1"} }},
 		{"long value", "InvalidParameterValue", "256", func(r *awsctl.LaunchRequest) { r.Tags = map[string]string{"k": strings.Repeat("v", 257)} }},
