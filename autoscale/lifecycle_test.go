@@ -551,3 +551,25 @@ func TestWindDownWhoseHookKeepsFailingEndsAtItsDeadline(t *testing.T) {
 	assert.Empty(t, w.live(), "terminated at its deadline, not left winding down")
 	assert.NotEmpty(t, w.eventsOf(pool.EventHookFailed))
 }
+
+func TestRestartWhileLaunchesAreInvisibleWaitsForTheListing(t *testing.T) {
+	sim, err := ec2sim.New(ec2sim.Config{ListDelay: ec2sim.Fixed(time.Minute), BootDelay: ec2sim.Fixed(40 * time.Second), Seed: 1})
+	require.NoError(t, err)
+	m := fixed(t, "jobs", 2)
+	cfg := poolConfig(newServers().role(t), m)
+	cfg.Max = 6
+	w := newWorld(t, sim, cfg)
+	w.steps(8)
+	require.Len(t, w.grantedTo("jobs"), 2)
+	require.NoError(t, m.Set(6))
+	w.step() // 4 more, not listed for a minute
+	require.Equal(t, 6, w.launched())
+	w.restart()
+	require.NoError(t, m.Set(5)) // another request: its token cannot find the first launch
+	for range 12 {
+		w.step()
+		require.LessOrEqual(t, len(w.live()), 6, "the restarted scaler waits for the listing instead of launching again")
+	}
+	assert.Equal(t, 6, w.launched())
+	assert.Len(t, w.grantedTo("jobs"), 5)
+}
