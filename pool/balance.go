@@ -301,7 +301,8 @@ func (p *Pool) launchSpread(ps *pass, mk awsctl.Market, ln launchNeed, room int)
 	order := []string{ln.zone}
 	if ln.zone == "" {
 		order = slices.Clone(p.cfg.Zones)
-		slices.SortStableFunc(order, func(a, b string) int { return cmp.Compare(ps.l.perZone[a], ps.l.perZone[b]) })
+		perZone, _ := ps.l.spread(ps.servers)
+		slices.SortStableFunc(order, func(a, b string) int { return cmp.Compare(perZone[a], perZone[b]) })
 	}
 	share := make(map[string]int, len(order))
 	for i, n := 0, ln.units; n > 0; i++ {
@@ -328,7 +329,8 @@ func (p *Pool) launchSpread(ps *pass, mk awsctl.Market, ln launchNeed, room int)
 			left -= batch
 			used += worst
 			p.addLaunch(ps, mk, batch, offers, worst, nil, fmt.Sprintf("%s in %s (%s)", mk, z, ln.class))
-			ps.l.perZone[z] += batch
+			perZone, _ := ps.l.spread(ps.servers)
+			perZone[z] += batch
 		}
 	}
 	return used

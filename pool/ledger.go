@@ -18,16 +18,19 @@ type ledger struct {
 	// supply is capacity for new demand not granted yet (on its way or
 	// free), by market: index 0 on-demand, 1 spot.
 	supply [2]int
-	// zoneSupply is supply by zone, for zone minimums.
+	// held is, per manager (by index), what it holds: granted servers and
+	// those being restored to it.
+	held []int
+	// zoneSupply and zoneHeld are supply by zone and holdings by manager
+	// and zone, kept only in passes where a manager has zone minimums
+	// (zoned): a steady pass without them touches no map per server.
+	zoned      bool
 	zoneSupply map[string]int
+	zoneHeld   map[mgrZone]int
 	// perZone and perOffer are live capacity by zone and by offering, for
-	// spreading launches.
+	// spreading launches; counted only when a pass launches (see spread).
 	perZone  map[string]int
 	perOffer map[offeringKey]int
-	// held and zoneHeld are, per manager (by index), what it holds:
-	// granted servers and those being restored to it.
-	held     []int
-	zoneHeld map[mgrZone]int
 }
 
 // mgrZone is a manager (by index) in a zone.
@@ -44,13 +47,7 @@ func marketIndex(m awsctl.Market) int {
 }
 
 func (p *Pool) newLedger(servers []*server) *ledger {
-	l := &ledger{
-		zoneSupply: map[string]int{},
-		perZone:    make(map[string]int, len(p.cfg.Zones)),
-		perOffer:   map[offeringKey]int{},
-		held:       make([]int, len(p.cfg.Managers)),
-		zoneHeld:   map[mgrZone]int{},
-	}
+	l := &ledger{held: make([]int, len(p.cfg.Managers))}
 	for _, s := range servers {
 		l.add(s, 1)
 	}
@@ -81,8 +78,6 @@ func (l *ledger) add(s *server, sign int) {
 	w := s.weight * sign
 	if countsTowardMax(s.state, s.inst.State) {
 		l.live += w
-		l.perZone[s.inst.Zone] += w
-		l.perOffer[offeringKey{s.inst.Type, s.inst.Zone, s.inst.Market}] += w
 	}
 	l.byState[s.state] += w
 	if s.replaces != nil && s.state != granted {
@@ -90,11 +85,15 @@ func (l *ledger) add(s *server, sign int) {
 	}
 	if s.supply() {
 		l.supply[marketIndex(s.inst.Market)] += w
-		l.zoneSupply[s.inst.Zone] += w
+		if l.zoned {
+			l.zoneSupply[s.inst.Zone] += w
+		}
 	}
 	if i := heldBy(s); i >= 0 {
 		l.held[i] += w
-		l.zoneHeld[mgrZone{i, s.inst.Zone}] += w
+		if l.zoned {
+			l.zoneHeld[mgrZone{i, s.inst.Zone}] += w
+		}
 	}
 }
 
@@ -113,6 +112,35 @@ func (p *Pool) move(l *ledger, s *server, to state, mgr *want) {
 	}
 	s.decided = true
 	l.add(s, 1)
+}
+
+// trackZones starts counting supply and holdings by zone, for a pass
+// where a manager has zone minimums.
+func (l *ledger) trackZones(servers []*server) {
+	l.zoned = true
+	l.zoneSupply, l.zoneHeld = map[string]int{}, map[mgrZone]int{}
+	for _, s := range servers {
+		if s.supply() {
+			l.zoneSupply[s.inst.Zone] += s.weight
+		}
+		if i := heldBy(s); i >= 0 {
+			l.zoneHeld[mgrZone{i, s.inst.Zone}] += s.weight
+		}
+	}
+}
+
+// spread returns live capacity by zone and by offering, counting it the
+// first time a pass needs it. State moves do not change it (every server
+// the pass sees counts toward Max); launches add to it as they are planned.
+func (l *ledger) spread(servers []*server) (map[string]int, map[offeringKey]int) {
+	if l.perZone == nil {
+		l.perZone, l.perOffer = map[string]int{}, map[offeringKey]int{}
+		for _, s := range servers {
+			l.perZone[s.inst.Zone] += s.weight
+			l.perOffer[offeringKey{s.inst.Type, s.inst.Zone, s.inst.Market}] += s.weight
+		}
+	}
+	return l.perZone, l.perOffer
 }
 
 // totalSupply is the supply of every market.

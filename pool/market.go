@@ -70,8 +70,8 @@ func (p *Pool) launchPriced(ps *pass, ln launchNeed, room int) int {
 		return 0
 	}
 	l := ps.l
-	perOffer := maps.Clone(l.perOffer)
-	perZone := maps.Clone(l.perZone)
+	lz, lo := l.spread(ps.servers)
+	perOffer, perZone := maps.Clone(lo), maps.Clone(lz)
 	total := float64(l.live + ln.units)
 	capOK := func(c spotprice.Choice) bool {
 		if c.Market != awsctl.MarketSpot || p.cfg.MaxSpotShare == 0 {

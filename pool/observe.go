@@ -161,9 +161,10 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 		if pl.ready[inst.ID] && tags.ready == "" {
 			s.tags.ready = formatTime(now) // written this pass
 		}
-		if t, ok := snap.Interrupted[inst.ID]; ok {
-			s.notice = t
-		} else if tags.interrupted != "" {
+		if len(snap.Interrupted) > 0 {
+			s.notice = snap.Interrupted[inst.ID]
+		}
+		if s.notice.IsZero() && tags.interrupted != "" {
 			if t, ok := parseTime(tags.interrupted); ok {
 				s.notice = t
 				m.noticed = true // acted on before: the tag is its record
@@ -339,18 +340,23 @@ type ownTagValues struct {
 	winding                        bool
 }
 
-// readOwnTags reads the scaler's tags of an instance.
+// readOwnTags reads the scaler's tags of an instance. The tags a pass
+// writes only together with a wind-down (interrupted, retire) are read only
+// when one is in progress, and TagReady only for a server no manager holds:
+// a steady pass reads three tags per server.
 func readOwnTags(tags map[string]string) ownTagValues {
 	v := ownTagValues{
-		manager:     tags[TagManager],
-		replaces:    tags[TagReplaces],
-		interrupted: tags[TagInterrupted],
-		ready:       tags[TagReady],
-		retire:      tags[TagRetire],
+		manager:  tags[TagManager],
+		replaces: tags[TagReplaces],
 	}
 	v.windStart, v.winding = tags[TagWindDownStart]
 	if v.winding {
 		v.windDeadline = tags[TagWindDownDeadline]
+		v.interrupted = tags[TagInterrupted]
+		v.retire = tags[TagRetire]
+	}
+	if v.manager == "" {
+		v.ready = tags[TagReady]
 	}
 	return v
 }

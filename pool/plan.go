@@ -176,6 +176,12 @@ func (p *Pool) plan(ctx context.Context, snap Snapshot) *Plan {
 		ps.minimum = 0
 	}
 	ps.wants = p.askManagers(ctx, ps)
+	for _, w := range ps.wants {
+		if len(w.req.ZoneMinimums) > 0 {
+			ps.l.trackZones(servers)
+			break
+		}
+	}
 	p.decide(ps)
 	p.forget()
 	for _, b := range p.bugs {
