@@ -46,25 +46,15 @@ func (c *Client) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([
 	}
 	var out []awsctl.Instance
 	dropped := 0
-	pages := ec2.NewDescribeInstancesPaginator(c.api, in)
-	for pages.HasMorePages() {
-		if err := wait(ctx, "DescribeInstances", c.limits.describe, 1); err != nil {
-			return nil, err
+	err := c.describeInstances(ctx, in, func(got awsctl.Instance) {
+		if !hasTags(got.Tags, filter.Tags) {
+			dropped++
+			return
 		}
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, classify("DescribeInstances", err)
-		}
-		for _, r := range page.Reservations {
-			for _, inst := range r.Instances {
-				got := toInstance(inst)
-				if !hasTags(got.Tags, filter.Tags) {
-					dropped++
-					continue
-				}
-				out = append(out, got)
-			}
-		}
+		out = append(out, got)
+	})
+	if err != nil {
+		return nil, err
 	}
 	if dropped > 0 {
 		c.log.Warn("DescribeInstances returned instances whose tags do not equal the filter's; they are left out",
@@ -222,6 +212,27 @@ func (c *Client) isolateProtected(ctx context.Context, ids []string, err error) 
 	return accepted, errors.Join(errs...)
 }
 
+// describeInstances pages through a DescribeInstances, within the describe
+// request budget, and hands each instance to each.
+func (c *Client) describeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, each func(awsctl.Instance)) error {
+	pages := ec2.NewDescribeInstancesPaginator(c.api, in)
+	for pages.HasMorePages() {
+		if err := wait(ctx, "DescribeInstances", c.limits.describe, 1); err != nil {
+			return err
+		}
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return classify("DescribeInstances", err)
+		}
+		for _, r := range page.Reservations {
+			for _, inst := range r.Instances {
+				each(toInstance(inst))
+			}
+		}
+	}
+	return nil
+}
+
 // instanceError is the error of one instance of a batch call.
 func instanceError(id string, err error) error { return fmt.Errorf("instance %s: %w", id, err) }
 
@@ -234,21 +245,8 @@ func (c *Client) zonesOf(ctx context.Context, ids []string) (map[string]string, 
 			Filters:    []types.Filter{{Name: aws.String("instance-id"), Values: batch}},
 			MaxResults: aws.Int32(pageSize),
 		}
-		pages := ec2.NewDescribeInstancesPaginator(c.api, in)
-		for pages.HasMorePages() {
-			if err := wait(ctx, "DescribeInstances", c.limits.describe, 1); err != nil {
-				return nil, err
-			}
-			page, err := pages.NextPage(ctx)
-			if err != nil {
-				return nil, classify("DescribeInstances", err)
-			}
-			for _, r := range page.Reservations {
-				for _, inst := range r.Instances {
-					got := toInstance(inst)
-					zones[got.ID] = got.Zone
-				}
-			}
+		if err := c.describeInstances(ctx, in, func(got awsctl.Instance) { zones[got.ID] = got.Zone }); err != nil {
+			return nil, err
 		}
 	}
 	return zones, nil

@@ -43,6 +43,7 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/autoscale"
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
+	"github.com/ec2autoscale/ec2autoscale/examples/internal/interrupt"
 	"github.com/ec2autoscale/ec2autoscale/manager"
 	"github.com/ec2autoscale/ec2autoscale/pool"
 	"github.com/ec2autoscale/ec2autoscale/role"
@@ -326,20 +327,8 @@ func run(ctx context.Context, args []string, out io.Writer, interrupts <-chan os
 	if err != nil {
 		return err
 	}
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	abortCtx, abort := context.WithCancel(ctx)
-	defer abort()
-	go func() {
-		for _, cancel := range []context.CancelFunc{stopRun, abort} {
-			select {
-			case <-interrupts:
-				cancel()
-			case <-abortCtx.Done():
-				return
-			}
-		}
-	}()
+	runCtx, abortCtx, stop := interrupt.Contexts(ctx, interrupts)
+	defer stop()
 
 	w, err := simWorld(cfg)
 	if cfg.aws.enabled {

@@ -42,6 +42,7 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/awsctl/elbrole"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/elbrole/elbsim"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/ratelimit"
+	"github.com/ec2autoscale/ec2autoscale/examples/internal/interrupt"
 	"github.com/ec2autoscale/ec2autoscale/manager"
 	"github.com/ec2autoscale/ec2autoscale/pool"
 	"github.com/ec2autoscale/ec2autoscale/role"
@@ -67,20 +68,8 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer, interrupt
 		fmt.Fprintln(stderr, "webtier:", err)
 		return 2
 	}
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	abortCtx, abort := context.WithCancel(ctx)
-	defer abort()
-	go func() {
-		for _, cancel := range []context.CancelFunc{stopRun, abort} {
-			select {
-			case <-interrupts:
-				cancel()
-			case <-abortCtx.Done():
-				return
-			}
-		}
-	}()
+	runCtx, abortCtx, stop := interrupt.Contexts(ctx, interrupts)
+	defer stop()
 	if cfg.aws.enabled {
 		return runAWS(runCtx, abortCtx, stdout, cfg)
 	}
