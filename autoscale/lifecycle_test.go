@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -572,4 +573,44 @@ func TestRestartWhileLaunchesAreInvisibleWaitsForTheListing(t *testing.T) {
 	}
 	assert.Equal(t, 6, w.launched())
 	assert.Len(t, w.grantedTo("jobs"), 5)
+}
+
+func TestLongJobsAreNotCutShortByDefault(t *testing.T) {
+	srv := newServers()
+	m := fixed(t, "jobs", 1)
+	cfg := poolConfig(srv.role(t), m)
+	cfg.WindDownTimeout = 2 * time.Minute
+	w := newWorld(t, newSim(t), cfg)
+	w.steps(8)
+	held := w.grantedTo("jobs")
+	require.Len(t, held, 1)
+	srv.setBusy(held[0].ID, true) // a job longer than the deadline
+	require.NoError(t, m.Set(0))
+	w.steps(30) // 5 minutes: well past the deadline
+	inst, _ := w.sim.Instance(held[0].ID)
+	require.True(t, inst.State.Live(), "the busy server is still there")
+	var waiting bool
+	for _, e := range w.eventsOf(pool.EventWindDown) {
+		waiting = waiting || strings.Contains(e.Reason, "still busy")
+	}
+	assert.True(t, waiting, "passing the deadline is reported")
+	srv.setBusy(held[0].ID, false) // the job ends
+	w.steps(6)
+	assert.Empty(t, w.live(), "terminated once wound down")
+}
+
+func TestTerminateOnTimeoutCutsAWindDownAtItsDeadline(t *testing.T) {
+	srv := newServers()
+	m := fixed(t, "jobs", 1)
+	cfg := poolConfig(srv.role(t), m)
+	cfg.WindDownTimeout = 2 * time.Minute
+	cfg.OnWindDownTimeout = pool.Terminate
+	w := newWorld(t, newSim(t), cfg)
+	w.steps(8)
+	held := w.grantedTo("jobs")
+	require.Len(t, held, 1)
+	srv.setBusy(held[0].ID, true)
+	require.NoError(t, m.Set(0))
+	w.steps(20)
+	assert.Empty(t, w.live(), "the host asked for a hard deadline")
 }

@@ -1,6 +1,7 @@
 package autoscale
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,8 +74,14 @@ type Options struct {
 	// launches, tags, terminations, role hooks or manager notices.
 	DryRun bool
 	// Clock returns the current time; default time.Now. Simulations on
-	// virtual time set it to the simulator's clock.
+	// virtual time set it to the simulator's clock, and Wait with it.
 	Clock func() time.Time
+	// Wait waits d on the scaler's clock, or until ctx ends, between the
+	// passes of Shutdown's wind-down; default a real timer. Set it with
+	// Clock: on a simulator, a Wait that advances the simulated clock
+	// (ec2sim's Advance) lets a shutdown wind down on simulated time, as
+	// backoff/v4 takes a Timer with its Clock.
+	Wait func(ctx context.Context, d time.Duration) error
 	// HookWait is how long Step waits for the role hooks it started before
 	// returning (default 0: never wait; hooks finish in the background and
 	// the next pass reads their results). Simulations with instant hooks
@@ -90,6 +97,18 @@ type Options struct {
 	// Rails are the safety caps and runaway detectors; the zero value
 	// takes the documented defaults.
 	Rails Rails
+}
+
+// realWait waits d on a real timer, or until ctx ends.
+func realWait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // ErrInvalidOptions is wrapped by every validation error of New.
@@ -137,6 +156,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	if o.Wait == nil {
+		o.Wait = realWait
 	}
 	return o, nil
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/internal/poolctl"
+	"github.com/ec2autoscale/ec2autoscale/manager"
 	"github.com/ec2autoscale/ec2autoscale/pool"
 )
 
@@ -84,9 +87,23 @@ func New(cloud awsctl.CloudClient, pools []pool.Config, opts Options) (*Scaler, 
 	s := &Scaler{cloud: cloud, opts: o, byTag: map[string]*pool.Pool{}, stop: make(chan struct{}), strays: map[string]bool{},
 		interrupted: map[string]time.Time{}, rebalance: map[string]time.Time{}, poolIndex: map[string]int{},
 		stepMu: make(chan struct{}, 1), tokens: map[tokenKey]*tokenState{}}
+	inPool := map[manager.Manager]string{}
 	for i, cfg := range pools {
 		if cfg.Name != "" && s.byTag[cfg.Name] != nil {
 			return nil, fmt.Errorf("%w: pools[%d]: duplicate pool name %q", pool.ErrInvalidConfig, i, cfg.Name)
+		}
+		for j, m := range cfg.Managers {
+			// One manager in two pools would be asked for its target by
+			// each and get it twice over: a host wanting capacity in two
+			// pools gives each pool a manager of its own.
+			if m == nil || !reflect.TypeOf(m).Comparable() {
+				continue
+			}
+			if other, ok := inPool[m]; ok && other != cfg.Name {
+				return nil, fmt.Errorf("%w: pools[%d].Managers[%d]: manager %q is already a manager of pool %q; give each pool its own",
+					pool.ErrInvalidConfig, i, j, m.Name(), other)
+			}
+			inPool[m] = cfg.Name
 		}
 		p, err := pool.New(cfg)
 		if err != nil {
@@ -168,8 +185,16 @@ func (s *Scaler) pass(ctx context.Context) (short bool, err error) {
 		}
 	}
 	if s.opts.DryRun {
+		// The rails apply as they would live, and the launches they let
+		// through count against the launch rate, so that a dry run reports
+		// what the live scaler would launch.
+		s.limitLaunches(ctx, now, plans, true)
 		for _, pl := range plans {
 			for _, req := range pl.Launches {
+				if req.Capacity <= 0 {
+					continue
+				}
+				s.rails.launched(now, req.Capacity)
 				s.emit(ctx, Event{Time: now, Kind: pool.EventLaunch, Pool: pl.Pool, Capacity: req.Capacity,
 					Market: req.Market, DryRun: true, Reason: "would launch"})
 			}
@@ -177,7 +202,7 @@ func (s *Scaler) pass(ctx context.Context) (short bool, err error) {
 		return false, nil
 	}
 	s.keepOwned(ctx, now, plans, insts)
-	s.limitLaunches(ctx, now, plans)
+	s.limitLaunches(ctx, now, plans, false)
 	outcomes, errs := s.execute(ctx, now, plans, byPool)
 	statuses := make(map[string]pool.Status, len(s.pools))
 	for i, p := range s.pools {
@@ -607,7 +632,14 @@ func requestDigest(req awsctl.LaunchRequest) [32]byte {
 	return d
 }
 
+// emit reports an event to the rails, the observer and the logger. An
+// error that is only ctx ending (Run's context cancelled, say) is a clean
+// stop, not an outcome: it is logged at debug level and nothing else.
 func (s *Scaler) emit(ctx context.Context, e Event) {
+	if e.Err != nil && ctx.Err() != nil && errors.Is(e.Err, ctx.Err()) {
+		s.log(ctx, slog.LevelDebug, e, "autoscale pass stopped")
+		return
+	}
 	s.passEvents = append(s.passEvents, e)
 	if s.opts.Observer != nil {
 		s.opts.Observer.Observe(e)
@@ -621,9 +653,26 @@ func (s *Scaler) emit(ctx context.Context, e Event) {
 		pool.EventNoCapacity, pool.EventAlarm:
 		level = slog.LevelWarn
 	}
-	if s.opts.Logger.Enabled(ctx, level) {
-		s.opts.Logger.LogAttrs(ctx, level, "autoscale", e.Attrs()...)
+	s.log(ctx, level, e, "autoscale")
+}
+
+// log writes e as a record stamped with the event's time, on the scaler's
+// clock: slog would stamp wall time, which on a simulated clock says
+// nothing about when the decision was made.
+func (s *Scaler) log(ctx context.Context, level slog.Level, e Event, msg string) {
+	h := s.opts.Logger.Handler()
+	if !h.Enabled(ctx, level) {
+		return
 	}
+	at := e.Time
+	if at.IsZero() {
+		at = s.opts.Clock()
+	}
+	var pcs [1]uintptr
+	runtime.Callers(3, pcs[:]) // the caller of emit, as slog would record it
+	r := slog.NewRecord(at, level, msg, pcs[0])
+	r.AddAttrs(e.Attrs()...)
+	_ = h.Handle(ctx, r)
 }
 
 // Run calls Step now and then every Interval until ctx ends or Shutdown is
@@ -639,6 +688,9 @@ func (s *Scaler) Run(ctx context.Context) error {
 	defer t.Stop()
 	<-t.C
 	for {
+		if ctx.Err() != nil {
+			return nil // cancelled: a clean stop, not a failed pass
+		}
 		last := time.Now()
 		if err := s.Step(ctx); errors.Is(err, ErrClosed) {
 			return err
@@ -731,18 +783,16 @@ func (s *Scaler) drain(ctx context.Context) error {
 	for _, p := range s.pools {
 		drainPool(p, true)
 	}
-	t := time.NewTimer(0)
-	defer t.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wind down before shutdown: %w%s", ctx.Err(), s.stillWindingDown())
-		case <-t.C:
-		}
 		if err := s.Step(ctx); err == nil && s.live() == 0 {
 			return nil
 		}
-		t.Reset(s.nextPass())
+		if err := s.opts.Wait(ctx, s.nextPass()); err != nil {
+			return fmt.Errorf("wind down before shutdown: %w%s", err, s.stillWindingDown())
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("wind down before shutdown: %w%s", ctx.Err(), s.stillWindingDown())
+		}
 	}
 }
 
@@ -755,7 +805,7 @@ func (s *Scaler) stillWindingDown() string {
 			fmt.Fprintf(&b, "; pool %q still holds %d units", p.Name(), n)
 			if ids := windingDownIn(p); len(ids) > 0 {
 				slices.Sort(ids)
-				fmt.Fprintf(&b, " (winding down: %s)", strings.Join(ids, ", "))
+				fmt.Fprintf(&b, ": %s", strings.Join(ids, ", "))
 			}
 		}
 	}

@@ -40,6 +40,8 @@ type Instant interface {
 }
 
 // State is what a manager holds when it is asked for its demand.
+// State.Servers is the source of truth for what the manager holds; notices
+// report changes to it.
 type State struct {
 	// Now is the pass's time.
 	Now time.Time
@@ -157,4 +159,9 @@ type Notice struct {
 	Deadline time.Time
 	// Reason says why, in a few words.
 	Reason string
+	// Adopted marks the notices a scaler sends in its first pass for the
+	// servers it finds a manager already holding (after a restart of the
+	// host or of the scaler): Granted for those working, WindDown for those
+	// winding down. A host that lost its bookkeeping rebuilds it from them.
+	Adopted bool
 }

@@ -53,6 +53,7 @@ func (p *Pool) commit(ctx context.Context, pl *Plan, out Outcome) []Event {
 			err = out.LaunchErr[i]
 		}
 		got := 0
+		var fresh []awsctl.Instance
 		for _, inst := range insts {
 			if p.seen(inst.ID) || !inst.State.Live() {
 				continue // an earlier launch's answer, replayed for its token
@@ -80,6 +81,7 @@ func (p *Pool) commit(ctx context.Context, pl *Plan, out Outcome) []Event {
 				p.inflight[inst.ID] = inflight{inst: inst, at: pl.Now}
 			}
 			got += p.weight(inst.Type)
+			fresh = append(fresh, inst)
 		}
 		why := ""
 		if i < len(pl.launchWhy) {
@@ -90,9 +92,23 @@ func (p *Pool) commit(ctx context.Context, pl *Plan, out Outcome) []Event {
 		} else {
 			st.Booting += got
 		}
-		if got > 0 {
-			ev(Event{Kind: EventLaunch, Capacity: got, Market: req.Market, Reason: why,
-				Inputs: []slog.Attr{slog.Int("requested", req.Capacity), slog.Int("instances", len(insts))}})
+		// One event per (type, zone, market), so that each is a field an
+		// observer can read, not a guess from the reason text.
+		for len(fresh) > 0 {
+			g := fresh[0]
+			e := Event{Kind: EventLaunch, Market: g.Market, InstanceType: g.Type, Zone: g.Zone, Reason: why,
+				Inputs: []slog.Attr{slog.Int("requested", req.Capacity), slog.Int("instances", len(insts))}}
+			rest := fresh[:0]
+			for _, inst := range fresh {
+				if inst.Type != g.Type || inst.Zone != g.Zone || inst.Market != g.Market {
+					rest = append(rest, inst)
+					continue
+				}
+				e.Instances = append(e.Instances, inst.ID)
+				e.Capacity += p.weight(inst.Type)
+			}
+			fresh = rest
+			ev(e)
 		}
 		if worst := worstFill(req.Capacity, req.Offerings); got > worst {
 			ev(Event{Kind: EventAtMax, Capacity: got, Market: req.Market,

@@ -64,8 +64,13 @@ const (
 type TimeoutAction int
 
 const (
-	// Terminate the server anyway (default).
-	Terminate TimeoutAction = iota
+	// Wait (the default) keeps waiting for a server whose role answers that
+	// it is still busy, however long its jobs run: no work is cut short
+	// unless the host asks for it. A server whose WindDown or Check hook
+	// fails past the deadline is terminated: it cannot be asked.
+	Wait TimeoutAction = iota
+	// Terminate the server at its deadline, busy or not.
+	Terminate
 	// Restore puts the server back to work; it may be picked again later.
 	Restore
 )
@@ -90,11 +95,13 @@ type Config struct {
 	Min, Max int
 	// Billing model; default PerSecond.
 	Billing Billing
-	// WindDownTimeout bounds a wind-down (DefaultWindDownTimeout); with
-	// Hourly billing a wind-down also ends before the paid hour does.
+	// WindDownTimeout is a wind-down's deadline (DefaultWindDownTimeout):
+	// what happens past it is OnWindDownTimeout's choice. With Hourly
+	// billing a wind-down also ends before the paid hour does.
 	WindDownTimeout time.Duration
 	// OnWindDownTimeout is what happens when a wind-down outlasts its
-	// deadline; default Terminate. Hourly pools always restore.
+	// deadline; default Wait (busy servers are never cut short). Hourly
+	// pools always restore.
 	OnWindDownTimeout TimeoutAction
 	// ProvisionTimeout bounds Role.Provision (DefaultProvisionTimeout).
 	ProvisionTimeout time.Duration
@@ -346,7 +353,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Billing != PerSecond && c.Billing != Hourly {
 		return c, c.fieldErr("Billing", "unknown billing model %d", c.Billing)
 	}
-	if c.OnWindDownTimeout != Terminate && c.OnWindDownTimeout != Restore {
+	if c.OnWindDownTimeout != Wait && c.OnWindDownTimeout != Terminate && c.OnWindDownTimeout != Restore {
 		return c, c.fieldErr("OnWindDownTimeout", "unknown action %d", c.OnWindDownTimeout)
 	}
 	if c.Market != OnDemand && c.Market != Spot && c.Market != FastStart {

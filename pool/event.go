@@ -39,33 +39,44 @@ const (
 	// EventHandOver: a winding-down server is kept, not terminated: once
 	// wound down it goes back to the pool for another manager (or Min).
 	EventHandOver
+	// EventLaunchCapped: a launch the pool decided was held back or cut
+	// by the scaler's safety rails (Scaler.Pause, or a cap of
+	// autoscale.Rails); Capacity is the units held back, Reason says
+	// which. It is a decision, not a failure: it never counts as a
+	// failed launch.
+	EventLaunchCapped
+	// EventWindDownTimedOut: a wind-down passed its deadline and the
+	// server is terminated though its role never reported it wound down.
+	EventWindDownTimedOut
 )
 
 var eventNames = map[EventKind]string{
-	EventLaunch:          "launch",
-	EventLaunchFailed:    "launch-failed",
-	EventGrant:           "grant",
-	EventWindDown:        "wind-down",
-	EventRestore:         "restore",
-	EventTerminate:       "terminate",
-	EventProvisioned:     "provisioned",
-	EventProvisionFailed: "provision-failed",
-	EventHookFailed:      "hook-failed",
-	EventManagerError:    "manager-error",
-	EventDemandClamped:   "demand-clamped",
-	EventAtMax:           "at-max",
-	EventBadTag:          "bad-tag",
-	EventCloudError:      "cloud-error",
-	EventUnknownPool:     "unknown-pool",
-	EventRevoke:          "revoke",
-	EventNoCapacity:      "no-capacity",
-	EventInterrupted:     "interrupted",
-	EventRebalance:       "rebalance",
-	EventReplace:         "replace",
-	EventReplaceSkipped:  "replace-skipped",
-	EventAlarm:           "alarm",
-	EventAlarmCleared:    "alarm-cleared",
-	EventHandOver:        "hand-over",
+	EventLaunch:           "launch",
+	EventLaunchFailed:     "launch-failed",
+	EventGrant:            "grant",
+	EventWindDown:         "wind-down",
+	EventRestore:          "restore",
+	EventTerminate:        "terminate",
+	EventProvisioned:      "provisioned",
+	EventProvisionFailed:  "provision-failed",
+	EventHookFailed:       "hook-failed",
+	EventManagerError:     "manager-error",
+	EventDemandClamped:    "demand-clamped",
+	EventAtMax:            "at-max",
+	EventBadTag:           "bad-tag",
+	EventCloudError:       "cloud-error",
+	EventUnknownPool:      "unknown-pool",
+	EventRevoke:           "revoke",
+	EventNoCapacity:       "no-capacity",
+	EventInterrupted:      "interrupted",
+	EventRebalance:        "rebalance",
+	EventReplace:          "replace",
+	EventReplaceSkipped:   "replace-skipped",
+	EventAlarm:            "alarm",
+	EventAlarmCleared:     "alarm-cleared",
+	EventHandOver:         "hand-over",
+	EventLaunchCapped:     "launch-capped",
+	EventWindDownTimedOut: "wind-down-timed-out",
 }
 
 func (k EventKind) String() string {
@@ -78,6 +89,7 @@ func (k EventKind) String() string {
 // Event is one decision or outcome, with the inputs that decided it. Events
 // are plain data: observers may keep them.
 type Event struct {
+	// Time is the pass's time on the scaler's clock (Options.Clock).
 	Time     time.Time
 	Kind     EventKind
 	Pool     string
@@ -86,9 +98,29 @@ type Event struct {
 	// Capacity is the capacity units concerned (launches, clamps).
 	Capacity int
 	Market   awsctl.Market
-	Reason   string
-	Err      error
-	// Inputs are the figures that decided, for logs and debugging.
+	// InstanceType and Zone are the instance's, or, on a launch event,
+	// those of every instance in Instances.
+	InstanceType string
+	Zone         string
+	// Instances are the ids an EventLaunch launched. A launch that got
+	// instances of several types, zones or markets is reported as one
+	// event per (type, zone, market).
+	Instances []string
+	Reason    string
+	Err       error
+	// Inputs are the figures that decided, for logs and debugging. Keys
+	// by kind:
+	//
+	//	launch           requested (units the launch asked for),
+	//	                 instances (instances in EC2's whole answer)
+	//	launch-capped    requested (units before the rail),
+	//	                 allowed (units left to launch)
+	//	grant            held (units the manager holds), target (its target)
+	//	wind-down        deadline, age (time since launch), when it starts
+	//	terminate        age
+	//	interrupted      deadline (EC2 reclaims the server then)
+	//
+	// Other kinds carry none.
 	Inputs []slog.Attr
 	// DryRun is set when the decision was computed but not carried out.
 	DryRun bool
@@ -96,7 +128,7 @@ type Event struct {
 
 // Attrs returns the event as log attributes.
 func (e Event) Attrs() []slog.Attr {
-	attrs := make([]slog.Attr, 0, 8+len(e.Inputs))
+	attrs := make([]slog.Attr, 0, 11+len(e.Inputs))
 	attrs = append(attrs, slog.String("event", e.Kind.String()))
 	if e.Pool != "" {
 		attrs = append(attrs, slog.String("pool", e.Pool))
@@ -112,6 +144,15 @@ func (e Event) Attrs() []slog.Attr {
 	}
 	if e.Market != "" {
 		attrs = append(attrs, slog.String("market", string(e.Market)))
+	}
+	if e.InstanceType != "" {
+		attrs = append(attrs, slog.String("instance_type", e.InstanceType))
+	}
+	if e.Zone != "" {
+		attrs = append(attrs, slog.String("zone", e.Zone))
+	}
+	if len(e.Instances) > 0 {
+		attrs = append(attrs, slog.Any("instances", e.Instances))
 	}
 	if e.Reason != "" {
 		attrs = append(attrs, slog.String("reason", e.Reason))

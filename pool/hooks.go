@@ -207,6 +207,14 @@ func (h *hookRunner) wait(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		select {
+		case <-done: // returned as the context ended: not "still running"
+			return nil
+		default:
+		}
+		h.mu.Lock()
+		n := len(h.running)
+		h.mu.Unlock()
+		return fmt.Errorf("%d role hooks still running: %w", n, ctx.Err())
 	}
 }

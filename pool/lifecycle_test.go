@@ -153,3 +153,24 @@ func TestVcpuQuotaTakesTheWholeFamilyOutOfTheMarket(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstPassAnnouncesWhatEachManagerHolds(t *testing.T) {
+	m := &want{name: "m", req: manager.Request{Target: 2}}
+	p := newPool(t, nil, m)
+	working := granted("i-1", "z1", "m", t0.Add(-time.Hour))
+	leaving := granted("i-2", "z2", "m", t0.Add(-time.Hour))
+	leaving.Tags[pool.TagWindDownStart] = t0.Add(-time.Minute).Format(time.RFC3339)
+	leaving.Tags[pool.TagWindDownDeadline] = t0.Add(10 * time.Minute).Format(time.RFC3339)
+	ctx := context.Background()
+	snap := pool.Snapshot{Now: t0, Instances: []awsctl.Instance{working, leaving}}
+	p.Commit(ctx, p.Plan(ctx, snap), pool.Outcome{})
+	require.Len(t, m.adopted, 2)
+	kinds := map[string]manager.NoticeKind{}
+	for _, n := range m.adopted {
+		kinds[n.Server.ID] = n.Kind
+	}
+	assert.Equal(t, map[string]manager.NoticeKind{"i-1": manager.Granted, "i-2": manager.WindDown}, kinds)
+	snap.Now = t0.Add(10 * time.Second)
+	p.Commit(ctx, p.Plan(ctx, snap), pool.Outcome{})
+	assert.Len(t, m.adopted, 2, "announced once, in the first pass")
+}

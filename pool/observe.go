@@ -62,6 +62,8 @@ type memo struct {
 	rebalanced   bool  // the manager was told of the rebalance recommendation
 	swapSkipped  bool  // a replacement was judged not worth it (reported once)
 	handOver     bool  // kept for a hand-over (reported once)
+	hookFailing  bool  // the latest WindDown or Check hook failed
+	overdue      bool  // past its wind-down deadline, still busy (reported once)
 	grantedTo    *want // the manager that held it at the end of the last pass
 	seen         uint64
 }
@@ -96,6 +98,8 @@ func (p *Pool) readHooks(pl *Plan, now time.Time) {
 				m.provFailed = r.err
 			case HookTeardown:
 				m.tornDown = true // teardown is best effort: terminate anyway
+			case HookWindDown, HookCheck:
+				m.hookFailing = true
 			}
 			p.event(pl, Event{Kind: kind, Instance: id, Reason: r.kind.String(), Err: r.err})
 			continue
@@ -105,9 +109,10 @@ func (p *Pool) readHooks(pl *Plan, now time.Time) {
 			m.provisioned(pl, id)
 			p.event(pl, Event{Kind: EventProvisioned, Instance: id})
 		case HookWindDown:
-			m.windDownSent = true
+			m.windDownSent, m.hookFailing = true, false
 		case HookCheck:
 			m.woundDown = m.woundDown || r.status.WoundDown
+			m.hookFailing = false
 		case HookRestore:
 			m.restored = true
 		case HookTeardown:
@@ -191,7 +196,7 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 		} else if m.windDownSent || m.woundDown || m.tornDown || m.restored || m.handOver {
 			// The wind-down ended (its tags are gone): forget its progress.
 			m.windDownSent, m.woundDown, m.tornDown, m.restored, m.restoreFree = false, false, false, false, false
-			m.handOver = false
+			m.handOver, m.hookFailing, m.overdue = false, false, false
 		}
 		s.state = derive(facts{ec2: inst.State, listed: listed, tags: s.tags, knownMgr: known, notice: s.notice,
 			hook: s.hook, restored: m.restored, provFailed: m.provFailed != nil})

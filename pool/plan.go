@@ -193,6 +193,9 @@ func (p *Pool) plan(ctx context.Context, snap Snapshot) *Plan {
 // decide is the pass's decisions, in an order where each step only reads
 // the ledger and moves servers through move.
 func (p *Pool) decide(ps *pass) {
+	if p.pass == 1 {
+		p.announceAdopted(ps)
+	}
 	p.markReserved(ps.now, ps.servers)
 	// What the world did: servers lost, stopped or interrupted.
 	p.reportLost(ps)
@@ -242,6 +245,23 @@ func (p *Pool) holding(ps *pass) bool {
 			p.holdUntil.Format(time.RFC3339))})
 	}
 	return true
+}
+
+// announceAdopted tells each manager, in the scaler's first pass, which
+// servers it already holds: a restarted host learns them here.
+func (p *Pool) announceAdopted(ps *pass) {
+	for _, s := range ps.servers {
+		w := p.wantOf(ps, s.mgr)
+		if w == nil {
+			continue
+		}
+		switch s.state {
+		case granted, restoring:
+			ps.pl.notify(s, w, manager.Notice{Kind: manager.Granted, Adopted: true, Reason: "adopted"})
+		case windingDown, retiring:
+			ps.pl.notify(s, w, manager.Notice{Kind: manager.WindDown, Adopted: true, Deadline: s.deadline, Reason: "adopted"})
+		}
+	}
 }
 
 // finishProvisioning writes TagReady on servers whose Provision hook
@@ -413,7 +433,7 @@ func (p *Pool) recordStatus(ps *pass) {
 		sumTarget += w.target
 	}
 	l := ps.l
-	st := Status{Time: now, Target: max(sumTarget, ps.minimum), Managers: make(map[string]ManagerStatus, len(ps.wants)),
+	st := Status{Observed: true, Time: now, Target: max(sumTarget, ps.minimum), Managers: make(map[string]ManagerStatus, len(ps.wants)),
 		MaxUsed: l.live, Max: p.cfg.Max}
 	type priceKey struct {
 		offeringKey
@@ -467,6 +487,13 @@ func (p *Pool) recordStatus(ps *pass) {
 		}
 	}
 	p.publish(st)
+	if p.draining {
+		ids := make([]string, 0, len(ps.servers))
+		for _, s := range ps.servers {
+			ids = append(ids, s.inst.ID+" ("+s.state.String()+")")
+		}
+		p.left.Store(&ids)
+	}
 }
 
 func cloneMap[K comparable, V any](m map[K]V) map[K]V {

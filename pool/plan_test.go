@@ -16,16 +16,23 @@ import (
 
 // want is a manager that asks for a fixed request.
 type want struct {
-	name string
-	req  manager.Request
-	seen []manager.Notice
+	name    string
+	req     manager.Request
+	seen    []manager.Notice // notices of changes
+	adopted []manager.Notice // the first pass's notices of what it holds
 }
 
 func (w *want) Name() string { return w.name }
 func (w *want) Demand(context.Context, manager.State) (manager.Request, error) {
 	return w.req, nil
 }
-func (w *want) Notify(n manager.Notice) { w.seen = append(w.seen, n) }
+func (w *want) Notify(n manager.Notice) {
+	if n.Adopted {
+		w.adopted = append(w.adopted, n)
+		return
+	}
+	w.seen = append(w.seen, n)
+}
 
 // stub is a role with instant hooks.
 type stub struct{}

@@ -20,6 +20,7 @@ type Pool struct {
 	mgrIndex map[string]int // position in Config.Managers
 	hooks    *hookRunner
 	status   atomic.Pointer[Status]
+	left     atomic.Pointer[[]string] // servers still there while draining
 
 	mu          sync.Mutex // one pass at a time
 	mem         map[string]*memo
@@ -92,7 +93,10 @@ func (p *Pool) Name() string { return p.cfg.Name }
 func (p *Pool) Config() Config { return p.cfg }
 
 // Status returns what the pool saw and decided in its latest pass. It
-// never waits for a pass in progress.
+// never waits for a pass in progress, so it is safe to call from anywhere,
+// a manager's Notify included.
+//
+// Name, Config, Managers and Status are safe for concurrent use.
 func (p *Pool) Status() Status {
 	s := *p.status.Load()
 	s.Managers = cloneMap(s.Managers)
@@ -122,22 +126,22 @@ func (p *Pool) setDraining(on bool) {
 	p.draining = on
 }
 
-// windingDown lists the servers of the latest pass that are winding down.
+// windingDown lists the servers of the latest pass that were still there
+// while the pool drained, for a shutdown that runs out of time. It never
+// waits for a pass in progress.
 func (p *Pool) windingDown() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var ids []string
-	for id, m := range p.mem {
-		if m.seen == p.pass && (m.windDownSent || m.grantedTo != nil) {
-			ids = append(ids, id)
-		}
+	if ids := p.left.Load(); ids != nil {
+		return append([]string(nil), *ids...)
 	}
-	return ids
+	return nil
 }
 
 // Status summarises a pool after a pass, in capacity units.
 type Status struct {
-	Time time.Time
+	// Observed is false until the pool's first pass: an all-zero status
+	// then means "not seen yet", not an empty fleet.
+	Observed bool
+	Time     time.Time
 	// Target is the capacity the pool aims for: managers' targets plus the
 	// spare that Min keeps.
 	Target       int

@@ -281,13 +281,23 @@ func (p *Pool) advanceWindDown(ps *pass, s *server) {
 		return // tags written this pass
 	}
 	if !s.m.woundDown && !noWork && ps.now.After(s.deadline) {
-		if (p.cfg.Billing == Hourly || p.cfg.OnWindDownTimeout == Restore) && s.state == windingDown {
+		switch {
+		case (p.cfg.Billing == Hourly || p.cfg.OnWindDownTimeout == Restore) && s.state == windingDown:
 			p.restore(ps, s, false, "wind-down passed its deadline")
 			return
+		case p.cfg.OnWindDownTimeout == Wait && !s.m.hookFailing && s.state != interrupted:
+			// The role says the server is still busy: its jobs are not cut
+			// short. Said once.
+			if !s.m.overdue {
+				s.m.overdue = true
+				p.event(ps.pl, Event{Kind: EventWindDown, Instance: s.inst.ID, Manager: s.mgr,
+					Reason: "wind-down passed its deadline; the server is still busy, waiting for it"})
+			}
+		default:
+			p.event(ps.pl, Event{Kind: EventWindDownTimedOut, Instance: s.inst.ID, Manager: s.mgr,
+				Reason: "wind-down passed its deadline; terminating anyway"})
+			s.m.woundDown = true
 		}
-		p.event(ps.pl, Event{Kind: EventWindDown, Instance: s.inst.ID, Manager: s.mgr,
-			Reason: "wind-down passed its deadline; terminating anyway"})
-		s.m.woundDown = true
 	}
 	if s.handover && (noWork || s.m.woundDown) {
 		// Wound down, and the pool still needs it: back to the pool
