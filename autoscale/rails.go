@@ -3,11 +3,13 @@ package autoscale
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/pool"
 )
 
@@ -25,7 +27,10 @@ const (
 // Rails are the safety rails of a scaler: caps that hold whatever the
 // managers ask, and detectors that raise an alarm when something runs away.
 // Every cap that bites and every alarm is reported as an event and through
-// Scaler.Alarms, never only in a log.
+// Scaler.Alarms, never only in a log: each launch a cap (or Scaler.Pause)
+// holds back is a pool.EventLaunchCapped, never a failed launch, and a cap
+// raises its alarm in the pass it starts biting and clears it in the first
+// pass it does not.
 type Rails struct {
 	// MaxLaunchPerMinute caps the capacity units launched in any rolling
 	// minute, across pools (DefaultMaxLaunchPerMinute; negative: no cap).
@@ -33,7 +38,8 @@ type Rails struct {
 	// MaxLaunchCallsPerPass caps the launch calls of one pass, across
 	// pools (DefaultMaxLaunchCallsPerPass, RunInstances' default burst, so
 	// a burst never provokes throttling; negative: no cap). Launches beyond
-	// it wait for the next pass.
+	// it wait for the next pass, reported as EventLaunchCapped with
+	// AlarmLaunchCalls.
 	MaxLaunchCallsPerPass int
 	// MaxSpendPerHour caps the hourly cost of all instances, in US
 	// dollars, as the pools' price books see it: launches that would go
@@ -94,8 +100,15 @@ const (
 	AlarmFlapping       AlarmKind = "flapping"        // a manager's demand swings up and down
 	AlarmLaunchFailures AlarmKind = "launch-failures" // launches keep failing
 	AlarmLaunchRate     AlarmKind = "launch-rate"     // the launch cap bit
+	AlarmLaunchCalls    AlarmKind = "launch-calls"    // the launch-calls-per-pass cap bit
 	AlarmSpend          AlarmKind = "spend"           // the spend cap bit
 )
+
+// isCap reports whether an alarm is raised by a cap biting, rather than by
+// a detector.
+func (k AlarmKind) isCap() bool {
+	return k == AlarmLaunchRate || k == AlarmLaunchCalls || k == AlarmSpend
+}
 
 // Alarm is an active runaway situation.
 type Alarm struct {
@@ -212,43 +225,20 @@ func (r *rails) observe(now time.Time, events []Event, statuses map[string]pool.
 			}
 		}
 	}
-	// Cap alarms last only for the pass in which the cap bit.
-	for k, a := range r.alarms {
-		if k.kind == AlarmLaunchRate || k.kind == AlarmSpend {
-			active[k] = a.Reason
-		}
-	}
-	return r.reconcile(now, active)
+	return r.reconcile(now, active, false)
 }
 
-// capped records that a cap bit this pass.
-func (r *rails) capped(now time.Time, kind AlarmKind, poolName, reason string) []Event {
+// caps records the caps that bit in this pass's launches: an alarm for
+// each that starts biting, a clearing for each that stopped.
+func (r *rails) caps(now time.Time, bit map[alarmKey]string) []Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	k := alarmKey{kind, poolName, ""}
-	if _, ok := r.alarms[k]; ok {
-		return nil
-	}
-	r.alarms[k] = Alarm{Kind: kind, Pool: poolName, Since: now, Reason: reason}
-	return []Event{{Time: now, Kind: pool.EventAlarm, Pool: poolName, Reason: string(kind) + ": " + reason}}
+	return r.reconcile(now, bit, true)
 }
 
-// clearCaps forgets cap alarms at the start of a pass, so they are raised
-// again only if the cap bites again.
-func (r *rails) clearCaps(now time.Time) []Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []Event
-	for k, a := range r.alarms {
-		if k.kind == AlarmLaunchRate || k.kind == AlarmSpend {
-			delete(r.alarms, k)
-			out = append(out, Event{Time: now, Kind: pool.EventAlarmCleared, Pool: a.Pool, Reason: string(a.Kind)})
-		}
-	}
-	return out
-}
-
-func (r *rails) reconcile(now time.Time, active map[alarmKey]string) []Event {
+// reconcile raises the alarms of active not raised yet and clears those of
+// the same family (caps, or detectors) no longer active.
+func (r *rails) reconcile(now time.Time, active map[alarmKey]string, caps bool) []Event {
 	var out []Event
 	for k, reason := range active {
 		if _, ok := r.alarms[k]; !ok {
@@ -257,6 +247,9 @@ func (r *rails) reconcile(now time.Time, active map[alarmKey]string) []Event {
 		}
 	}
 	for k, a := range r.alarms {
+		if k.kind.isCap() != caps {
+			continue
+		}
 		if _, ok := active[k]; !ok {
 			delete(r.alarms, k)
 			out = append(out, Event{Time: now, Kind: pool.EventAlarmCleared, Pool: a.Pool, Manager: a.Manager, Reason: string(a.Kind)})
@@ -329,11 +322,17 @@ func (s *Scaler) Paused() (launches, terminations bool) {
 
 // limitLaunches applies the pause switch and the launch and spend caps to
 // the plans' launches, trimming them (a launch cut to zero capacity is not
-// made), and reports what bit.
-func (s *Scaler) limitLaunches(ctx context.Context, now time.Time, plans []*pool.Plan) {
-	for _, e := range s.rails.clearCaps(now) {
-		s.emit(ctx, e)
+// made), and reports what bit: an EventLaunchCapped per launch held back,
+// and the caps' alarms. A dry run calls it too, so that it reports what the
+// live scaler would launch.
+func (s *Scaler) limitLaunches(ctx context.Context, now time.Time, plans []*pool.Plan, dryRun bool) {
+	hold := func(pl *pool.Plan, req *awsctl.LaunchRequest, allowed int, reason string) {
+		s.emit(ctx, Event{Time: now, Kind: pool.EventLaunchCapped, Pool: pl.Pool, Capacity: req.Capacity - allowed,
+			Market: req.Market, Reason: reason, DryRun: dryRun,
+			Inputs: []slog.Attr{slog.Int("requested", req.Capacity), slog.Int("allowed", allowed)}})
+		req.Capacity = allowed
 	}
+	bit := map[alarmKey]string{}
 	paused, _ := s.Paused()
 	budget := s.rails.launchBudget(now)
 	spend := 0.0
@@ -348,26 +347,26 @@ func (s *Scaler) limitLaunches(ctx context.Context, now time.Time, plans []*pool
 			switch {
 			case req.Capacity <= 0:
 				continue
-			case s.rails.cfg.MaxLaunchCallsPerPass >= 0 && calls >= s.rails.cfg.MaxLaunchCallsPerPass:
-				req.Capacity = 0 // the next pass launches it
-				continue
 			case paused:
-				s.emit(ctx, Event{Time: now, Kind: pool.EventLaunchFailed, Pool: pl.Pool, Capacity: req.Capacity, Market: req.Market, Reason: "paused"})
-				req.Capacity = 0
+				// An operator's choice, not a failure: it feeds no detector.
+				hold(pl, req, 0, "paused")
+				continue
+			case s.rails.cfg.MaxLaunchCallsPerPass >= 0 && calls >= s.rails.cfg.MaxLaunchCallsPerPass:
+				reason := fmt.Sprintf("more than %d launch calls a pass; the next pass launches it", s.rails.cfg.MaxLaunchCallsPerPass)
+				// Across pools: whichever pool waits, the scaler's cap bit.
+				bit[alarmKey{AlarmLaunchCalls, "", ""}] = reason
+				hold(pl, req, 0, reason)
 				continue
 			case budget < req.Capacity:
-				for _, e := range s.rails.capped(now, AlarmLaunchRate, pl.Pool, fmt.Sprintf("more than %d units a minute", s.rails.cfg.MaxLaunchPerMinute)) {
-					s.emit(ctx, e)
-				}
-				req.Capacity = budget
+				reason := fmt.Sprintf("more than %d units a minute", s.rails.cfg.MaxLaunchPerMinute)
+				bit[alarmKey{AlarmLaunchRate, pl.Pool, ""}] = reason
+				hold(pl, req, budget, reason)
 			}
 			if cap := s.rails.cfg.MaxSpendPerHour; cap > 0 && unitPrice > 0 {
-				room := int((cap - spend) / unitPrice)
-				if room < req.Capacity {
-					for _, e := range s.rails.capped(now, AlarmSpend, pl.Pool, fmt.Sprintf("spend $%.2f/h of cap $%.2f/h", spend, cap)) {
-						s.emit(ctx, e)
-					}
-					req.Capacity = max(0, room)
+				if room := max(0, int((cap-spend)/unitPrice)); room < req.Capacity {
+					reason := fmt.Sprintf("spend $%.2f/h of cap $%.2f/h", spend, cap)
+					bit[alarmKey{AlarmSpend, pl.Pool, ""}] = reason
+					hold(pl, req, room, reason)
 				}
 			}
 			if req.Capacity <= 0 {
@@ -377,5 +376,9 @@ func (s *Scaler) limitLaunches(ctx context.Context, now time.Time, plans []*pool
 			spend += float64(req.Capacity) * unitPrice
 			calls++
 		}
+	}
+	for _, e := range s.rails.caps(now, bit) {
+		e.DryRun = dryRun
+		s.emit(ctx, e)
 	}
 }
