@@ -69,12 +69,11 @@ func (p *Pool) askManagers(ctx context.Context, ps *pass) []*want {
 		}
 		switch {
 		case req.Target < 0:
-			p.event(ps.pl, Event{Kind: EventDemandClamped, Manager: w.name, Capacity: 0,
-				Reason: fmt.Sprintf("negative target %d clamped to 0", req.Target)})
+			w.clamp, w.clampWhy = clampKey{"negative", 0}, fmt.Sprintf("negative target %d clamped to 0", req.Target)
 			req.Target = 0
 		case req.Target > p.cfg.Max:
-			p.event(ps.pl, Event{Kind: EventDemandClamped, Manager: w.name, Capacity: p.cfg.Max,
-				Reason: fmt.Sprintf("target %d above pool max clamped to %d", req.Target, p.cfg.Max)})
+			w.clamp = clampKey{"pool max", p.cfg.Max}
+			w.clampWhy = fmt.Sprintf("target %d above pool max clamped to %d", req.Target, p.cfg.Max)
 			req.Target = p.cfg.Max
 		}
 		if err == nil {
@@ -107,7 +106,31 @@ func (p *Pool) askManagers(ctx context.Context, ps *pass) []*want {
 		wants = append(wants, w)
 	}
 	p.fairShare(ps.pl, wants)
+	p.reportClamps(ps.pl, wants)
 	return wants
+}
+
+// clampKey is what clamps a manager's target, and to what.
+type clampKey struct {
+	source   string
+	capacity int
+}
+
+// reportClamps reports a clamp when it starts biting or changes, and once
+// more when it stops: a manager held at Max for hours is one event, not one
+// a pass.
+func (p *Pool) reportClamps(pl *Plan, wants []*want) {
+	for _, w := range wants {
+		prev, was := p.clamped[w.name]
+		switch {
+		case w.clamp != (clampKey{}) && (!was || w.clamp != prev):
+			p.clamped[w.name] = w.clamp
+			p.event(pl, Event{Kind: EventDemandClamped, Manager: w.name, Capacity: w.target, Reason: w.clampWhy})
+		case w.clamp == (clampKey{}) && was:
+			delete(p.clamped, w.name)
+			p.event(pl, Event{Kind: EventDemandClamped, Manager: w.name, Capacity: w.target, Reason: "no longer clamped"})
+		}
+	}
 }
 
 // demand calls manager i's Demand: directly if it is instant, else with
@@ -180,8 +203,8 @@ func (p *Pool) fairShare(pl *Plan, wants []*want) {
 	for i, w := range order {
 		share := left / (len(order) - i)
 		if w.target > share {
-			p.event(pl, Event{Kind: EventDemandClamped, Manager: w.name, Capacity: share,
-				Reason: fmt.Sprintf("managers want %d together, above pool max %d: fair share %d", total, p.cfg.Max, share)})
+			w.clamp = clampKey{"fair share", share}
+			w.clampWhy = fmt.Sprintf("managers want %d together, above pool max %d: fair share %d", total, p.cfg.Max, share)
 			w.target = share
 		}
 		left -= w.target

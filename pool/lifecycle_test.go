@@ -174,3 +174,26 @@ func TestFirstPassAnnouncesWhatEachManagerHolds(t *testing.T) {
 	p.Commit(ctx, p.Plan(ctx, snap), pool.Outcome{})
 	assert.Len(t, m.adopted, 2, "announced once, in the first pass")
 }
+
+func TestAClampIsReportedWhenItStartsAndWhenItStops(t *testing.T) {
+	m := &want{name: "m", req: manager.Request{Target: 60}}
+	p := newPool(t, nil, m) // Max 20
+	ctx := context.Background()
+	clamps := func(pl *pool.Plan) []string {
+		var out []string
+		for _, e := range pl.Events {
+			if e.Kind == pool.EventDemandClamped {
+				out = append(out, e.Reason)
+			}
+		}
+		return out
+	}
+	var reasons []string
+	for i := range 5 {
+		reasons = append(reasons, clamps(p.Plan(ctx, pool.Snapshot{Now: t0.Add(time.Duration(i) * time.Minute)}))...)
+	}
+	require.Len(t, reasons, 1, "held at Max for five passes: one event")
+	m.req.Target = 10
+	reasons = clamps(p.Plan(ctx, pool.Snapshot{Now: t0.Add(10 * time.Minute)}))
+	assert.Equal(t, []string{"no longer clamped"}, reasons)
+}

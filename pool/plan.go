@@ -101,6 +101,9 @@ type want struct {
 	// extraSpot is capacity added to target by MinimumSpot, to be spot.
 	extraSpot int
 	release   map[string]bool
+	// clamp is what clamped the target this pass, if anything.
+	clamp    clampKey
+	clampWhy string
 }
 
 func (w *want) accepts(mk awsctl.Market) bool {

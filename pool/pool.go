@@ -28,7 +28,8 @@ type Pool struct {
 	terminating map[string]time.Time
 	overlay     map[string]overlay
 	lastTarget  map[string]int
-	stuck       []*demandCall // per manager: a Demand call past its timeout
+	clamped     map[string]clampKey // managers whose target is clamped, as last reported
+	stuck       []*demandCall       // per manager: a Demand call past its timeout
 	draining    bool
 	pass        uint64
 	// holdUntil: launches wait until then, after a start that found a
@@ -74,6 +75,7 @@ func New(cfg Config) (*Pool, error) {
 		terminating: map[string]time.Time{},
 		overlay:     map[string]overlay{},
 		lastTarget:  map[string]int{},
+		clamped:     map[string]clampKey{},
 		stuck:       make([]*demandCall, len(c.Managers)),
 	}
 	for _, t := range c.Types {
