@@ -38,9 +38,9 @@ var (
 // then call Run (or Step from your own loop) and Shutdown when done.
 //
 // Every method is safe for concurrent use; passes are serialised (a Step
-// called while another runs waits for it, or for its context). Status,
-// Alarms, Pause and Resume never wait for a pass, so managers' Notify and
-// Demand may call them; they must not call Step, Run or Shutdown, which
+// called while another runs waits for it, or for its context). Pool(name)
+// and its Status, Alarms, Pause and Resume never wait for a pass, so
+// managers' Notify and Demand may call them; they must not call Step, Run or Shutdown, which
 // would wait for the very pass that calls them.
 type Scaler struct {
 	cloud awsctl.CloudClient
