@@ -614,3 +614,13 @@ func TestTerminateOnTimeoutCutsAWindDownAtItsDeadline(t *testing.T) {
 	w.steps(20)
 	assert.Empty(t, w.live(), "the host asked for a hard deadline")
 }
+
+func TestOneManagerInTwoPoolsIsRejected(t *testing.T) {
+	shared := fixed(t, "jobs", 3)
+	a := poolConfig(newServers().role(t), shared)
+	b := poolConfig(newServers().role(t), shared)
+	b.Name = "other"
+	_, err := autoscale.New(newSim(t), []pool.Config{a, b}, autoscale.Options{Identity: "test-scaler"})
+	require.ErrorIs(t, err, pool.ErrInvalidConfig)
+	assert.Contains(t, err.Error(), `manager "jobs" is already a manager of pool "workers"`)
+}
