@@ -28,9 +28,11 @@ func ExampleFixed() {
 }
 
 // A queue manager scales up as soon as jobs pile up, and down only after the
-// queue has stayed shorter for ScaleDownDelay.
+// queue has stayed shorter for ScaleDownDelay. Its target is in capacity
+// units: with four jobs per unit, 40 jobs want 10 units (ten servers of
+// weight 1, or five of weight 2).
 func ExampleQueue() {
-	q, err := manager.NewQueue("batch", manager.QueueConfig{JobsPerServer: 4, Max: 50, ScaleDownDelay: 5 * time.Minute})
+	q, err := manager.NewQueue("batch", manager.QueueConfig{JobsPerUnit: 4, Max: 50, ScaleDownDelay: 5 * time.Minute})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -40,17 +42,17 @@ func ExampleQueue() {
 		now := t0.Add(after)
 		q.Observe(now, queued, running) // the host reports its queue
 		req, _ := q.Demand(context.Background(), manager.State{Now: now})
-		fmt.Printf("%-4v %3d jobs -> %d servers\n", after, queued+running, req.Target)
+		fmt.Printf("%-4v %3d jobs -> %d units\n", after, queued+running, req.Target)
 	}
 	pass(0, 30, 10)
 	pass(2*time.Minute, 2, 6)
 	pass(6*time.Minute, 0, 8)
 	pass(7*time.Minute, 0, 8)
 	// Output:
-	// 0s    40 jobs -> 10 servers
-	// 2m0s   8 jobs -> 10 servers
-	// 6m0s   8 jobs -> 10 servers
-	// 7m0s   8 jobs -> 2 servers
+	// 0s    40 jobs -> 10 units
+	// 2m0s   8 jobs -> 10 units
+	// 6m0s   8 jobs -> 10 units
+	// 7m0s   8 jobs -> 2 units
 }
 
 // Servers the host knows to be idle are given up first when the target

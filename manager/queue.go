@@ -12,16 +12,17 @@ import (
 
 // Defaults of QueueConfig fields left zero.
 const (
-	DefaultJobsPerServer  = 1
+	DefaultJobsPerUnit    = 1
 	DefaultScaleDownDelay = 5 * time.Minute
 )
 
 // QueueConfig configures a [Queue]. The zero value of every field has a
 // documented default.
 type QueueConfig struct {
-	// JobsPerServer is how many jobs one capacity unit runs at a time;
-	// default DefaultJobsPerServer.
-	JobsPerServer int
+	// JobsPerUnit is how many jobs one capacity unit runs at a time, so a
+	// server of an instance type of weight 2 runs twice as many; default
+	// DefaultJobsPerUnit.
+	JobsPerUnit int
 	// Min is the least capacity wanted, even with an empty queue. Max caps
 	// the capacity wanted; 0 means no cap of the manager's own (the pool's
 	// Max still applies).
@@ -40,13 +41,19 @@ type QueueConfig struct {
 	ZoneMinimums map[string]int
 	// Signal, if set, is called at each pass to read the queue, as an
 	// alternative to calling Observe. It runs inside the pass, so it must
-	// be quick (read a counter, not query a remote service). An error
-	// fails the pass's demand, and the pool keeps the previous target.
+	// be quick (read a counter, not query a remote service) and must not
+	// call into the scaler. An error fails the pass's demand, and the pool
+	// keeps the previous target. It is called from Demand, never twice at
+	// once by one pool, but concurrently with the host's own calls.
 	Signal func(ctx context.Context) (queued, running int, err error)
+
+	// Deprecated: JobsPerServer is the former name of JobsPerUnit, read
+	// only when JobsPerUnit is zero.
+	JobsPerServer int
 }
 
 // Queue is a manager whose demand follows a job queue: it wants
-// ceil((queued+running) / JobsPerServer) capacity units, within [Min, Max].
+// ceil((queued+running) / JobsPerUnit) capacity units, within [Min, Max].
 //
 // The host reports the queue with [Queue.Observe] whenever it likes (or
 // sets QueueConfig.Signal). A rise in demand raises the target at the next
@@ -56,7 +63,11 @@ type QueueConfig struct {
 // and come back.
 //
 // Servers the host reports idle with [Queue.MarkIdle] are offered back first
-// when the target falls. All methods are safe for concurrent use.
+// when the target falls.
+//
+// A Queue is safe for concurrent use by multiple goroutines: the host calls
+// Observe, MarkIdle and Target from any goroutine while the pool calls
+// Demand and Notify from its pass.
 type Queue struct {
 	name string
 	cfg  QueueConfig
@@ -89,10 +100,14 @@ func NewQueue(name string, cfg QueueConfig) (*Queue, error) {
 		return &ConfigError{Kind: "queue", Name: name, Field: field, Problem: fmt.Sprintf(format, args...)}
 	}
 	switch {
-	case cfg.JobsPerServer == 0:
-		cfg.JobsPerServer = DefaultJobsPerServer
-	case cfg.JobsPerServer < 0:
+	case cfg.JobsPerUnit < 0:
+		return nil, bad("JobsPerUnit", "must be positive, got %d", cfg.JobsPerUnit)
+	case cfg.JobsPerUnit == 0 && cfg.JobsPerServer < 0:
 		return nil, bad("JobsPerServer", "must be positive, got %d", cfg.JobsPerServer)
+	case cfg.JobsPerUnit == 0 && cfg.JobsPerServer > 0:
+		cfg.JobsPerUnit = cfg.JobsPerServer
+	case cfg.JobsPerUnit == 0:
+		cfg.JobsPerUnit = DefaultJobsPerUnit
 	}
 	if cfg.Min < 0 {
 		return nil, bad("Min", "must not be negative, got %d", cfg.Min)
@@ -234,8 +249,8 @@ func (q *Queue) desiredFor(queued, running int) int {
 	if jobs < 0 { // overflow
 		jobs = math.MaxInt
 	}
-	n := jobs / q.cfg.JobsPerServer
-	if jobs%q.cfg.JobsPerServer != 0 {
+	n := jobs / q.cfg.JobsPerUnit
+	if jobs%q.cfg.JobsPerUnit != 0 {
 		n++
 	}
 	return q.clamp(n)

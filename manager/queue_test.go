@@ -38,10 +38,17 @@ func TestQueueScaling(t *testing.T) {
 			{30 * time.Second, 4, 1, 5},
 			{time.Minute, 20, 5, 25},
 		}},
-		{"jobs per server round up", manager.QueueConfig{JobsPerServer: 4}, []step{
+		{"jobs per unit round up", manager.QueueConfig{JobsPerUnit: 4}, []step{
 			{0, 1, 0, 1},
 			{time.Minute, 5, 4, 3},
 			{2 * time.Minute, 8, 8, 4},
+		}},
+		{"JobsPerServer, the former name, still counts", manager.QueueConfig{JobsPerServer: 4}, []step{
+			{0, 1, 0, 1},
+			{time.Minute, 5, 4, 3},
+		}},
+		{"JobsPerUnit wins over the former name", manager.QueueConfig{JobsPerUnit: 2, JobsPerServer: 4}, []step{
+			{0, 5, 4, 5},
 		}},
 		{"holds during the delay, drops after it", manager.QueueConfig{ScaleDownDelay: 5 * time.Minute}, []step{
 			{0, 10, 0, 10},
@@ -208,7 +215,7 @@ func TestQueueSignal(t *testing.T) {
 	queued, running := 6, 1
 	errDown := errors.New("queue service down")
 	var fail bool
-	q, err := manager.NewQueue("batch", manager.QueueConfig{JobsPerServer: 2, ScaleDownDelay: time.Minute,
+	q, err := manager.NewQueue("batch", manager.QueueConfig{JobsPerUnit: 2, ScaleDownDelay: time.Minute,
 		Signal: func(context.Context) (int, int, error) {
 			if fail {
 				return 0, 0, errDown
@@ -285,6 +292,7 @@ func TestNewQueueValidates(t *testing.T) {
 		field string
 		cfg   manager.QueueConfig
 	}{
+		{"JobsPerUnit", manager.QueueConfig{JobsPerUnit: -1}},
 		{"JobsPerServer", manager.QueueConfig{JobsPerServer: -1}},
 		{"Min", manager.QueueConfig{Min: -1}},
 		{"Max", manager.QueueConfig{Max: -1}},
@@ -302,8 +310,8 @@ func TestNewQueueValidates(t *testing.T) {
 			assert.True(t, strings.HasPrefix(err.Error(), `manager: queue "x": `+tc.field+" "), err.Error())
 		})
 	}
-	_, err := manager.NewQueue("x", manager.QueueConfig{JobsPerServer: -3})
-	assert.EqualError(t, err, `manager: queue "x": JobsPerServer must be positive, got -3`)
+	_, err := manager.NewQueue("x", manager.QueueConfig{JobsPerUnit: -3})
+	assert.EqualError(t, err, `manager: queue "x": JobsPerUnit must be positive, got -3`)
 	_, err = manager.NewQueue("", manager.QueueConfig{})
 	assert.ErrorIs(t, err, manager.ErrInvalidConfig)
 	_, err = manager.NewQueue("x", manager.QueueConfig{Min: 3})

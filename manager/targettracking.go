@@ -67,8 +67,10 @@ type TargetTrackingConfig struct {
 	ZoneMinimums map[string]int
 	// Signal, if set, is called at each pass to read the metric, as an
 	// alternative to calling Observe. It runs inside the pass, so it must
-	// be quick. An error fails the pass's demand, and the pool keeps the
-	// previous target.
+	// be quick, and must not call into the scaler. An error fails the
+	// pass's demand, and the pool keeps the previous target. It is called
+	// from Demand, never twice at once by one pool, but concurrently with
+	// the host's own calls.
 	Signal func(ctx context.Context) (float64, error)
 }
 
@@ -89,7 +91,9 @@ type TargetTrackingConfig struct {
 // while servers are warming up. Within the Tolerance band around the current
 // target nothing moves.
 //
-// All methods are safe for concurrent use.
+// A TargetTracking is safe for concurrent use by multiple goroutines: the
+// host calls Observe and Target from any goroutine while the pool calls
+// Demand and Notify from its pass.
 type TargetTracking struct {
 	name string
 	cfg  TargetTrackingConfig
@@ -209,16 +213,15 @@ func (t *TargetTracking) Target() int {
 	return t.target
 }
 
-// Demand returns the target for the pass at s.Now.
-//
-// Before the metric is first observed, the manager keeps what it holds (as
-// after a restart of the host), within [Min, Max]; a scale-in then waits for
-// a full ScaleInCooldown of observations.
 // DemandIsInstant reports whether Demand answers from memory: true unless
 // the manager reads a Signal.
 func (t *TargetTracking) DemandIsInstant() bool { return t.cfg.Signal == nil }
 
 // Demand returns the target for the pass at s.Now.
+//
+// Before the metric is first observed, the manager keeps what it holds (as
+// after a restart of the host), within [Min, Max]; a scale-in then waits for
+// a full ScaleInCooldown of observations.
 func (t *TargetTracking) Demand(ctx context.Context, s State) (Request, error) {
 	if t.cfg.Signal != nil {
 		m, err := t.cfg.Signal(ctx)

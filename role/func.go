@@ -9,7 +9,9 @@ import (
 )
 
 // Hooks are the lifecycle steps of a [Func] role, as plain functions. Each
-// may be nil; see [New] for what a nil hook does.
+// may be nil; see [New] for what a nil hook does. The pool calls each
+// function for several instances at once, so each must be safe for
+// concurrent use.
 type Hooks struct {
 	Provision func(ctx context.Context, inst awsctl.Instance) error
 	WindDown  func(ctx context.Context, inst awsctl.Instance) error
@@ -18,8 +20,9 @@ type Hooks struct {
 	Check     func(ctx context.Context, inst awsctl.Instance) (Status, error)
 }
 
-// Func is a [Role] whose hooks are plain functions. It is safe for
-// concurrent use if its hook functions are.
+// Func is a [Role] whose hooks are plain functions. Name and LaunchSpec are
+// safe for concurrent use; each hook method is as safe as the [Hooks]
+// function it calls.
 type Func struct {
 	name  string
 	spec  awsctl.LaunchSpec
@@ -37,8 +40,19 @@ var _ Role = (*Func)(nil)
 // The name must be 1 to [MaxNameLength] bytes of UTF-8, since it is written
 // to an EC2 tag. spec is copied: changing the caller's maps or slices later
 // does not change the role.
+//
+// spec must name an image (ImageID) or a launch template (by ID or by Name,
+// not both), and each of its subnets an ID and a well-formed availability
+// zone ("us-east-1a"), all of one region: a spec that breaks these rules
+// would fail every launch, so New rejects it with a [ConfigError] naming
+// the field. The role does not know the cloud's region, so a spec whose
+// zones all belong to another region passes New: the cloud rejects it at
+// the pool's first launch.
 func New(name string, spec awsctl.LaunchSpec, hooks Hooks) (*Func, error) {
 	if err := validateName(name); err != nil {
+		return nil, err
+	}
+	if err := validateSpec(name, spec); err != nil {
 		return nil, err
 	}
 	return &Func{name: name, spec: cloneSpec(spec), hooks: hooks}, nil

@@ -25,7 +25,7 @@ func TestNewValidatesName(t *testing.T) {
 		{"plain", "worker", true},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			r, err := role.New(tc.name, awsctl.LaunchSpec{}, role.Hooks{})
+			r, err := role.New(tc.name, anImage, role.Hooks{})
 			if tc.ok {
 				require.NoError(t, err)
 				assert.Equal(t, tc.name, r.Name())
@@ -40,7 +40,7 @@ func TestNewValidatesName(t *testing.T) {
 }
 
 func TestFuncNilHooksSucceed(t *testing.T) {
-	r, err := role.New("worker", awsctl.LaunchSpec{}, role.Hooks{})
+	r, err := role.New("worker", anImage, role.Hooks{})
 	require.NoError(t, err)
 	ctx, inst := context.Background(), awsctl.Instance{ID: "i-1"}
 	assert.NoError(t, r.Provision(ctx, inst))
@@ -62,7 +62,7 @@ func TestFuncCallsItsHooks(t *testing.T) {
 			return errBroken
 		}
 	}
-	r, err := role.New("worker", awsctl.LaunchSpec{}, role.Hooks{
+	r, err := role.New("worker", anImage, role.Hooks{
 		Provision: hook("provision"),
 		WindDown:  hook("wind-down"),
 		Restore:   hook("restore"),

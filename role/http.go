@@ -34,7 +34,9 @@ const (
 const MaxHTTPResponse = 64 << 10
 
 // HTTPConfig says how an [HTTP] role reaches its servers. The zero value of
-// every field has a documented default.
+// every field has a documented default. NewHTTP copies it, but shares Client
+// and Address with the role, which calls them from several goroutines at
+// once: they must be safe for concurrent use.
 type HTTPConfig struct {
 	// Port the endpoints listen on; default DefaultHTTPPort.
 	Port int
@@ -51,8 +53,8 @@ type HTTPConfig struct {
 
 	// Paths of the endpoints. Provision, wind-down, restore and teardown
 	// are POST requests with an empty body; any 2xx answer is success.
-	// Status is a GET that must answer 2xx with the JSON object
-	// {"idle": bool, "wound_down": bool}, both fields present. Each
+	// Status is a GET that must answer 2xx with a JSON object holding
+	// "wound_down": bool; "idle": bool is optional (see [Status]). Each
 	// defaults to its Default*Path.
 	ProvisionPath, WindDownPath, RestorePath, TeardownPath, StatusPath string
 	// SkipProvision and SkipTeardown leave out those calls, for servers
@@ -69,8 +71,9 @@ type HTTPConfig struct {
 }
 
 // HTTP is a [Role] that drives each server through HTTP endpoints the
-// server itself serves, called at its private address. It is safe for
-// concurrent use.
+// server itself serves, called at its private address. All its methods are
+// safe for concurrent use, as long as HTTPConfig.Client and Address are
+// (the default client is).
 type HTTP struct {
 	name string
 	spec awsctl.LaunchSpec
@@ -81,9 +84,12 @@ var _ Role = (*HTTP)(nil)
 
 // NewHTTP returns a role named name whose instances launch from spec and
 // whose hooks call the endpoints described by cfg. See [New] for the rules
-// on name and how spec is copied.
+// on name and spec and how spec is copied.
 func NewHTTP(name string, spec awsctl.LaunchSpec, cfg HTTPConfig) (*HTTP, error) {
 	if err := validateName(name); err != nil {
+		return nil, err
+	}
+	if err := validateSpec(name, spec); err != nil {
 		return nil, err
 	}
 	bad := func(field, format string, args ...any) error {
@@ -197,12 +203,17 @@ func (h *HTTP) Check(ctx context.Context, inst awsctl.Instance) (Status, error) 
 	if err := json.Unmarshal(body, &answer); err != nil {
 		return Status{}, fmt.Errorf("role %q: status of %s: decoding answer: %w", h.name, inst.ID, err)
 	}
-	// A missing field would silently read as false and keep the server
-	// from ever winding down: say so instead.
-	if answer.Idle == nil || answer.WoundDown == nil {
-		return Status{}, fmt.Errorf("role %q: status of %s: answer lacks \"idle\" or \"wound_down\"", h.name, inst.ID)
+	// A missing wound_down would silently read as false and keep the
+	// server from ever winding down: say so instead. Idle is only
+	// informational, so it may be left out.
+	if answer.WoundDown == nil {
+		return Status{}, fmt.Errorf("role %q: status of %s: answer lacks \"wound_down\"", h.name, inst.ID)
 	}
-	return Status{Idle: *answer.Idle, WoundDown: *answer.WoundDown}, nil
+	st := Status{WoundDown: *answer.WoundDown}
+	if answer.Idle != nil {
+		st.Idle = *answer.Idle
+	}
+	return st, nil
 }
 
 // HTTPError is an endpoint's answer outside 2xx.

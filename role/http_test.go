@@ -135,7 +135,7 @@ func TestHTTPDefaultAddressIsPrivateIPAndPort(t *testing.T) {
 	require.NoError(t, err)
 	p, err := strconv.Atoi(port)
 	require.NoError(t, err)
-	r, err := role.NewHTTP("web", awsctl.LaunchSpec{}, role.HTTPConfig{Port: p})
+	r, err := role.NewHTTP("web", anImage, role.HTTPConfig{Port: p})
 	require.NoError(t, err)
 
 	require.NoError(t, r.WindDown(context.Background(), awsctl.Instance{ID: "i-1", PrivateIP: host}))
@@ -184,12 +184,26 @@ func TestHTTPErrorAnswers(t *testing.T) {
 	}
 }
 
+func TestHTTPStatusWithoutIdle(t *testing.T) {
+	// The pool reads only wound_down, so a server need not report idle.
+	for body, want := range map[string]role.Status{
+		`{"wound_down": true}`:  {WoundDown: true},
+		`{"wound_down": false}`: {},
+	} {
+		rec := &recorder{answers: map[string]func(http.ResponseWriter){role.DefaultStatusPath: statusAnswer(body)}}
+		st, err := serve(t, rec, role.HTTPConfig{}).Check(context.Background(), web)
+		require.NoError(t, err, body)
+		assert.Equal(t, want, st, body)
+	}
+}
+
 func TestHTTPBadStatusAnswers(t *testing.T) {
 	for _, tc := range []struct{ desc, body string }{
 		{"not JSON", `idle`},
 		{"truncated", `{"idle": true`},
 		{"wrong types", `{"idle": "yes", "wound_down": "no"}`},
 		{"missing wound_down", `{"idle": true}`},
+		{"null wound_down", `{"idle": true, "wound_down": null}`},
 		{"empty", ``},
 		{"too long", `{"idle": true, "wound_down": true, "pad": "` + strings.Repeat("x", role.MaxHTTPResponse) + `"}`},
 	} {
@@ -210,7 +224,7 @@ func TestHTTPCancelledContextEndsHangingRequest(t *testing.T) {
 		<-r.Context().Done() // hangs until the client gives up
 	}))
 	defer srv.Close()
-	r, err := role.NewHTTP("web", awsctl.LaunchSpec{}, role.HTTPConfig{
+	r, err := role.NewHTTP("web", anImage, role.HTTPConfig{
 		Timeout: time.Hour,
 		Address: func(awsctl.Instance) string { return srv.Listener.Addr().String() },
 	})
@@ -232,7 +246,7 @@ func TestHTTPTimeoutCutsOffHangingServer(t *testing.T) {
 			<-r.Context().Done()
 		}))
 		defer stop()
-		r, err := role.NewHTTP("web", awsctl.LaunchSpec{}, role.HTTPConfig{Client: client, Timeout: 3 * time.Second})
+		r, err := role.NewHTTP("web", anImage, role.HTTPConfig{Client: client, Timeout: 3 * time.Second})
 		require.NoError(t, err)
 
 		start := time.Now()
@@ -258,7 +272,7 @@ func TestHTTPOverPipeAnswers(t *testing.T) {
 			_ = json.NewEncoder(w).Encode(map[string]bool{"idle": true, "wound_down": true})
 		}))
 		defer stop()
-		r, err := role.NewHTTP("web", awsctl.LaunchSpec{}, role.HTTPConfig{Client: client})
+		r, err := role.NewHTTP("web", anImage, role.HTTPConfig{Client: client})
 		require.NoError(t, err)
 		st, err := r.Check(context.Background(), web)
 		require.NoError(t, err)
@@ -279,7 +293,7 @@ func TestNewHTTPValidates(t *testing.T) {
 		{"HTTPConfig.WindDownPath", role.HTTPConfig{WindDownPath: "http://x/drain"}},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
-			_, err := role.NewHTTP("web", awsctl.LaunchSpec{}, tc.cfg)
+			_, err := role.NewHTTP("web", anImage, tc.cfg)
 			require.ErrorIs(t, err, role.ErrInvalidConfig)
 			var ce *role.ConfigError
 			require.ErrorAs(t, err, &ce)
@@ -288,7 +302,7 @@ func TestNewHTTPValidates(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.field)
 		})
 	}
-	_, err := role.NewHTTP("", awsctl.LaunchSpec{}, role.HTTPConfig{})
+	_, err := role.NewHTTP("", anImage, role.HTTPConfig{})
 	assert.ErrorIs(t, err, role.ErrInvalidConfig)
 }
 

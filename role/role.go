@@ -12,6 +12,10 @@ import (
 // timeout; a hook that hangs delays only its own instance. Hooks must be safe
 // to call again for the same instance: after a scaler restart, in-memory
 // progress is lost and a hook may be repeated.
+//
+// An implementation must be safe for concurrent use: the hooks of different
+// instances run at the same time, and Name and LaunchSpec are called from
+// the pass while hooks run.
 type Role interface {
 	// Name identifies the role; it is written to each instance's role tag.
 	Name() string
@@ -29,8 +33,8 @@ type Role interface {
 	// work is done: completion is observed through Check.
 	WindDown(ctx context.Context, inst awsctl.Instance) error
 
-	// Check reports the server's state: whether it is idle and whether a
-	// requested wind-down has completed.
+	// Check reports the server's state. The pool calls it only after
+	// WindDown succeeded, until it reports WoundDown.
 	Check(ctx context.Context, inst awsctl.Instance) (Status, error)
 
 	// Restore cancels a wind-down and puts the server back to work.
@@ -41,9 +45,13 @@ type Role interface {
 	Teardown(ctx context.Context, inst awsctl.Instance) error
 }
 
-// Status is what Check observed on a server.
+// Status is what Check observed on a server. The pool reads WoundDown
+// only; Idle is informational (for a wrapping role or the host's logs), and
+// a role may leave it false. To have idle servers go first when a target
+// falls, tell the manager instead (manager.Request.Idle, as
+// [github.com/ec2autoscale/ec2autoscale/manager.Queue.MarkIdle] does).
 type Status struct {
-	// Idle: the server runs no work.
+	// Idle: the server runs no work. Not read by the pool.
 	Idle bool
 	// WoundDown: a wind-down finished; the server may be terminated.
 	WoundDown bool

@@ -6,7 +6,12 @@
 // and refreshable from the AWS Price List API through an [OnDemandSource]),
 // spot prices fetched from an [awsctl.SpotPriceSource] at most once per TTL
 // or pushed with [Book.SetSpot], and reservations from an
-// [awsctl.ReservationSource]. Call [Book.Refresh] once per scaler pass.
+// [awsctl.ReservationSource]. A scaler calls [Book.Refresh] itself at every
+// pass, for the types of the pools the book prices, and Refresh calls out
+// only when the TTLs say so: the host calls it only to use a Book outside a
+// scaler. [Book.RefreshOnDemand] is the host's to call (at start, then
+// daily, say), since list prices change rarely and the scaler never fetches
+// them.
 //
 // Then [Policy.Rank] turns a list of offerings into ranked [Choice] values:
 // cheapest per capacity unit first, each with the reason it was accepted or

@@ -12,6 +12,7 @@ import (
 )
 
 func TestBillPerSecondWithMinimum(t *testing.T) {
+	const r5Price = 0.126
 	sim := newSim(t, ec2sim.Config{BootDelay: ec2sim.Fixed(40 * time.Second)})
 	one := func(market awsctl.Market, typ string) string {
 		insts, err := sim.Launch(bgCtx, awsctl.LaunchRequest{Spec: spec, Market: market, Capacity: 1, Tags: owner,
@@ -23,10 +24,10 @@ func TestBillPerSecondWithMinimum(t *testing.T) {
 		_, err := sim.Terminate(bgCtx, []string{id})
 		require.NoError(t, err)
 	}
-	hour := one(awsctl.MarketOnDemand, "m5.large")        // runs exactly an hour
-	brief := one(awsctl.MarketSpot, "m5.large")           // runs 10 s, billed the 60 s minimum
-	neverRan := one(awsctl.MarketOnDemand, "c5.large")    // terminated while pending
-	stillRunning := one(awsctl.MarketOnDemand, "zz.huge") // unknown type, default price
+	hour := one(awsctl.MarketOnDemand, "m5.large")         // runs exactly an hour
+	brief := one(awsctl.MarketSpot, "m5.large")            // runs 10 s, billed the 60 s minimum
+	neverRan := one(awsctl.MarketOnDemand, "c5.large")     // terminated while pending
+	stillRunning := one(awsctl.MarketOnDemand, "r5.large") // $0.126 an hour
 
 	require.NoError(t, sim.Advance(10*time.Second))
 	terminate(neverRan)
@@ -41,21 +42,21 @@ func TestBillPerSecondWithMinimum(t *testing.T) {
 		hour:         0.096,
 		brief:        0.096 * 60 / 3600,
 		neverRan:     0,
-		stillRunning: ec2sim.DefaultOnDemandPrice * 3601 / 3600,
+		stillRunning: r5Price * 3601 / 3600,
 	}
 	require.Len(t, bill.ByInstance, len(want))
 	for id, cost := range want {
 		assert.InDelta(t, cost, bill.ByInstance[id], 1e-12, id)
 	}
 	assert.InDelta(t, 0.096*60/3600, bill.ByMarket[awsctl.MarketSpot], 1e-12)
-	assert.InDelta(t, 0.096+ec2sim.DefaultOnDemandPrice*3601/3600, bill.ByMarket[awsctl.MarketOnDemand], 1e-12)
-	assert.InDelta(t, 0.096+0.096*60/3600+ec2sim.DefaultOnDemandPrice*3601/3600, bill.Total, 1e-12)
+	assert.InDelta(t, 0.096+r5Price*3601/3600, bill.ByMarket[awsctl.MarketOnDemand], 1e-12)
+	assert.InDelta(t, 0.096+0.096*60/3600+r5Price*3601/3600, bill.Total, 1e-12)
 
 	// Terminated instances stop costing; the running one keeps going.
 	require.NoError(t, sim.Advance(time.Hour))
 	later := sim.Bill()
 	assert.Equal(t, bill.ByInstance[hour], later.ByInstance[hour])
-	assert.InDelta(t, ec2sim.DefaultOnDemandPrice*(3601+3600)/3600, later.ByInstance[stillRunning], 1e-12)
+	assert.InDelta(t, r5Price*(3601+3600)/3600, later.ByInstance[stillRunning], 1e-12)
 }
 
 func TestBillMinimumAppliesFromFirstSecond(t *testing.T) {

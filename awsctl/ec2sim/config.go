@@ -31,8 +31,10 @@ const (
 	// DefaultTerminatedVisibleFor is how long EC2 keeps listing a
 	// terminated instance.
 	DefaultTerminatedVisibleFor = time.Hour
-	// DefaultOnDemandPrice is the hourly price of instance types found
-	// neither in Config.OnDemandPrices nor in the built-in table.
+	// DefaultOnDemandPrice is the hourly price billed for instance types
+	// found neither in Config.OnDemandPrices nor in the built-in table.
+	// The sim launches no such type; the price is only billed for
+	// reservations of one.
 	DefaultOnDemandPrice = 0.10
 	// DefaultRebalanceShare is the share of interruption notices preceded
 	// by a rebalance recommendation. AWS publishes no figure; recommendations
@@ -84,8 +86,10 @@ type Config struct {
 	ListDelay Delay
 	// OnDemandPrices are hourly prices in US dollars per instance type,
 	// used for billing. Types missing here use the built-in us-east-1 list
-	// prices (see [BuiltinOnDemandPrice]); types unknown to both cost
-	// DefaultOnDemandPrice.
+	// prices (see [BuiltinOnDemandPrice]). Together the two are the
+	// instance types that exist: a launch of any other type fails with
+	// InvalidParameterValue, as EC2 fails a misspelt type, so add a real
+	// type missing from the built-in table here.
 	OnDemandPrices map[string]float64
 	// MaxInstances is the account's limit of live (pending or running)
 	// instances; a launch beyond it fails with ErrLimitExceeded

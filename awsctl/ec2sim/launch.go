@@ -251,6 +251,13 @@ func (s *Sim) validateLaunch(req awsctl.LaunchRequest) error {
 		switch {
 		case off.InstanceType == "":
 			return missingParameter(OpLaunch, "an offering has no instance type")
+		case !s.knownType(off.InstanceType):
+			// RunInstances rejects a type that does not exist with
+			// InvalidParameterValue "Invalid value '<type>' for
+			// InstanceType." (quoted in getmoto/moto#1695 and
+			// CloudSlang/cs-actions#308): a typo must fail here too, not
+			// pass a test that real EC2 fails.
+			return invalidParameter(OpLaunch, fmt.Sprintf("Invalid value '%s' for InstanceType.", off.InstanceType))
 		case !s.zones[off.Zone]:
 			return invalidParameter(OpLaunch, fmt.Sprintf("offering %s in %q: not a zone of %s", off.InstanceType, off.Zone, s.cfg.Region))
 		case off.Weight < 1:

@@ -3,7 +3,9 @@ package ec2sim
 // builtinOnDemand holds hourly on-demand list prices in US dollars of common
 // instance types: AWS us-east-1, Linux, shared tenancy (the same figures
 // AWS publishes in its price list). They are used in every simulated
-// region; set Config.OnDemandPrices for others.
+// region; set Config.OnDemandPrices for others. The table is also the list
+// of instance types the sim can launch (with those of
+// Config.OnDemandPrices).
 var builtinOnDemand = map[string]float64{
 	"m5.large":     0.096,
 	"m5.xlarge":    0.192,
@@ -35,4 +37,15 @@ var builtinOnDemand = map[string]float64{
 func BuiltinOnDemandPrice(instanceType string) (float64, bool) {
 	p, ok := builtinOnDemand[instanceType]
 	return p, ok
+}
+
+// knownType reports whether instanceType exists for the sim: it is in the
+// built-in table or in Config.OnDemandPrices. Launches of any other type
+// fail as EC2 fails a type it does not have.
+func (s *Sim) knownType(instanceType string) bool {
+	if _, ok := s.cfg.OnDemandPrices[instanceType]; ok {
+		return true
+	}
+	_, ok := builtinOnDemand[instanceType]
+	return ok
 }

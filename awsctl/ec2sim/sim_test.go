@@ -244,6 +244,9 @@ func TestLaunchValidation(t *testing.T) {
 		}},
 		{"zero weight", "InvalidParameterValue", "weight", func(r *awsctl.LaunchRequest) { r.Offerings[0].Weight = 0 }},
 		{"no type", "MissingParameter", "instance type", func(r *awsctl.LaunchRequest) { r.Offerings[0].InstanceType = "" }},
+		{"misspelt type", "InvalidParameterValue", "Invalid value 'c5.lrage' for InstanceType", func(r *awsctl.LaunchRequest) {
+			r.Offerings = append(r.Offerings, awsctl.Offering{InstanceType: "c5.lrage", Zone: "us-east-1a", Weight: 1})
+		}},
 		{"zone without subnet", "InvalidParameterValue", "subnets", func(r *awsctl.LaunchRequest) {
 			r.Spec.Subnets = []awsctl.Subnet{{ID: "subnet-b", Zone: "us-east-1b"}}
 		}},
@@ -288,6 +291,20 @@ func TestLaunchValidation(t *testing.T) {
 	insts, err := sim.Launch(bgCtx, req)
 	require.NoError(t, err)
 	assert.Len(t, insts, 1)
+}
+
+func TestLaunchKnowsTheTypesThatExist(t *testing.T) {
+	// A type missing from the built-in table exists once the config prices
+	// it; the built-in types stay.
+	sim := newSim(t, ec2sim.Config{OnDemandPrices: map[string]float64{"t3.micro": 0.0104}})
+	launch(t, sim, 1, awsctl.Offering{InstanceType: "t3.micro", Zone: "us-east-1a", Weight: 1})
+	launch(t, sim, 1, m5a)
+
+	_, err := newSim(t, ec2sim.Config{}).Launch(bgCtx, awsctl.LaunchRequest{Spec: spec, Market: onDmd, Capacity: 1,
+		Offerings: []awsctl.Offering{{InstanceType: "t3.micro", Zone: "us-east-1a", Weight: 1}}})
+	var apiErr *awsctl.APIError
+	require.ErrorAs(t, err, &apiErr, "t3.micro is unknown to the default sim")
+	assert.Equal(t, "InvalidParameterValue", apiErr.Code)
 }
 
 func TestLaunchTokenReplayAndMismatch(t *testing.T) {

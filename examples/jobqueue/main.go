@@ -338,7 +338,7 @@ func run(ctx context.Context, args []string, out io.Writer, interrupts <-chan os
 		return err
 	}
 	c := newCluster()
-	queue, err := manager.NewQueue("batch", manager.QueueConfig{JobsPerServer: 1, Max: cfg.max, ScaleDownDelay: 5 * time.Minute})
+	queue, err := manager.NewQueue("batch", manager.QueueConfig{JobsPerUnit: 1, Max: cfg.max, ScaleDownDelay: 5 * time.Minute})
 	if err != nil {
 		return err
 	}
