@@ -319,7 +319,7 @@ func newMCManager(spec *mcManagerSpec, pass func() int) *mcManager {
 		m.fixed, err = manager.NewFixed(spec.name, 0, opts...)
 		m.Manager = m.fixed
 	case mcQueue:
-		m.queue, err = manager.NewQueue(spec.name, manager.QueueConfig{JobsPerServer: spec.jobsPerServer,
+		m.queue, err = manager.NewQueue(spec.name, manager.QueueConfig{JobsPerUnit: spec.jobsPerServer,
 			ScaleDownDelay: spec.delay, ZoneMinimums: spec.zoneMinimums})
 		m.Manager = m.queue
 	case mcTracking:

@@ -15,7 +15,7 @@ var ErrInvalidConfig = errors.New("invalid manager config")
 type ConfigError struct {
 	Kind    string // "fixed" or "queue"
 	Name    string // the manager's name as given
-	Field   string // e.g. "JobsPerServer"
+	Field   string // e.g. "JobsPerUnit"
 	Problem string
 }
 

@@ -9,7 +9,9 @@ import (
 
 // Fixed is a manager that wants a set number of capacity units, changed only
 // by calling [Fixed.Set]. It suits a steady service, or a host that computes
-// its demand elsewhere. It is safe for concurrent use.
+// its demand elsewhere. It is safe for concurrent use: the host calls Set
+// and Target from any goroutine while the pool calls Demand and Notify from
+// its pass.
 type Fixed struct {
 	name         string
 	target       atomic.Int64

@@ -12,8 +12,10 @@ import (
 // servers back, and tells it so through Notify.
 //
 // Demand and Notify are called from the reconcile pass: they must return
-// quickly and not call back into the scaler. A manager shared between pools
-// receives calls from each.
+// quickly and must not call Step, Run or Shutdown. The host's own calls and
+// the pool's run concurrently, and a Demand that timed out may still be
+// running when the next pass calls Notify, so an implementation must be safe
+// for concurrent use. A manager belongs to one pool.
 type Manager interface {
 	// Name identifies the manager inside its pool; it is written to the
 	// grant tag of the servers it holds, so it must stay stable across

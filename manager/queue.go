@@ -46,10 +46,6 @@ type QueueConfig struct {
 	// keeps the previous target. It is called from Demand, never twice at
 	// once by one pool, but concurrently with the host's own calls.
 	Signal func(ctx context.Context) (queued, running int, err error)
-
-	// Deprecated: JobsPerServer is the former name of JobsPerUnit, read
-	// only when JobsPerUnit is zero.
-	JobsPerServer int
 }
 
 // Queue is a manager whose demand follows a job queue: it wants
@@ -102,10 +98,6 @@ func NewQueue(name string, cfg QueueConfig) (*Queue, error) {
 	switch {
 	case cfg.JobsPerUnit < 0:
 		return nil, bad("JobsPerUnit", "must be positive, got %d", cfg.JobsPerUnit)
-	case cfg.JobsPerUnit == 0 && cfg.JobsPerServer < 0:
-		return nil, bad("JobsPerServer", "must be positive, got %d", cfg.JobsPerServer)
-	case cfg.JobsPerUnit == 0 && cfg.JobsPerServer > 0:
-		cfg.JobsPerUnit = cfg.JobsPerServer
 	case cfg.JobsPerUnit == 0:
 		cfg.JobsPerUnit = DefaultJobsPerUnit
 	}

@@ -43,13 +43,6 @@ func TestQueueScaling(t *testing.T) {
 			{time.Minute, 5, 4, 3},
 			{2 * time.Minute, 8, 8, 4},
 		}},
-		{"JobsPerServer, the former name, still counts", manager.QueueConfig{JobsPerServer: 4}, []step{
-			{0, 1, 0, 1},
-			{time.Minute, 5, 4, 3},
-		}},
-		{"JobsPerUnit wins over the former name", manager.QueueConfig{JobsPerUnit: 2, JobsPerServer: 4}, []step{
-			{0, 5, 4, 5},
-		}},
 		{"holds during the delay, drops after it", manager.QueueConfig{ScaleDownDelay: 5 * time.Minute}, []step{
 			{0, 10, 0, 10},
 			{time.Minute, 2, 0, 10},
@@ -293,7 +286,6 @@ func TestNewQueueValidates(t *testing.T) {
 		cfg   manager.QueueConfig
 	}{
 		{"JobsPerUnit", manager.QueueConfig{JobsPerUnit: -1}},
-		{"JobsPerServer", manager.QueueConfig{JobsPerServer: -1}},
 		{"Min", manager.QueueConfig{Min: -1}},
 		{"Max", manager.QueueConfig{Max: -1}},
 		{"Min", manager.QueueConfig{Min: 5, Max: 4}},

@@ -85,7 +85,11 @@ type Config struct {
 	Role role.Role
 	// Managers are the consumers sharing the pool; at least one.
 	Managers []manager.Manager
-	// Types the pool may launch, at least one.
+	// Types the pool may launch, at least one. Without Prices they are an
+	// order of preference, not a mix: each launch lists them in this order
+	// and EC2 moves to the next only when it cannot fill the first
+	// (capacity, quota); with Prices, the cheapest acceptable type per
+	// capacity unit goes first.
 	Types []InstanceType
 	// Zones the pool may launch in. Empty means the zones of the role's
 	// subnets; one of the two is required.
