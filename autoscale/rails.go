@@ -2,6 +2,7 @@ package autoscale
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -128,6 +129,7 @@ type rails struct {
 	alarms   map[alarmKey]Alarm
 	failures map[string][]time.Time // provisioning failures per pool
 	launchKO map[string]int         // consecutive failed launches per pool
+	invalid  map[string]string      // pools whose last launch EC2 refused as invalid
 	noCap    map[string]int         // consecutive passes with no capacity per pool
 	targets  map[string][]targetMark
 	paused   bool
@@ -151,7 +153,7 @@ type alarmKey struct {
 
 func newRails(cfg Rails) *rails {
 	return &rails{cfg: cfg, alarms: map[alarmKey]Alarm{}, failures: map[string][]time.Time{},
-		launchKO: map[string]int{}, noCap: map[string]int{}, targets: map[string][]targetMark{}}
+		launchKO: map[string]int{}, invalid: map[string]string{}, noCap: map[string]int{}, targets: map[string][]targetMark{}}
 }
 
 // launchBudget returns how many capacity units may still be launched this
@@ -189,8 +191,15 @@ func (r *rails) observe(now time.Time, events []Event, statuses map[string]pool.
 			r.failures[e.Pool] = append(r.failures[e.Pool], now)
 		case pool.EventLaunch:
 			r.launchKO[e.Pool] = 0
+			delete(r.invalid, e.Pool)
 		case pool.EventLaunchFailed:
 			r.launchKO[e.Pool]++
+			if e.Err != nil && errors.Is(e.Err, awsctl.ErrInvalidRequest) {
+				// A configuration EC2 refuses (an image, subnet or zone it
+				// does not know, a call not permitted) fails the same way
+				// every pass: say so at once, not after LaunchFailureLimit.
+				r.invalid[e.Pool] = e.Err.Error()
+			}
 		case pool.EventNoCapacity:
 			noCapThisPass[e.Pool] = true
 		}
@@ -203,6 +212,8 @@ func (r *rails) observe(now time.Time, events []Event, statuses map[string]pool.
 		}
 		if n := r.launchKO[name]; n >= r.cfg.LaunchFailureLimit {
 			active[alarmKey{AlarmLaunchFailures, name, ""}] = fmt.Sprintf("%d launches failed in a row", n)
+		} else if why, ok := r.invalid[name]; ok {
+			active[alarmKey{AlarmLaunchFailures, name, ""}] = "launch refused as invalid (a configuration error): " + why
 		}
 		if noCapThisPass[name] {
 			r.noCap[name]++

@@ -142,3 +142,16 @@ func TestNoCapacityAnywhereRaisesAnAlarm(t *testing.T) {
 	assert.Contains(t, alarmKinds(w.scaler), autoscale.AlarmNoCapacity)
 	assert.Zero(t, w.launched())
 }
+
+func TestALaunchRefusedAsInvalidAlarmsAtOnce(t *testing.T) {
+	sim := newSim(t)
+	r, err := role.New("worker", awsctl.LaunchSpec{ImageID: "ami-12345678",
+		Subnets: []awsctl.Subnet{{ID: "subnet-1", Zone: "eu-west-1a"}}}, role.Hooks{}) // another region's zone
+	require.NoError(t, err)
+	cfg := poolConfig(r, fixed(t, "jobs", 1))
+	cfg.Zones = nil // the zones of the subnets
+	w := newWorld(t, sim, cfg)
+	w.step()
+	require.NotEmpty(t, w.eventsOf(pool.EventLaunchFailed))
+	assert.Contains(t, alarmKinds(w.scaler), autoscale.AlarmLaunchFailures, "a configuration error is said in the first pass")
+}
