@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,6 +17,7 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/autoscale"
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
+	"github.com/ec2autoscale/ec2autoscale/manager"
 	"github.com/ec2autoscale/ec2autoscale/pool"
 )
 
@@ -275,4 +277,29 @@ func TestCancellingRunIsACleanStop(t *testing.T) {
 	require.NoError(t, w.scaler.Run(ctx))
 	assert.Equal(t, listed, cloud.calls.Load())
 	assert.Empty(t, w.eventsOf(pool.EventCloudError))
+}
+
+func TestAManagersOwnMaxIsReportedLikeThePools(t *testing.T) {
+	q, err := manager.NewQueue("jobs", manager.QueueConfig{JobsPerUnit: 1, Max: 2, ScaleDownDelay: time.Nanosecond})
+	require.NoError(t, err)
+	cfg := poolConfig(newServers().role(t), q)
+	cfg.Max = 3
+	w := newWorld(t, newSim(t), cfg)
+	clamps := func() []string {
+		var out []string
+		for _, e := range w.eventsOf(pool.EventDemandClamped) {
+			out = append(out, e.Reason)
+		}
+		return out
+	}
+	for range 5 {
+		q.Observe(w.sim.Now(), 5, 0)
+		w.step()
+	}
+	require.Equal(t, []string{"wants 5, above its own max 2"}, clamps(), "once while it bites")
+	for range 3 {
+		q.Observe(w.sim.Now(), 1, 0)
+		w.step()
+	}
+	assert.Equal(t, []string{"wants 5, above its own max 2", "no longer clamped"}, clamps())
 }

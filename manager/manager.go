@@ -111,6 +111,11 @@ type Request struct {
 	// Idle lists servers the manager can give up first: when Target falls
 	// below what it holds, these are wound down before the others.
 	Idle []string
+	// Unclamped is what the manager would want without its own cap (a
+	// Queue's or TargetTracking's Max), when that cap holds Target down; 0
+	// otherwise. The pool reports a clamp by the manager's own cap the way
+	// it reports its own: once when it starts biting, once when it stops.
+	Unclamped int
 	// Release lists servers the manager wants gone and replaced (an
 	// unhealthy worker, say). Each is wound down for good (its WindDown
 	// notice says "released"), never put back to work, and no longer

@@ -72,6 +72,7 @@ type Queue struct {
 	observed bool
 	lastAt   time.Time // time of the latest observation
 	desired  int       // desired capacity by the latest observation
+	raw      int       // the same before Min and Max
 
 	hasTarget bool
 	target    int
@@ -130,7 +131,8 @@ func (q *Queue) Name() string { return q.name }
 // running. Negative counts count as 0. now should come from the same clock
 // as the scaler's pass time.
 func (q *Queue) Observe(now time.Time, queued, running int) {
-	d := q.desiredFor(queued, running)
+	raw := q.unitsFor(queued, running)
+	d := q.clamp(raw)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.observed && now.Before(q.lastAt) {
@@ -141,7 +143,7 @@ func (q *Queue) Observe(now time.Time, queued, running int) {
 		}
 		return
 	}
-	q.observed, q.lastAt, q.desired = true, now, d
+	q.observed, q.lastAt, q.desired, q.raw = true, now, d, raw
 	q.track(now, d)
 }
 
@@ -198,12 +200,16 @@ func (q *Queue) Demand(ctx context.Context, s State) (Request, error) {
 		// next window now.
 		q.track(s.Now, q.desired)
 	}
-	return Request{
+	req := Request{
 		Target:       q.target,
 		ZoneMinimums: maps.Clone(q.cfg.ZoneMinimums),
 		Market:       q.cfg.Market,
 		Idle:         q.heldIdle(s.Servers),
-	}, nil
+	}
+	if q.cfg.Max > 0 && q.observed && q.raw > q.cfg.Max && q.target == q.cfg.Max {
+		req.Unclamped = q.raw
+	}
+	return req, nil
 }
 
 // DemandIsInstant reports whether Demand answers from memory: true unless
@@ -235,7 +241,10 @@ func (q *Queue) track(at time.Time, d int) {
 }
 
 // desiredFor turns a queue into capacity units within [Min, Max].
-func (q *Queue) desiredFor(queued, running int) int {
+func (q *Queue) desiredFor(queued, running int) int { return q.clamp(q.unitsFor(queued, running)) }
+
+// unitsFor is the capacity a queue asks for, before Min and Max.
+func (q *Queue) unitsFor(queued, running int) int {
 	queued, running = max(queued, 0), max(running, 0)
 	jobs := queued + running
 	if jobs < 0 { // overflow
@@ -245,7 +254,7 @@ func (q *Queue) desiredFor(queued, running int) int {
 	if jobs%q.cfg.JobsPerUnit != 0 {
 		n++
 	}
-	return q.clamp(n)
+	return n
 }
 
 func (q *Queue) clamp(n int) int {

@@ -259,11 +259,24 @@ func (t *TargetTracking) Demand(ctx context.Context, s State) (Request, error) {
 			t.target = down
 		}
 	}
-	return Request{
+	req := Request{
 		Target:       t.target,
 		ZoneMinimums: maps.Clone(t.cfg.ZoneMinimums),
 		Market:       t.cfg.Market,
-	}, nil
+	}
+	if raw := t.unclamped(t.last); t.cfg.Max > 0 && t.observed && raw > t.cfg.Max && t.target == t.cfg.Max {
+		req.Unclamped = raw
+	}
+	return req, nil
+}
+
+// unclamped is the capacity metric asks for, before Min and Max.
+func (t *TargetTracking) unclamped(metric float64) int {
+	servers := metric / t.cfg.TargetPerServer
+	if servers >= math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int(math.Ceil(servers - 1e-9))
 }
 
 // Notify does nothing: the demand follows the metric, not the servers.

@@ -75,6 +75,9 @@ func (p *Pool) askManagers(ctx context.Context, ps *pass) []*want {
 			w.clamp = clampKey{"pool max", p.cfg.Max}
 			w.clampWhy = fmt.Sprintf("target %d above pool max clamped to %d", req.Target, p.cfg.Max)
 			req.Target = p.cfg.Max
+		case req.Unclamped > req.Target:
+			w.clamp = clampKey{"manager max", req.Target}
+			w.clampWhy = fmt.Sprintf("wants %d, above its own max %d", req.Unclamped, req.Target)
 		}
 		if err == nil {
 			p.lastTarget[w.name] = req.Target
