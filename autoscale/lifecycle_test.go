@@ -624,3 +624,34 @@ func TestOneManagerInTwoPoolsIsRejected(t *testing.T) {
 	require.ErrorIs(t, err, pool.ErrInvalidConfig)
 	assert.Contains(t, err.Error(), `manager "jobs" is already a manager of pool "workers"`)
 }
+
+func TestShutdownOutOfTimeNamesWhatIsLeftInEveryPool(t *testing.T) {
+	srv := newServers()
+	a := poolConfig(srv.role(t), fixed(t, "a", 1))
+	b := poolConfig(srv.role(t), fixed(t, "b", 1))
+	b.Name = "other"
+	sim := newSim(t)
+	w := newWorld(t, sim, a, b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waits := 0
+	w.opts.Wait = func(context.Context, time.Duration) error {
+		if waits++; waits == 3 {
+			cancel() // the host's patience ends
+		}
+		return sim.Advance(10 * time.Second)
+	}
+	w.restart()
+	w.steps(8)
+	for _, inst := range w.live() {
+		srv.setBusy(inst.ID, true) // jobs that outlast the shutdown
+	}
+	err := w.scaler.Shutdown(ctx, autoscale.ShutdownOptions{WindDown: true})
+	require.ErrorIs(t, err, context.Canceled)
+	for _, inst := range w.live() {
+		assert.Contains(t, err.Error(), inst.ID, "every server still there is named")
+	}
+	assert.Contains(t, err.Error(), `pool "workers"`)
+	assert.Contains(t, err.Error(), `pool "other"`)
+	assert.NotContains(t, err.Error(), "hooks still running", "the hooks returned at once")
+}

@@ -777,6 +777,11 @@ func (s *Scaler) Shutdown(ctx context.Context, opts ShutdownOptions) error {
 func (s *Scaler) lockStep(ctx context.Context) error {
 	select {
 	case s.stepMu <- struct{}{}:
+		return nil // free: taken even if ctx has ended
+	default:
+	}
+	select {
+	case s.stepMu <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

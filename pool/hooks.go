@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
@@ -60,6 +61,9 @@ type hookRunner struct {
 	done    map[string]hookResult
 	gen     uint64
 	wg      sync.WaitGroup
+	// inFlight counts hook goroutines not yet returned, abandoned ones
+	// (past their timeout, stuck in host code) included.
+	inFlight atomic.Int64
 	// idle is signalled whenever a hook finishes, for Wait.
 	idle chan struct{}
 	// onDone, if set, is called whenever a hook finishes.
@@ -114,10 +118,12 @@ func (h *hookRunner) start(base context.Context, now time.Time, kind HookKind, i
 	gen := h.gen
 	h.running[inst.ID] = hookRun{kind: kind, deadline: now.Add(timeout), gen: gen}
 	h.wg.Add(1)
+	h.inFlight.Add(1)
 	h.mu.Unlock()
 
 	go func() {
 		defer h.wg.Done()
+		defer h.inFlight.Add(-1)
 		ctx, cancel := context.WithTimeout(base, timeout)
 		res := h.call(ctx, kind, inst)
 		cancel()
@@ -212,9 +218,12 @@ func (h *hookRunner) wait(ctx context.Context) error {
 			return nil
 		default:
 		}
-		h.mu.Lock()
-		n := len(h.running)
-		h.mu.Unlock()
+		n := h.inFlight.Load()
+		if n == 0 {
+			// Every hook has returned; their goroutines are only finishing.
+			<-done
+			return nil
+		}
 		return fmt.Errorf("%d role hooks still running: %w", n, ctx.Err())
 	}
 }
