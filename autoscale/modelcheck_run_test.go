@@ -515,9 +515,13 @@ func (r *mcRun) checkLaunchWhileWinding(events []autoscale.Event, insts []awsctl
 	for _, ps := range r.sc.pools {
 		launched := 0
 		var zones []string
+		windingAtLaunch := map[string]bool{}
 		for _, l := range r.cloud.launchesOf(r.pass) {
 			if l.pool != ps.name || l.replaces != "" {
 				continue
+			}
+			for id := range l.winding {
+				windingAtLaunch[id] = true
 			}
 			launched += l.capacity
 			for _, inst := range l.insts {
@@ -540,7 +544,7 @@ func (r *mcRun) checkLaunchWhileWinding(events []autoscale.Event, insts []awsctl
 		}
 		for _, s := range byPool[ps.name] {
 			start, winding := s.Tags[pool.TagWindDownStart]
-			if !winding || !working(s.State) || restored[s.ID] {
+			if !winding || !windingAtLaunch[s.ID] || !working(s.State) || restored[s.ID] {
 				continue
 			}
 			if _, ok := r.lastWind[s.ID]; !ok || r.restoring(s.ID) {

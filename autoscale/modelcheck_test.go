@@ -25,8 +25,7 @@ var (
 var knownViolations = map[string]string{
 	"crash-launches": "after a crash the run diverges from the references (hooks run again at other times, the scenario's outside faults hit other servers), " +
 		"and on about 2% of seeds the crashed run launches 1 to 8 units more than either reference; not yet told apart from decisions a restart changes",
-	"launch-while-winding-down": "rare (about 0.5% of seeds): a launch while a manager's surplus server that could have been handed over still winds down; cause not yet found",
-	"no-leak":                   "rare (0.1% of seeds): an hourly pool with Min and a type heavier than Min keeps a spare server it cannot remove without going below Min",
+	"no-leak": "rare (0.1% of seeds): an hourly pool with Min and a type heavier than Min keeps a spare server it cannot remove without going below Min",
 	"max": "rare and timing-dependent (seed 220 in some runs): the scaler dies with launches not listed yet and none of the pool's earlier launches recent enough " +
 		"to make its successor hold (the case RELIABILITY.md lists under what a crash can still cost); the successor launches again, one unit above Max",
 }

@@ -34,6 +34,10 @@ type mcLaunch struct {
 	replaces string
 	insts    []awsctl.Instance
 	zones    []string // offerings' zones, most preferred first
+	// winding is the set of the pool's servers winding down when the call
+	// was made: a Step may pass twice, and a wind-down its second pass
+	// starts did not exist when its first pass launched.
+	winding map[string]bool
 }
 
 var _ awsctl.CloudClient = (*mcCloud)(nil)
@@ -60,8 +64,15 @@ func (c *mcCloud) Launch(ctx context.Context, req awsctl.LaunchRequest) ([]awsct
 			}
 		}
 	}
+	winding := map[string]bool{}
+	for _, inst := range c.sim.Instances() {
+		if _, ok := inst.Tags[pool.TagWindDownStart]; ok && inst.Tags[pool.TagPool] == req.Tags[pool.TagPool] {
+			winding[inst.ID] = true
+		}
+	}
 	insts, err := c.sim.Launch(ctx, req)
-	l := mcLaunch{pass: r.curPass(), pool: req.Tags[pool.TagPool], capacity: req.Capacity, replaces: req.Tags[pool.TagReplaces], insts: insts}
+	l := mcLaunch{pass: r.curPass(), pool: req.Tags[pool.TagPool], capacity: req.Capacity, replaces: req.Tags[pool.TagReplaces], insts: insts,
+		winding: winding}
 	for _, o := range req.Offerings {
 		l.zones = append(l.zones, o.Zone)
 	}

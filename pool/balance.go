@@ -33,8 +33,12 @@ func (n *need) take(mk awsctl.Market, u int) int {
 type launchNeed struct {
 	units              int
 	allowSpot, allowOD bool
-	zone               string
-	class              string
+	// anyMarket: the managers behind the need accept either market, so a
+	// winding-down server of either can cover it, whatever market a launch
+	// would use.
+	anyMarket bool
+	zone      string
+	class     string
 }
 
 // balance compares the supply of the ledger with what the managers still
@@ -65,7 +69,7 @@ func (p *Pool) balance(ps *pass) {
 		if d > fromSupply {
 			zoneNeeds = append(zoneNeeds, launchNeed{units: d - fromSupply,
 				allowSpot: mk == awsctl.MarketSpot || mk == "" && p.cfg.Market == Spot,
-				allowOD:   mk != awsctl.MarketSpot, zone: z, class: "zone minimum in " + z})
+				allowOD:   mk != awsctl.MarketSpot, anyMarket: mk == "", zone: z, class: "zone minimum in " + z})
 		}
 	}
 	var n need
@@ -153,7 +157,8 @@ func (p *Pool) claimInZone(ps *pass, zn *launchNeed) {
 			return
 		}
 		if !restorable(s) || s.inst.Zone != zn.zone ||
-			(s.inst.Market == awsctl.MarketSpot && !zn.allowSpot) || (s.inst.Market == awsctl.MarketOnDemand && !zn.allowOD) {
+			(s.inst.Market == awsctl.MarketSpot && !zn.allowSpot && !zn.anyMarket) ||
+			(s.inst.Market == awsctl.MarketOnDemand && !zn.allowOD && !zn.anyMarket) {
 			continue
 		}
 		zn.units -= s.weight
