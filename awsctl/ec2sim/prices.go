@@ -29,11 +29,18 @@ var builtinOnDemand = map[string]float64{
 	"g4dn.2xlarge": 0.752,
 	"g5.xlarge":    1.006,
 	"p3.2xlarge":   3.06,
+	"t3.nano":      0.0052,
+	"t3.micro":     0.0104,
+	"t3.small":     0.0208,
+	"t3.medium":    0.0416,
+	"t3.large":     0.0832,
+	"t3.xlarge":    0.1664,
+	"t3.2xlarge":   0.3328,
 }
 
 // BuiltinOnDemandPrice returns the built-in hourly on-demand price of
-// instanceType: the AWS us-east-1 Linux list price, for 22 common types of
-// the m5, m5a, m6i, c5, c6i, r5, r6i, g4dn, g5 and p3 families.
+// instanceType: the AWS us-east-1 Linux list price, for 29 common types of
+// the m5, m5a, m6i, c5, c6i, r5, r6i, g4dn, g5, p3 and t3 families.
 func BuiltinOnDemandPrice(instanceType string) (float64, bool) {
 	p, ok := builtinOnDemand[instanceType]
 	return p, ok

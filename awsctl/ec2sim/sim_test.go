@@ -296,14 +296,14 @@ func TestLaunchValidation(t *testing.T) {
 func TestLaunchKnowsTheTypesThatExist(t *testing.T) {
 	// A type missing from the built-in table exists once the config prices
 	// it; the built-in types stay.
-	sim := newSim(t, ec2sim.Config{OnDemandPrices: map[string]float64{"t3.micro": 0.0104}})
-	launch(t, sim, 1, awsctl.Offering{InstanceType: "t3.micro", Zone: "us-east-1a", Weight: 1})
+	sim := newSim(t, ec2sim.Config{OnDemandPrices: map[string]float64{"x2iedn.xlarge": 0.834}})
+	launch(t, sim, 1, awsctl.Offering{InstanceType: "x2iedn.xlarge", Zone: "us-east-1a", Weight: 1})
 	launch(t, sim, 1, m5a)
 
 	_, err := newSim(t, ec2sim.Config{}).Launch(bgCtx, awsctl.LaunchRequest{Spec: spec, Market: onDmd, Capacity: 1,
-		Offerings: []awsctl.Offering{{InstanceType: "t3.micro", Zone: "us-east-1a", Weight: 1}}})
+		Offerings: []awsctl.Offering{{InstanceType: "x2iedn.xlarge", Zone: "us-east-1a", Weight: 1}}})
 	var apiErr *awsctl.APIError
-	require.ErrorAs(t, err, &apiErr, "t3.micro is unknown to the default sim")
+	require.ErrorAs(t, err, &apiErr, "x2iedn.xlarge is unknown to the default sim")
 	assert.Equal(t, "InvalidParameterValue", apiErr.Code)
 }
 
