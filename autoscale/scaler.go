@@ -666,18 +666,22 @@ func (s *Scaler) emit(ctx context.Context, e Event) {
 // clock: slog would stamp wall time, which on a simulated clock says
 // nothing about when the decision was made.
 func (s *Scaler) log(ctx context.Context, level slog.Level, e Event, msg string) {
+	s.logAt(ctx, level, e.Time, msg, e.Attrs()...)
+}
+
+// logAt writes a record stamped at (the scaler's clock when zero).
+func (s *Scaler) logAt(ctx context.Context, level slog.Level, at time.Time, msg string, attrs ...slog.Attr) {
 	h := s.opts.Logger.Handler()
 	if !h.Enabled(ctx, level) {
 		return
 	}
-	at := e.Time
 	if at.IsZero() {
 		at = s.opts.Clock()
 	}
 	var pcs [1]uintptr
-	runtime.Callers(3, pcs[:]) // the caller of emit, as slog would record it
+	runtime.Callers(4, pcs[:]) // the caller of emit or Run, as slog would record it
 	r := slog.NewRecord(at, level, msg, pcs[0])
-	r.AddAttrs(e.Attrs()...)
+	r.AddAttrs(attrs...)
 	_ = h.Handle(ctx, r)
 }
 
@@ -701,7 +705,7 @@ func (s *Scaler) Run(ctx context.Context) error {
 		if err := s.Step(ctx); errors.Is(err, ErrClosed) {
 			return err
 		} else if err != nil && ctx.Err() == nil && !errors.Is(err, ErrNotLeader) {
-			s.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "autoscale pass incomplete", slog.String("error", err.Error()))
+			s.logAt(ctx, slog.LevelWarn, time.Time{}, "autoscale pass incomplete", slog.String("error", err.Error()))
 		}
 		t.Reset(s.nextPass())
 		for woken := false; !woken; {
