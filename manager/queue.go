@@ -240,9 +240,6 @@ func (q *Queue) track(at time.Time, d int) {
 	}
 }
 
-// desiredFor turns a queue into capacity units within [Min, Max].
-func (q *Queue) desiredFor(queued, running int) int { return q.clamp(q.unitsFor(queued, running)) }
-
 // unitsFor is the capacity a queue asks for, before Min and Max.
 func (q *Queue) unitsFor(queued, running int) int {
 	queued, running = max(queued, 0), max(running, 0)

@@ -76,7 +76,7 @@ func heldBy(s *server) int {
 // add counts s into the ledger (sign 1) or out of it (sign -1).
 func (l *ledger) add(s *server, sign int) {
 	w := s.weight * sign
-	if countsTowardMax(s.state, s.inst.State) {
+	if countsTowardMax(s) {
 		l.live += w
 	}
 	l.byState[s.state] += w
@@ -142,6 +142,3 @@ func (l *ledger) spread(servers []*server) (map[string]int, map[offeringKey]int)
 	}
 	return l.perZone, l.perOffer
 }
-
-// totalSupply is the supply of every market.
-func (l *ledger) totalSupply() int { return l.supply[0] + l.supply[1] }

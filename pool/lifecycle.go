@@ -129,7 +129,7 @@ func allowed(from, to state) bool {
 // Every server the pass sees does, until EC2 shows it shutting down:
 // interrupted servers until EC2 takes them, stopped ones until the pass
 // has terminated them. Max is what EC2 holds, not what works.
-func countsTowardMax(st state, ec2 awsctl.State) bool { return true }
+func countsTowardMax(*server) bool { return true }
 
 // supply reports whether s is capacity for new demand that no manager
 // holds yet: on its way, free, or being restored to the pool.
