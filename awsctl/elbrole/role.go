@@ -290,10 +290,13 @@ func (r *Role) registerBy(ctx context.Context, g *group, id string, deadline tim
 // balancer sends it no new requests and drains those it has, then runs the
 // inner WindDown. If a deregistration fails, the inner WindDown is not run
 // (the server must keep serving what the load balancer still sends it) and
-// the pool tries again.
+// the pool tries again. A target group that no longer exists
+// (TargetGroupNotFound) has nothing to drain and is skipped.
 func (r *Role) WindDown(ctx context.Context, inst awsctl.Instance) error {
 	r.setWindingDown(inst.ID, true)
-	if err := r.deregister(ctx, inst.ID, false); err != nil {
+	// A deleted target group sends the server nothing and holds nothing to
+	// drain: failing here would repeat the wind-down forever.
+	if err := r.deregister(ctx, inst.ID, true); err != nil {
 		return fmt.Errorf("elbrole: wind down %s: %w", inst.ID, err)
 	}
 	return r.inner.WindDown(ctx, inst)
@@ -330,7 +333,10 @@ func (r *Role) Check(ctx context.Context, inst awsctl.Instance) (role.Status, er
 	gone := true
 	for _, g := range r.groups {
 		h, err := g.health(ctx, inst.ID)
-		if err != nil {
+		switch {
+		case isCode(err, codeTargetGroupNotFound):
+			continue // deleted: nothing left to drain
+		case err != nil:
 			return role.Status{}, fmt.Errorf("elbrole: check %s: %w", inst.ID, err)
 		}
 		switch {

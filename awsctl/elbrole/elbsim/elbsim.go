@@ -176,6 +176,15 @@ func (lb *LB) CreateTargetGroup(name string, port int32) (string, error) {
 	return arn, nil
 }
 
+// DeleteTargetGroup removes the target group arn and its targets, as if
+// someone deleted it outside the scaler; later calls naming it fail with
+// TargetGroupNotFound.
+func (lb *LB) DeleteTargetGroup(arn string) {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	delete(lb.groups, arn)
+}
+
 // SetFailing makes the health checks of instance id fail (or pass again)
 // from now on, in every target group.
 func (lb *LB) SetFailing(id string, failing bool) {
