@@ -16,11 +16,29 @@ type Leader interface {
 	IsLeader(ctx context.Context) bool
 }
 
+// Terms is an optional interface of a Leader that numbers its leases: a
+// Term that changes between two passes means the lease was lost and won
+// again, even if no pass saw it lost. Without it, the scaler notices a term
+// only when a check finds the lease gone.
+type Terms interface {
+	// Term returns a number that changes every time this replica gains the
+	// lease (an election's revision, say).
+	Term() uint64
+}
+
 // ErrNotLeader is returned by Step when the replica does not hold the
 // lease, or lost it during the pass. Run treats it as a normal, quiet pass.
 var ErrNotLeader = errors.New("not the leader: pass skipped")
 
-// mayAct reports whether the scaler may make a mutating call now.
+// mayAct reports whether the scaler may make a mutating call now. A check
+// that finds the lease gone ends the term.
 func (s *Scaler) mayAct(ctx context.Context) bool {
-	return s.opts.Leader == nil || s.opts.Leader.IsLeader(ctx)
+	if s.opts.Leader == nil {
+		return true
+	}
+	if !s.opts.Leader.IsLeader(ctx) {
+		s.loseTerm()
+		return false
+	}
+	return true
 }

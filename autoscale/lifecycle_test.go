@@ -655,3 +655,112 @@ func TestShutdownOutOfTimeNamesWhatIsLeftInEveryPool(t *testing.T) {
 	assert.Contains(t, err.Error(), `pool "other"`)
 	assert.NotContains(t, err.Error(), "hooks still running", "the hooks returned at once")
 }
+
+// lease is a Leader the test hands from one replica to the other.
+type lease struct {
+	mu     sync.Mutex
+	holder string
+}
+
+func (l *lease) give(to string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.holder = to
+}
+
+func (l *lease) leader(name string) autoscale.Leader {
+	return leaderFunc(func() bool { return l.is(name) })
+}
+
+func (l *lease) is(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.holder == name
+}
+
+type leaderFunc func() bool
+
+func (f leaderFunc) IsLeader(context.Context) bool { return f() }
+
+func TestAReplicaThatWinsTheLeaseBackActsOnTheCloudNotOnItsMemory(t *testing.T) {
+	sim := newSim(t)
+	srv := newServers()
+	l := &lease{holder: "a"}
+	replica := func(name string) (*world, *manager.Fixed) {
+		m := fixed(t, "jobs", 1)
+		w := newWorld(t, sim, poolConfig(srv.role(t), m))
+		w.opts.Leader = l.leader(name)
+		w.restart()
+		return w, m
+	}
+	a, ma := replica("a")
+	b, mb := replica("b")
+	a.steps(8)
+	held := a.grantedTo("jobs")
+	require.Len(t, held, 1)
+	x := held[0].ID
+
+	// A starts winding x down; the Check it runs finds x idle. A loses the
+	// lease before it acts on that answer.
+	require.NoError(t, ma.Set(0))
+	a.step()
+	a.step()
+	l.give("b")
+
+	// B restores x, then winds it down again while it runs a job. A keeps
+	// passing, as Run does, and finds it is not the leader.
+	both := func(n int) {
+		for range n {
+			_ = a.scaler.Step(context.Background())
+			b.step()
+		}
+	}
+	require.NoError(t, mb.Set(1))
+	both(3)
+	require.Len(t, b.grantedTo("jobs"), 1, "B restored x")
+	srv.setBusy(x, true)
+	require.NoError(t, mb.Set(0))
+	both(3)
+
+	// A wins the lease back: its old answer ("x is idle") must not count.
+	l.give("a")
+	a.steps(6)
+	inst, _ := sim.Instance(x)
+	assert.True(t, inst.State.Live(), "x runs a job: A waits for its wind-down instead of terminating it")
+	srv.setBusy(x, false)
+	a.steps(6)
+	inst, _ = sim.Instance(x)
+	assert.False(t, inst.State.Live(), "terminated once its job is done")
+}
+
+func TestHooksOfADeposedLeaderStop(t *testing.T) {
+	sim := newSim(t)
+	stopped := make(chan struct{})
+	var once sync.Once
+	r, err := role.New("worker", awsctl.LaunchSpec{ImageID: "ami-12345678"}, role.Hooks{
+		WindDown: func(ctx context.Context, _ awsctl.Instance) error {
+			<-ctx.Done() // a drain that would still be going on
+			once.Do(func() { close(stopped) })
+			return ctx.Err()
+		},
+	})
+	require.NoError(t, err)
+	l := &lease{holder: "a"}
+	m := fixed(t, "jobs", 1)
+	cfg := poolConfig(r, m)
+	cfg.HookTimeout = time.Hour
+	w := newWorld(t, sim, cfg)
+	w.opts.Leader = l.leader("a")
+	w.opts.HookWait = time.Millisecond
+	w.restart()
+	w.steps(8)
+	require.NoError(t, m.Set(0))
+	w.step() // the WindDown hook starts and keeps running
+	l.give("b")
+	require.ErrorIs(t, w.scaler.Step(context.Background()), autoscale.ErrNotLeader)
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the deposed leader's hook is still running")
+	}
+}

@@ -32,6 +32,7 @@ var (
 	waitHooks     = poolctl.Ops.WaitHooks.(func(*pool.Pool, context.Context) error)
 	closePool     = poolctl.Ops.Close.(func(*pool.Pool, context.Context) error)
 	windingDownIn = poolctl.Ops.WindingDown.(func(*pool.Pool) []string)
+	resetPool     = poolctl.Ops.Reset.(func(*pool.Pool))
 )
 
 // Scaler keeps every pool at the size its managers want. Create it with New,
@@ -48,9 +49,15 @@ type Scaler struct {
 	pools []*pool.Pool
 	byTag map[string]*pool.Pool
 
-	// hookCtx outlives passes: role hooks run under it until Shutdown.
+	// hookCtx outlives passes: role hooks run under it until Shutdown, or
+	// until the replica loses the lease (a term ends). Guarded by mu.
 	hookCtx     context.Context
 	cancelHooks context.CancelFunc
+	// leading: this replica held the lease at its latest pass; terms counts
+	// the times it gained it.
+	leading bool
+	terms   int
+	term    uint64 // the Leader's Term at the start of this term, if it has one
 
 	stepMu   chan struct{} // one pass at a time; a channel so waits honour a context
 	mu       sync.Mutex
@@ -172,6 +179,7 @@ func (s *Scaler) pass(ctx context.Context) (short bool, err error) {
 	if !s.mayAct(ctx) {
 		return false, ErrNotLeader
 	}
+	s.gainTerm()
 	now := s.opts.Clock()
 	s.pollNotices(ctx, now)
 	s.refreshPrices(ctx, now)
@@ -212,7 +220,7 @@ func (s *Scaler) pass(ctx context.Context) (short bool, err error) {
 	outcomes, errs := s.execute(ctx, now, plans, byPool)
 	statuses := make(map[string]pool.Status, len(s.pools))
 	for i, p := range s.pools {
-		for _, e := range commitPool(p, s.hookCtx, plans[i], outcomes[i]) {
+		for _, e := range commitPool(p, s.termCtx(), plans[i], outcomes[i]) {
 			s.emit(ctx, e)
 		}
 		statuses[p.Name()] = p.Status()
@@ -768,13 +776,65 @@ func (s *Scaler) Shutdown(ctx context.Context, opts ShutdownOptions) error {
 	} else {
 		errs = append(errs, fmt.Errorf("a pass is still running: %w", ctx.Err()))
 	}
+	s.mu.Lock()
 	s.cancelHooks()
+	s.mu.Unlock()
 	for _, p := range s.pools {
 		if err := closePool(p, ctx); err != nil {
 			errs = append(errs, fmt.Errorf("pool %q: hooks still running: %w", p.Name(), err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// gainTerm starts a term when this replica (re)gains the lease. A term
+// after the first is a restart: what the pools remember of the last term
+// (hook results, launches in flight, tag changes) may be stale, since
+// another replica acted in between, so it is dropped and re-learnt from the
+// cloud, as a new process would.
+func (s *Scaler) gainTerm() {
+	if t, ok := s.opts.Leader.(Terms); ok {
+		if term := t.Term(); s.leading && term != s.term {
+			s.loseTerm() // lost and won again between two passes
+		}
+	}
+	if s.leading {
+		return
+	}
+	if t, ok := s.opts.Leader.(Terms); ok {
+		s.term = t.Term()
+	}
+	s.leading = true
+	s.terms++
+	if s.terms == 1 {
+		return // the first term starts with the scaler: nothing to forget
+	}
+	s.mu.Lock()
+	s.hookCtx, s.cancelHooks = context.WithCancel(context.Background())
+	s.mu.Unlock()
+	for _, p := range s.pools {
+		resetPool(p)
+	}
+	s.tokens = map[tokenKey]*tokenState{}
+}
+
+// loseTerm ends a term: the role hooks this replica started stop, so a
+// deposed leader's hook cannot act after the new leader has.
+func (s *Scaler) loseTerm() {
+	if !s.leading || s.opts.Leader == nil {
+		return
+	}
+	s.leading = false
+	s.mu.Lock()
+	s.cancelHooks()
+	s.mu.Unlock()
+}
+
+// termCtx is the context role hooks of this term run under.
+func (s *Scaler) termCtx() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hookCtx
 }
 
 // lockStep takes the right to run a pass, or fails when ctx ends first.

@@ -10,4 +10,5 @@ func init() {
 	poolctl.Ops.WaitHooks = (*Pool).waitHooks
 	poolctl.Ops.Close = (*Pool).close
 	poolctl.Ops.WindingDown = (*Pool).windingDown
+	poolctl.Ops.Reset = (*Pool).reset
 }

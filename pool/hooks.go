@@ -169,6 +169,16 @@ func (h *hookRunner) call(ctx context.Context, kind HookKind, inst awsctl.Instan
 	return res
 }
 
+// forget drops the hooks running and their results: a run that finishes
+// later finds its entry gone and its result is discarded. Its goroutine
+// still counts for wait, since host code may still be running.
+func (h *hookRunner) forget() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.running = map[string]hookRun{}
+	h.done = map[string]hookResult{}
+}
+
 // collect returns the hooks finished since the last call, and turns runs
 // past their deadline into timeouts.
 func (h *hookRunner) collect(now time.Time) map[string]hookResult {

@@ -128,6 +128,21 @@ func (p *Pool) setDraining(on bool) {
 	p.draining = on
 }
 
+// reset forgets everything the pool learnt in memory, as a new process
+// would start: the scaler calls it when its replica gains the lease again.
+// Hooks still running from before are abandoned: their results are dropped.
+func (p *Pool) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mem = map[string]*memo{}
+	p.inflight = map[string]inflight{}
+	p.terminating = map[string]time.Time{}
+	p.overlay = map[string]overlay{}
+	p.pass = 0 // the next pass is a first pass: adoption, ListingLag hold
+	p.holdUntil, p.holdSaid = time.Time{}, false
+	p.hooks.forget()
+}
+
 // windingDown lists the servers of the latest pass that were still there
 // while the pool drained, for a shutdown that runs out of time. It never
 // waits for a pass in progress.

@@ -17,4 +17,5 @@ var Ops struct {
 	WaitHooks   any // func(*pool.Pool, context.Context) error
 	Close       any // func(*pool.Pool, context.Context) error
 	WindingDown any // func(*pool.Pool) []string
+	Reset       any // func(*pool.Pool)
 }
