@@ -66,3 +66,40 @@ func (e *HealthError) Unwrap() []error {
 	}
 	return []error{ErrNotHealthy}
 }
+
+// ErrZoneNotServed is wrapped by the error of a target that the load
+// balancer does not use because of its configuration: no load balancer uses
+// the target group, or the zone of the instance (or of a subnet of the role)
+// is not enabled on it. Retrying cannot help; the error also wraps
+// ErrInvalidConfig.
+var ErrZoneNotServed = errors.New("zone not served by the load balancer")
+
+// ZoneError reports a zone the load balancer of a target group does not
+// serve (Target.NotInUse). It unwraps to ErrZoneNotServed and
+// ErrInvalidConfig.
+type ZoneError struct {
+	Instance    string // empty when found by the check at first use
+	Zone        string // empty if unknown
+	TargetGroup string // ARN
+	// Description is the load balancer's, or what the check found.
+	Description string
+}
+
+func (e *ZoneError) Error() string {
+	msg := "elbrole: "
+	if e.Instance != "" {
+		msg += e.Instance + " "
+	}
+	if e.Zone != "" {
+		msg += "in zone " + e.Zone + " "
+	}
+	msg += "is not served by the load balancer of target group " + e.TargetGroup +
+		" (Target.NotInUse): enable the zone on the load balancer, or launch only in zones it serves"
+	if e.Description != "" {
+		msg += ": " + e.Description
+	}
+	return msg
+}
+
+// Unwrap returns ErrZoneNotServed and ErrInvalidConfig.
+func (e *ZoneError) Unwrap() []error { return []error{ErrZoneNotServed, ErrInvalidConfig} }

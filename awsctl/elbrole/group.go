@@ -45,6 +45,21 @@ func (h Health) Draining() bool {
 	return h.State == types.TargetHealthStateEnumDraining || h.State == types.TargetHealthStateEnumUnhealthyDraining
 }
 
+// NotInUse reports whether the load balancer does not use the target
+// (unused, Target.NotInUse): the target group has no load balancer, or the
+// target's zone is not enabled on it. See the TargetHealth reason codes in
+// the ELBv2 API reference.
+func (h Health) NotInUse() bool {
+	return h.State == types.TargetHealthStateEnumUnused && h.Reason == types.TargetHealthReasonEnumNotInUse
+}
+
+// LoadBalancerFault reports whether the load balancer cannot tell the
+// target's health for reasons of its own (unavailable, or an internal error
+// of its health checks): the server is not to blame.
+func (h Health) LoadBalancerFault() bool {
+	return h.State == types.TargetHealthStateEnumUnavailable || h.Reason == types.TargetHealthReasonEnumInternalError
+}
+
 // Healthy reports whether the load balancer routes new requests to the
 // target.
 func (h Health) Healthy() bool { return h.State == types.TargetHealthStateEnumHealthy }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/ratelimit"
 	"github.com/ec2autoscale/ec2autoscale/role"
@@ -99,9 +101,10 @@ type Config struct {
 //   - Check: wound down once every target group has finished draining the
 //     instance (its deregistration delay, or sooner when the target has no
 //     requests left) and the inner Check reports it wound down.
-//   - Restore: the inner Restore, then register again. Restore does not
-//     wait for the health checks: the server was healthy moments ago, and
-//     the load balancer sends it requests again as soon as they pass.
+//   - Restore: the inner Restore, then register again, then wait until
+//     every target group reports the instance healthy (bounded by
+//     HealthyTimeout and the hook's context), since registering again
+//     restarts the health checks.
 //   - Teardown: deregister (harmless if already gone), then the inner
 //     Teardown.
 //
@@ -228,6 +231,21 @@ func (r *Role) Provision(ctx context.Context, inst awsctl.Instance) error {
 			return fmt.Errorf("elbrole: register %s: %w", inst.ID, err)
 		}
 	}
+	return r.waitHealthy(ctx, inst, start, deadline, true)
+}
+
+// waitHealthy waits until every target group reports inst healthy.
+//
+// A target the load balancer does not use (unused, Target.NotInUse: the
+// target group has no load balancer, or the instance's zone is not enabled
+// on it) will never turn healthy: that is a configuration error, returned
+// at once as a *ZoneError. A target whose health the load balancer cannot
+// tell (unavailable, or Elb.InternalError) is the load balancer's fault,
+// not the server's: past the deadline it is waited for as long as ctx
+// allows, and the error then wraps awsctl.ErrUnavailable, not
+// ErrNotHealthy. With takeOut, a target not healthy by the deadline is
+// deregistered at once.
+func (r *Role) waitHealthy(ctx context.Context, inst awsctl.Instance, start, deadline time.Time, takeOut bool) error {
 	last := map[*group]Health{}
 	lastErr := map[*group]error{}
 	waiting := r.groups
@@ -237,12 +255,16 @@ func (r *Role) Provision(ctx context.Context, inst awsctl.Instance) error {
 			h, err := g.health(ctx, inst.ID)
 			switch {
 			case ctx.Err() != nil:
-				return fmt.Errorf("elbrole: wait for %s to be healthy: %w", inst.ID, ctx.Err())
+				return r.notYet(inst.ID, g, last[g], ctx.Err())
 			case err != nil && !transient(err):
 				return fmt.Errorf("elbrole: wait for %s to be healthy: %w", inst.ID, err)
 			case err != nil:
 				lastErr[g] = err
 				still = append(still, g)
+			case h.NotInUse():
+				// Nothing the server does changes this; tell the operator.
+				_ = r.deregister(ctx, inst.ID, true)
+				return &ZoneError{Instance: inst.ID, Zone: inst.Zone, TargetGroup: g.tg.ARN, Description: h.Description}
 			case !h.Healthy():
 				last[g], lastErr[g] = h, nil
 				still = append(still, g)
@@ -253,19 +275,43 @@ func (r *Role) Provision(ctx context.Context, inst awsctl.Instance) error {
 			return nil
 		}
 		now := r.cfg.Clock.Now()
+		wait := min(r.cfg.PollInterval, deadline.Sub(now))
 		if !now.Before(deadline) {
-			g := waiting[0]
-			h := last[g]
-			// Take the target out at once: a load balancer whose targets
-			// are all unhealthy sends requests to every one of them.
-			_ = r.deregister(ctx, inst.ID, true)
-			return &HealthError{Instance: inst.ID, TargetGroup: g.tg.ARN, State: h.State, Reason: h.Reason,
-				Description: h.Description, Waited: now.Sub(start), Err: lastErr[g]}
+			g, lbFault := waiting[0], true
+			for _, w := range waiting {
+				if !last[w].LoadBalancerFault() {
+					g, lbFault = w, false
+					break
+				}
+			}
+			if !lbFault {
+				h := last[g]
+				if takeOut {
+					// Take the target out at once: a load balancer whose
+					// targets are all unhealthy sends requests to every
+					// one of them.
+					_ = r.deregister(ctx, inst.ID, true)
+				}
+				return &HealthError{Instance: inst.ID, TargetGroup: g.tg.ARN, State: h.State, Reason: h.Reason,
+					Description: h.Description, Waited: now.Sub(start), Err: lastErr[g]}
+			}
+			wait = r.cfg.PollInterval // the load balancer's fault: wait while ctx allows
 		}
-		if err := r.cfg.Clock.Sleep(ctx, min(r.cfg.PollInterval, deadline.Sub(now))); err != nil {
-			return fmt.Errorf("elbrole: wait for %s to be healthy: %w", inst.ID, err)
+		if err := r.cfg.Clock.Sleep(ctx, wait); err != nil {
+			return r.notYet(inst.ID, waiting[0], last[waiting[0]], err)
 		}
 	}
+}
+
+// notYet is the error of a wait for health that ctx ended.
+func (r *Role) notYet(id string, g *group, h Health, err error) error {
+	if h.State == "" {
+		return fmt.Errorf("elbrole: wait for %s to be healthy: %w", id, err)
+	}
+	if h.LoadBalancerFault() {
+		err = errors.Join(err, awsctl.ErrUnavailable)
+	}
+	return fmt.Errorf("elbrole: wait for %s to be healthy in %s (last %s %s): %w", id, g.tg.ARN, h.State, h.Reason, err)
 }
 
 // registerBy registers id in g, trying again through throttling and
@@ -340,7 +386,9 @@ func (r *Role) Check(ctx context.Context, inst awsctl.Instance) (role.Status, er
 			return role.Status{}, fmt.Errorf("elbrole: check %s: %w", inst.ID, err)
 		}
 		switch {
-		case h.Gone():
+		case h.State == types.TargetHealthStateEnumUnused:
+			// Not registered, or registered but sent nothing (instance
+			// stopped, zone not served): either way nothing to drain.
 		case h.Draining():
 			gone = false
 		default:
@@ -362,16 +410,26 @@ func (r *Role) Check(ctx context.Context, inst awsctl.Instance) (role.Status, er
 }
 
 // Restore runs the inner Restore, so the server takes work again, then
-// registers it in every target group. In that order the load balancer
-// never sends requests to a server still winding down.
+// registers it in every target group and waits, as Provision does, until
+// every target group reports it healthy: registering again restarts the
+// health checks, and the server is not capacity until they pass. The wait is
+// bounded by HealthyTimeout and by ctx, so give the pool a HookTimeout longer
+// than the target groups' checks take (healthy threshold times interval).
+// Until Restore succeeds the wind-down stands: a Check in between
+// deregisters the server again.
 func (r *Role) Restore(ctx context.Context, inst awsctl.Instance) error {
 	if err := r.inner.Restore(ctx, inst); err != nil {
 		return err
 	}
+	start := r.cfg.Clock.Now()
+	deadline := start.Add(r.cfg.HealthyTimeout)
 	for _, g := range r.groups {
-		if err := g.register.do(ctx, inst.ID); err != nil {
+		if err := r.registerBy(ctx, g, inst.ID, deadline); err != nil {
 			return fmt.Errorf("elbrole: restore %s: %w", inst.ID, err)
 		}
+	}
+	if err := r.waitHealthy(ctx, inst, start, deadline, false); err != nil {
+		return fmt.Errorf("elbrole: restore %s: %w", inst.ID, err)
 	}
 	r.setWindingDown(inst.ID, false)
 	return nil

@@ -90,6 +90,7 @@ func newWebTier(t *testing.T, servers int) *webTier {
 		Zones:           []string{"us-east-1a", "us-east-1b"},
 		Max:             20,
 		WindDownTimeout: 10 * time.Minute,
+		HookTimeout:     2 * time.Minute, // Restore waits for the health checks
 	}}, autoscale.Options{
 		Identity: "web-test",
 		Interval: passInterval,
