@@ -99,8 +99,9 @@ type Config struct {
 //   - WindDown: deregister from every target group, so the load balancer
 //     sends no new requests and starts draining, then the inner WindDown.
 //   - Check: wound down once every target group has finished draining the
-//     instance (its deregistration delay, or sooner when the target has no
-//     requests left) and the inner Check reports it wound down.
+//     instance and the inner Check reports it wound down. The load balancer
+//     reports a target draining for the whole deregistration delay, even
+//     an idle one, so a wind-down lasts at least that long.
 //   - Restore: the inner Restore, then register again, then wait until
 //     every target group reports the instance healthy (bounded by
 //     HealthyTimeout and the hook's context), since registering again

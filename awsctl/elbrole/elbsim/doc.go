@@ -14,9 +14,9 @@
 //
 // A new target is initial until HealthyThreshold health checks have passed,
 // then healthy; [LB.SetFailing] makes an instance's checks fail, and after
-// UnhealthyThreshold of them it is unhealthy. A deregistered target drains
-// for the deregistration delay (or, with Config.Busy, until it has no
-// requests left) and is then forgotten. Errors are the SDK's own error types
+// UnhealthyThreshold of them it is unhealthy. A deregistered target is
+// reported draining for the whole deregistration delay, idle or not, as
+// Application and Network Load Balancers report it, and is then forgotten. Errors are the SDK's own error types
 // with ELB's codes (TargetGroupNotFound, InvalidTarget, ValidationError), and
 // [LB.FailNext] injects others such as [Throttling].
 //

@@ -52,10 +52,15 @@ type Config struct {
 	// reported unused (Target.InvalidState). Nil accepts every id as a
 	// running instance.
 	Instances func(id string) (awsctl.Instance, bool)
-	// Busy, if set, reports whether a target still has requests in flight.
-	// A draining target that has none finishes draining at once, as an
-	// Application Load Balancer does; nil drains for the full delay, as a
-	// Network Load Balancer does.
+	// Busy reports whether a target still has requests in flight. It does
+	// not shorten the drain: an Application Load Balancer finishes the
+	// deregistration of an idle target early internally, but reports it
+	// draining until the deregistration delay is over (ALB user guide,
+	// "Deregistration delay"), and a Network Load Balancer too keeps it
+	// draining for the whole delay.
+	//
+	// Deprecated: the reported state no longer depends on it; it is kept so
+	// that existing callers compile.
 	Busy func(id string) bool
 	// Region and Account appear in target group ARNs.
 	Region, Account string
@@ -455,7 +460,7 @@ func (lb *LB) DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTarget
 // prune forgets the targets whose draining is over. The caller holds lb.mu.
 func (lb *LB) prune(g *targetGroup, now time.Time) {
 	for k, t := range g.targets {
-		if t.draining && (!now.Before(t.drainEnd) || (lb.cfg.Busy != nil && !lb.cfg.Busy(k.id))) {
+		if t.draining && !now.Before(t.drainEnd) {
 			delete(g.targets, k)
 		}
 	}
