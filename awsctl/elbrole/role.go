@@ -84,6 +84,10 @@ type Config struct {
 	Limits Limits
 	// Clock is the time source; nil means the wall clock.
 	Clock Clock
+	// WindDownTimeout, if set, is the pool's WindDownTimeout: at first use
+	// it must be longer than every target group's deregistration delay.
+	// Zero skips the check; compare with [Role.Settings] instead.
+	WindDownTimeout time.Duration
 	// Logger receives a debug record per call and a warning when a
 	// wind-down has to be delivered again; nil discards them.
 	Logger *slog.Logger
@@ -119,8 +123,15 @@ type Role struct {
 	log    *slog.Logger
 	groups []*group
 
+	api API
+
 	mu          sync.Mutex
 	windingDown map[string]bool // wind-downs delivered by this process
+
+	setMu    sync.Mutex // held while the settings are read, once
+	setDone  bool
+	settings []Settings
+	setErr   error
 }
 
 var _ role.Role = (*Role)(nil)
@@ -199,7 +210,7 @@ func New(inner role.Role, api API, cfg Config) (*Role, error) {
 		}
 		buckets[i] = b
 	}
-	r := &Role{inner: inner, cfg: cfg, log: log, windingDown: map[string]bool{}}
+	r := &Role{inner: inner, cfg: cfg, log: log, api: api, windingDown: map[string]bool{}}
 	for _, tg := range cfg.TargetGroups {
 		r.groups = append(r.groups, newGroup(tg, api, cfg, log, buckets[0], buckets[1]))
 	}
@@ -222,6 +233,9 @@ func (r *Role) Inner() role.Role { return r.inner }
 // then fails too. The pool then winds the failed server down and replaces
 // it.
 func (r *Role) Provision(ctx context.Context, inst awsctl.Instance) error {
+	if _, err := r.Settings(ctx); err != nil && !transient(err) {
+		return err
+	}
 	if err := r.inner.Provision(ctx, inst); err != nil {
 		return err
 	}
@@ -419,6 +433,9 @@ func (r *Role) Check(ctx context.Context, inst awsctl.Instance) (role.Status, er
 // Until Restore succeeds the wind-down stands: a Check in between
 // deregisters the server again.
 func (r *Role) Restore(ctx context.Context, inst awsctl.Instance) error {
+	if _, err := r.Settings(ctx); err != nil && !transient(err) {
+		return err
+	}
 	if err := r.inner.Restore(ctx, inst); err != nil {
 		return err
 	}

@@ -62,6 +62,17 @@ type Config struct {
 	// Deprecated: the reported state no longer depends on it; it is kept so
 	// that existing callers compile.
 	Busy func(id string) bool
+	// Type is the load balancer's type: application (the default) or
+	// network. It decides the attributes DescribeTargetGroupAttributes
+	// reports; both report a deregistered target draining for the delay.
+	Type types.LoadBalancerTypeEnum
+	// ConnectionTermination is NLB's
+	// deregistration_delay.connection_termination.enabled.
+	ConnectionTermination bool
+	// Zones enabled on the load balancer; nil means the region's zones a
+	// to f. A target whose instance (see Instances) is in another zone is
+	// unused (Target.NotInUse), as the load balancer sends it nothing.
+	Zones []string
 	// Region and Account appear in target group ARNs.
 	Region, Account string
 }
@@ -94,6 +105,8 @@ type LB struct {
 type targetGroup struct {
 	arn     string
 	port    int32
+	delay   time.Duration // deregistration delay
+	opt     TargetGroupOptions
 	targets map[targetKey]*target
 }
 
@@ -177,7 +190,8 @@ func (lb *LB) CreateTargetGroup(name string, port int32) (string, error) {
 	if _, ok := lb.groups[arn]; ok {
 		return "", fmt.Errorf("elbsim: target group %q exists", name)
 	}
-	lb.groups[arn] = &targetGroup{arn: arn, port: port, targets: map[targetKey]*target{}}
+	lb.groups[arn] = &targetGroup{arn: arn, port: port, delay: lb.cfg.DeregistrationDelay,
+		opt: TargetGroupOptions{TargetType: types.TargetTypeEnumInstance}, targets: map[targetKey]*target{}}
 	return arn, nil
 }
 
@@ -207,7 +221,7 @@ func (lb *LB) SetFailing(id string, failing bool) {
 	for _, g := range lb.groups {
 		for k, t := range g.targets {
 			if k.id == id && !t.draining {
-				t.before, t.checks, t.failing = lb.state(id, t, now).State, now, failing
+				t.before, t.checks, t.failing = lb.state(g, id, t, now).State, now, failing
 			}
 		}
 	}
@@ -235,7 +249,7 @@ func (lb *LB) Targets(arn string) []Target {
 	lb.prune(g, now)
 	out := make([]Target, 0, len(g.targets))
 	for k, t := range g.targets {
-		h := lb.state(k.id, t, now)
+		h := lb.state(g, k.id, t, now)
 		out = append(out, Target{ID: k.id, Port: k.port, State: h.State, Reason: h.Reason, RegisteredAt: t.registeredAt})
 	}
 	slices.SortFunc(out, func(a, b Target) int { return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Port, b.Port)) })
@@ -248,6 +262,12 @@ func (lb *LB) Calls() map[string]int {
 	defer lb.mu.Unlock()
 	out := map[string]int{}
 	for _, op := range []string{OpRegisterTargets, OpDeregisterTargets, OpDescribeTargetHealth} {
+		out[op] = lb.calls[op]
+	}
+	for _, op := range []string{OpDescribeTargetGroups, OpDescribeTargetGroupAttributes, OpDescribeLoadBalancers} {
+		if lb.calls[op] == 0 {
+			continue // listed once made, so older callers' maps still match
+		}
 		out[op] = lb.calls[op]
 	}
 	return out
@@ -377,7 +397,7 @@ func (lb *LB) DeregisterTargets(ctx context.Context, in *elbv2.DeregisterTargets
 	}
 	for _, k := range keys {
 		if t, ok := g.targets[k]; ok && !t.draining {
-			t.draining, t.drainEnd = true, now.Add(lb.cfg.DeregistrationDelay)
+			t.draining, t.drainEnd = true, now.Add(g.delay)
 		}
 	}
 	lb.prune(g, now)
@@ -440,7 +460,7 @@ func (lb *LB) DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTarget
 			h := types.TargetHealth{State: types.TargetHealthStateEnumUnused, Reason: types.TargetHealthReasonEnumNotRegistered,
 				Description: aws.String("Target is not registered to the target group")}
 			if t, ok := g.targets[k]; ok {
-				h = lb.state(k.id, t, now)
+				h = lb.state(g, k.id, t, now)
 			}
 			out.TargetHealthDescriptions = append(out.TargetHealthDescriptions, describe(k, h))
 		}
@@ -452,7 +472,7 @@ func (lb *LB) DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTarget
 	}
 	slices.SortFunc(keys, func(a, b targetKey) int { return cmp.Or(cmp.Compare(a.id, b.id), cmp.Compare(a.port, b.port)) })
 	for _, k := range keys {
-		out.TargetHealthDescriptions = append(out.TargetHealthDescriptions, describe(k, lb.state(k.id, g.targets[k], now)))
+		out.TargetHealthDescriptions = append(out.TargetHealthDescriptions, describe(k, lb.state(g, k.id, g.targets[k], now)))
 	}
 	return out, nil
 }
@@ -467,7 +487,7 @@ func (lb *LB) prune(g *targetGroup, now time.Time) {
 }
 
 // state is the health of t at now. The caller holds lb.mu.
-func (lb *LB) state(id string, t *target, now time.Time) types.TargetHealth {
+func (lb *LB) state(g *targetGroup, id string, t *target, now time.Time) types.TargetHealth {
 	h := func(s types.TargetHealthStateEnum, r types.TargetHealthReasonEnum, desc string) types.TargetHealth {
 		out := types.TargetHealth{State: s, Reason: r}
 		if desc != "" {
@@ -479,9 +499,17 @@ func (lb *LB) state(id string, t *target, now time.Time) types.TargetHealth {
 		return h(types.TargetHealthStateEnumDraining, types.TargetHealthReasonEnumDeregistrationInProgress, "Target deregistration is in progress")
 	}
 	if lb.cfg.Instances != nil {
-		if inst, ok := lb.cfg.Instances(id); !ok || inst.State != awsctl.StateRunning {
+		inst, ok := lb.cfg.Instances(id)
+		if !ok || inst.State != awsctl.StateRunning {
 			return h(types.TargetHealthStateEnumUnused, types.TargetHealthReasonEnumInvalidState, "Target is in the stopped or terminated state")
 		}
+		if inst.Zone != "" && !slices.Contains(lb.zones(), inst.Zone) {
+			return h(types.TargetHealthStateEnumUnused, types.TargetHealthReasonEnumNotInUse,
+				"Target is in an Availability Zone that is not enabled for the load balancer")
+		}
+	}
+	if g.opt.Detached {
+		return h(types.TargetHealthStateEnumUnused, types.TargetHealthReasonEnumNotInUse, "Target group is not configured to receive traffic from the load balancer")
 	}
 	interval := lb.cfg.HealthCheckInterval
 	if t.failing {
