@@ -17,7 +17,23 @@ const (
 	// DefaultTolerance is the dead band around the target value: within
 	// ±10 % of it, the target stays where it is.
 	DefaultTolerance = 0.1
+	// DefaultScaleInShare is the default cap on one scale-in: a tenth of
+	// the current target, at least one capacity unit.
+	DefaultScaleInShare = 0.1
+	// MaxScaleInBackoff is how far a flapping load stretches the scale-in
+	// window: up to this many times ScaleInCooldown.
+	MaxScaleInBackoff = 8
 )
+
+// EC2 Auto Scaling's target tracking adds capacity in proportion to the
+// metric as fast as it can but removes it gradually, only once the metric
+// has stayed low long enough to call the demand gone; its scale-in cooldown
+// is the least time between two scale-ins, and a scale-out during it goes
+// ahead at once; and a metric with insufficient data never causes a
+// scale-in, since missing data is not low utilisation (EC2 and Application
+// Auto Scaling user guides, "target tracking scaling policies"). The
+// defaults below follow that: a fall waits for a full window, removes at
+// most a tenth of the target, and the next one waits for the window again.
 
 // TargetTrackingConfig configures a [TargetTracking] manager. The zero value
 // of every field but TargetPerServer has a documented default.
@@ -39,7 +55,13 @@ type TargetTrackingConfig struct {
 	// ScaleInCooldown is the stabilisation window: the target falls only
 	// to what the highest metric seen during the last ScaleInCooldown asks
 	// for, so it falls only once the load has stayed lower for that long.
-	// 0 means DefaultScaleInCooldown; to follow every fall at the next
+	// It is also, as in EC2 Auto Scaling, the least time between two
+	// scale-ins (a rise never waits for it). A scale-in that the load undoes
+	// (a rise less than MaxScaleInBackoff windows after it) shows a load
+	// swinging with a period longer than the window: the window then
+	// doubles, up to MaxScaleInBackoff times ScaleInCooldown, and halves
+	// back after each scale-in that holds that long, so a wave is followed
+	// up but not back down at every trough. 0 means DefaultScaleInCooldown; to follow every fall at the next
 	// pass, set a window shorter than the pass interval (time.Nanosecond).
 	ScaleInCooldown time.Duration
 	// ScaleOutCooldown is the least time between two rises of the target;
@@ -47,10 +69,18 @@ type TargetTrackingConfig struct {
 	// Capacity already on its way counts towards the target, so a rise
 	// never asks twice for the same load.
 	ScaleOutCooldown time.Duration
-	// MaxScaleInPerPass caps the capacity the target falls by in one pass;
-	// 0 means no cap. With a cap, a large fall is spread over several
-	// passes.
+	// MaxScaleInPerPass caps the capacity the target falls by in one
+	// scale-in. 0 means the default: a tenth of the current target
+	// (DefaultScaleInShare), rounded down, at least 1. A negative value
+	// means no cap: the target falls to what the window's highest metric
+	// asks for at once. With a cap, a large fall is spread over several
+	// scale-ins, ScaleInCooldown apart.
 	MaxScaleInPerPass int
+	// ZeroIsIdle makes a metric of 0 mean no load even while servers are in
+	// service, for a metric that is never missing (one the host counts
+	// itself). By default such a 0 is missing data and never lowers the
+	// target (see TargetTracking).
+	ZeroIsIdle bool
 	// DisableScaleIn makes the manager only ever raise its target, for a
 	// host that removes capacity some other way.
 	DisableScaleIn bool
@@ -87,9 +117,18 @@ type TargetTrackingConfig struct {
 //
 // A rise raises the target at the next pass (unless ScaleOutCooldown holds
 // it). A fall lowers it only to what the highest metric of the last
-// ScaleInCooldown asks for, by at most MaxScaleInPerPass per pass, and not
-// while servers are warming up. Within the Tolerance band around the current
+// ScaleInCooldown asks for, by at most MaxScaleInPerPass (a tenth of the
+// target by default), at most once per ScaleInCooldown, and not while
+// servers are warming up. Within the Tolerance band around the current
 // target nothing moves.
+//
+// A metric of 0 while the manager holds servers that are not winding down
+// is missing data, not an idle fleet: a fleet in service always carries
+// some load, and a metric source that has lost its data (a load balancer
+// publishing no data point for a quiet minute, a broken exporter) reports
+// 0. Such a reading never lowers the target; it can only be followed by a
+// scale-in once the host reports a positive value again (set ZeroIsIdle for
+// a metric that is never missing).
 //
 // A TargetTracking is safe for concurrent use by multiple goroutines: the
 // host calls Observe and Target from any goroutine while the pool calls
@@ -112,6 +151,13 @@ type TargetTracking struct {
 	hasTarget bool
 	target    int
 	raisedAt  time.Time
+	// loweredAt is the latest scale-in: the next waits a window.
+	loweredAt time.Time
+	// judging is set while the latest scale-in may still be undone by a
+	// rise; backoff doubles the window per scale-in
+	// undone, and halves it back per scale-in that held.
+	judging bool
+	backoff int
 }
 
 type observation struct {
@@ -159,9 +205,6 @@ func NewTargetTracking(name string, cfg TargetTrackingConfig) (*TargetTracking, 
 	}
 	if cfg.ScaleOutCooldown < 0 {
 		return nil, bad("ScaleOutCooldown", "must not be negative, got %v", cfg.ScaleOutCooldown)
-	}
-	if cfg.MaxScaleInPerPass < 0 {
-		return nil, bad("MaxScaleInPerPass", "must not be negative, got %d", cfg.MaxScaleInPerPass)
 	}
 	if cfg.WarmUp < 0 {
 		return nil, bad("WarmUp", "must not be negative, got %v", cfg.WarmUp)
@@ -242,21 +285,30 @@ func (t *TargetTracking) Demand(ctx context.Context, s State) (Request, error) {
 		}
 	case !t.observed:
 	default:
+		window := t.scaleInWindow()
+		// A scale-in holds once the longest window has passed without a
+		// rise: judging it on a shorter time would relax in the calm half
+		// of a slow wave and flap again.
+		if t.judging && now.Sub(t.loweredAt) >= stretch(t.cfg.ScaleInCooldown, MaxScaleInBackoff) {
+			t.judging, t.backoff = false, max(t.backoff-1, 0)
+		}
 		if up := t.recommend(t.last); up > t.target {
 			if t.cfg.ScaleOutCooldown == 0 || t.raisedAt.IsZero() || now.Sub(t.raisedAt) >= t.cfg.ScaleOutCooldown {
 				t.target, t.raisedAt = up, now
+				if t.judging { // the load came back: that scale-in was too soon
+					t.judging, t.backoff = false, min(t.backoff+1, maxBackoffSteps)
+				}
 			}
 			break
 		}
-		if t.cfg.DisableScaleIn || now.Sub(t.since) < t.cfg.ScaleInCooldown || t.warming(s) {
+		if t.cfg.DisableScaleIn || now.Sub(t.since) < window || t.warming(s) ||
+			(!t.loweredAt.IsZero() && now.Sub(t.loweredAt) < window) ||
+			(t.last == 0 && !t.cfg.ZeroIsIdle && inService(s)) {
 			break
 		}
-		down := t.recommend(t.highest(now.Add(-t.cfg.ScaleInCooldown)))
+		down := t.recommend(t.highest(now, now.Add(-window)))
 		if down < t.target {
-			if c := t.cfg.MaxScaleInPerPass; c > 0 {
-				down = max(down, t.target-c)
-			}
-			t.target = down
+			t.target, t.loweredAt, t.judging = max(down, t.target-t.scaleInCap()), now, true
 		}
 	}
 	req := Request{
@@ -303,14 +355,59 @@ func (t *TargetTracking) recommend(metric float64) int {
 }
 
 // highest returns the highest metric in force since start, dropping the
-// observations that ended before it. The caller holds t.mu.
-func (t *TargetTracking) highest(start time.Time) float64 {
-	i := 0
-	for i+1 < len(t.window) && !t.window[i+1].at.After(start) {
-		i++ // window[i+1] replaced window[i] before start
+// observations that ended before the longest window could start. The caller
+// holds t.mu.
+func (t *TargetTracking) highest(now, start time.Time) float64 {
+	first := func(start time.Time) int {
+		i := 0
+		for i+1 < len(t.window) && !t.window[i+1].at.After(start) {
+			i++ // window[i+1] replaced window[i] before start
+		}
+		return i
 	}
-	t.window = t.window[i:]
-	return t.window[0].metric
+	t.window = t.window[first(now.Add(-stretch(t.cfg.ScaleInCooldown, MaxScaleInBackoff))):]
+	return t.window[first(start)].metric
+}
+
+// maxBackoffSteps is the number of doublings that reach MaxScaleInBackoff.
+const maxBackoffSteps = 3 // 1<<3 == MaxScaleInBackoff
+
+// window returns the scale-in window: ScaleInCooldown, stretched while the
+// load flaps. The caller holds t.mu.
+func (t *TargetTracking) scaleInWindow() time.Duration {
+	return stretch(t.cfg.ScaleInCooldown, 1<<t.backoff)
+}
+
+// stretch returns d times n, at most a century (no overflow).
+func stretch(d time.Duration, n int) time.Duration {
+	const century = 100 * 365 * 24 * time.Hour
+	if d > century/time.Duration(n) {
+		return century
+	}
+	return d * time.Duration(n)
+}
+
+// scaleInCap returns the most the target may fall by in one scale-in. The
+// caller holds t.mu.
+func (t *TargetTracking) scaleInCap() int {
+	switch c := t.cfg.MaxScaleInPerPass; {
+	case c > 0:
+		return c
+	case c < 0:
+		return t.target
+	}
+	return max(1, int(float64(t.target)*DefaultScaleInShare))
+}
+
+// inService reports whether the manager holds a server that is not winding
+// down: one that should be carrying some of the load.
+func inService(s State) bool {
+	for _, srv := range s.Servers {
+		if !srv.WindingDown {
+			return true
+		}
+	}
+	return false
 }
 
 // warming reports whether a server working for the manager is within its

@@ -56,30 +56,30 @@ func TestTargetTrackingScaling(t *testing.T) {
 			{time.Minute, 999, observeOnly},
 			{90 * time.Second, 999, 10},
 		}},
-		{"holds during the window, then drops to its highest metric", manager.TargetTrackingConfig{ScaleInCooldown: 5 * time.Minute}, []reading{
+		{"holds during the window, then drops to its highest metric", manager.TargetTrackingConfig{ScaleInCooldown: 5 * time.Minute, MaxScaleInPerPass: -1}, []reading{
 			{0, 2000, 20},
 			{time.Minute, 300, 20},
 			{2 * time.Minute, 800, observeOnly},
 			{3 * time.Minute, 400, 20},
 			{6*time.Minute - time.Second, 300, 20},
 			{6 * time.Minute, 300, 8}, // 800 was seen during the window
-			{8*time.Minute - time.Second, 300, 8},
-			{8 * time.Minute, 300, 4},  // 800 gave way to 400 at 3m
-			{11 * time.Minute, 300, 3}, // and 400 to 300 just before 6m
+			{8 * time.Minute, 300, 8}, // 800 gave way to 400 at 3m, but the last scale-in was 2m ago
+			{11*time.Minute - time.Second, 300, 8},
+			{11 * time.Minute, 300, 3}, // 400 gave way to 300 just before 6m
 		}},
-		{"the default window is five minutes", manager.TargetTrackingConfig{}, []reading{
+		{"the default window is five minutes", manager.TargetTrackingConfig{MaxScaleInPerPass: -1}, []reading{
 			{0, 1000, 10},
 			{time.Second, 100, 10},
 			{5 * time.Minute, 100, 10},
 			{5*time.Minute + time.Second, 100, 1},
 		}},
-		{"a metric lasts until the next report", manager.TargetTrackingConfig{ScaleInCooldown: 5 * time.Minute}, []reading{
+		{"a metric lasts until the next report", manager.TargetTrackingConfig{ScaleInCooldown: 5 * time.Minute, MaxScaleInPerPass: -1}, []reading{
 			{0, 1000, 10},
 			{10 * time.Minute, 200, 10}, // 1000 was in force until now
 			{15*time.Minute - time.Second, 200, 10},
 			{15 * time.Minute, 200, 2},
 		}},
-		{"a burst between passes holds a scale-in", manager.TargetTrackingConfig{ScaleInCooldown: 2 * time.Minute}, []reading{
+		{"a burst between passes holds a scale-in", manager.TargetTrackingConfig{ScaleInCooldown: 2 * time.Minute, MaxScaleInPerPass: -1}, []reading{
 			{0, 1000, 10},
 			{time.Minute, 200, 10},
 			{2 * time.Minute, 1000, observeOnly}, // gone by the next pass
@@ -94,27 +94,44 @@ func TestTargetTrackingScaling(t *testing.T) {
 			{150*time.Second - time.Second, 2000, 10},
 			{150 * time.Second, 2000, 20},
 		}},
-		{"scale-in capped per pass", manager.TargetTrackingConfig{ScaleInCooldown: time.Minute, MaxScaleInPerPass: 5}, []reading{
+		{"scale-in capped, one scale-in per cooldown", manager.TargetTrackingConfig{ScaleInCooldown: time.Minute, MaxScaleInPerPass: 5}, []reading{
 			{0, 2000, 20},
 			{30 * time.Second, 400, 20},
 			{90 * time.Second, 400, 15},
-			{2 * time.Minute, 400, 10},
-			{150 * time.Second, 400, 5},
-			{3 * time.Minute, 400, 4},
+			{2 * time.Minute, 400, 15}, // a minute since the last scale-in
+			{150 * time.Second, 400, 10},
+			{3 * time.Minute, 400, 10},
+			{210 * time.Second, 400, 5},
+			{270 * time.Second, 400, 4},
+		}},
+		{"by default a scale-in removes a tenth of the target, at least one", manager.TargetTrackingConfig{ScaleInCooldown: time.Minute}, []reading{
+			{0, 2500, 25},
+			{30 * time.Second, 400, 25},
+			{90 * time.Second, 400, 23}, // 25 / 10, rounded down
+			{150 * time.Second, 400, 21},
+			{210 * time.Second, 400, 19},
+			{270 * time.Second, 400, 18},
+			{330 * time.Second, 400, 17},
+		}},
+		{"a rise never waits for the scale-in cooldown", manager.TargetTrackingConfig{ScaleInCooldown: 5 * time.Minute}, []reading{
+			{0, 1000, 10},
+			{time.Second, 500, observeOnly},
+			{5*time.Minute + time.Second, 500, 9},
+			{6 * time.Minute, 1500, 15},
 		}},
 		{"scale-in disabled", manager.TargetTrackingConfig{ScaleInCooldown: time.Nanosecond, DisableScaleIn: true}, []reading{
 			{0, 1000, 10},
 			{time.Hour, 0, 10},
 			{2 * time.Hour, 1500, 15},
 		}},
-		{"min and max clamp", manager.TargetTrackingConfig{Min: 2, Max: 8, ScaleInCooldown: time.Minute}, []reading{
+		{"min and max clamp", manager.TargetTrackingConfig{Min: 2, Max: 8, ScaleInCooldown: time.Minute, MaxScaleInPerPass: -1}, []reading{
 			{0, 0, 2},
 			{time.Minute, 5000, 8},
 			{2 * time.Minute, 900, 8},
 			{3 * time.Minute, 0, 8},
 			{4 * time.Minute, 0, 2},
 		}},
-		{"negative metrics count as zero, NaN is ignored", manager.TargetTrackingConfig{ScaleInCooldown: time.Minute}, []reading{
+		{"negative metrics count as zero, NaN is ignored", manager.TargetTrackingConfig{ScaleInCooldown: time.Minute, MaxScaleInPerPass: -1}, []reading{
 			{0, 300, 3},
 			{30 * time.Second, math.NaN(), 3},
 			{time.Minute, -50, 3},
@@ -145,7 +162,7 @@ func TestTargetTrackingScaling(t *testing.T) {
 
 func TestTargetTrackingWarmUpHoldsScaleIn(t *testing.T) {
 	m, err := manager.NewTargetTracking("web", manager.TargetTrackingConfig{
-		TargetPerServer: 100, ScaleInCooldown: time.Minute, WarmUp: 3 * time.Minute,
+		TargetPerServer: 100, ScaleInCooldown: time.Minute, WarmUp: 3 * time.Minute, MaxScaleInPerPass: -1,
 	})
 	require.NoError(t, err)
 	demand := func(at time.Duration, servers []manager.Server) int {
@@ -168,11 +185,12 @@ func TestTargetTrackingWarmUpHoldsScaleIn(t *testing.T) {
 
 	winding := []manager.Server{{ID: "i-new2", Weight: 1, LaunchTime: start.Add(6 * time.Minute), WindingDown: true}}
 	m.Observe(start.Add(6*time.Minute), 100)
-	assert.Equal(t, 1, demand(7*time.Minute, winding), "a server winding down is not warming")
+	// The rise a minute after the scale-in at 4m doubled the window to 2m.
+	assert.Equal(t, 1, demand(8*time.Minute, winding), "a server winding down is not warming")
 }
 
 func TestTargetTrackingKeepsWhatItHoldsUntilObserved(t *testing.T) {
-	m, err := manager.NewTargetTracking("web", manager.TargetTrackingConfig{TargetPerServer: 100, ScaleInCooldown: 5 * time.Minute})
+	m, err := manager.NewTargetTracking("web", manager.TargetTrackingConfig{TargetPerServer: 100, ScaleInCooldown: 5 * time.Minute, MaxScaleInPerPass: -1})
 	require.NoError(t, err)
 	servers := held(1, 2, 1)
 	servers[2].WindingDown = true
@@ -181,13 +199,13 @@ func TestTargetTrackingKeepsWhatItHoldsUntilObserved(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, req.Target, "a restarted host keeps its servers")
 
-	m.Observe(start.Add(time.Minute), 0)
+	m.Observe(start.Add(time.Minute), 40)
 	req, err = m.Demand(context.Background(), manager.State{Now: start.Add(5 * time.Minute), Servers: servers})
 	require.NoError(t, err)
 	assert.Equal(t, 3, req.Target, "the window counts from the first observation")
 	req, err = m.Demand(context.Background(), manager.State{Now: start.Add(6 * time.Minute), Servers: servers})
 	require.NoError(t, err)
-	assert.Equal(t, 0, req.Target)
+	assert.Equal(t, 1, req.Target)
 }
 
 func TestTargetTrackingFirstPassAfterObservation(t *testing.T) {
@@ -200,7 +218,7 @@ func TestTargetTrackingFirstPassAfterObservation(t *testing.T) {
 }
 
 func TestTargetTrackingLateObservation(t *testing.T) {
-	m, err := manager.NewTargetTracking("web", manager.TargetTrackingConfig{TargetPerServer: 100, ScaleInCooldown: 5 * time.Minute})
+	m, err := manager.NewTargetTracking("web", manager.TargetTrackingConfig{TargetPerServer: 100, ScaleInCooldown: 5 * time.Minute, MaxScaleInPerPass: -1})
 	require.NoError(t, err)
 	m.Observe(start, 1000)
 	_, err = m.Demand(context.Background(), manager.State{Now: start})
@@ -228,7 +246,7 @@ func TestTargetTrackingSignal(t *testing.T) {
 	rate := 450.0
 	errDown := errors.New("metrics service down")
 	var fail bool
-	m, err := manager.NewTargetTracking("web", manager.TargetTrackingConfig{TargetPerServer: 100, ScaleInCooldown: time.Minute,
+	m, err := manager.NewTargetTracking("web", manager.TargetTrackingConfig{TargetPerServer: 100, ScaleInCooldown: time.Minute, MaxScaleInPerPass: -1,
 		Signal: func(context.Context) (float64, error) {
 			if fail {
 				return 0, errDown
@@ -299,7 +317,6 @@ func TestNewTargetTrackingValidates(t *testing.T) {
 		{"Tolerance", ok(manager.TargetTrackingConfig{Tolerance: math.NaN()})},
 		{"ScaleInCooldown", ok(manager.TargetTrackingConfig{ScaleInCooldown: -time.Second})},
 		{"ScaleOutCooldown", ok(manager.TargetTrackingConfig{ScaleOutCooldown: -time.Second})},
-		{"MaxScaleInPerPass", ok(manager.TargetTrackingConfig{MaxScaleInPerPass: -1})},
 		{"WarmUp", ok(manager.TargetTrackingConfig{WarmUp: -time.Second})},
 		{"Market", ok(manager.TargetTrackingConfig{Market: manager.SpotOnly + 1})},
 		{"ZoneMinimums", ok(manager.TargetTrackingConfig{ZoneMinimums: map[string]int{"us-east-1a": -1}})},
@@ -318,4 +335,129 @@ func TestNewTargetTrackingValidates(t *testing.T) {
 	assert.ErrorIs(t, err, manager.ErrInvalidConfig)
 	_, err = manager.NewTargetTracking("web", manager.TargetTrackingConfig{TargetPerServer: 0.5, Min: 3})
 	assert.NoError(t, err, "Min without Max: no cap")
+	_, err = manager.NewTargetTracking("web", manager.TargetTrackingConfig{TargetPerServer: 1, MaxScaleInPerPass: -1})
+	assert.NoError(t, err, "a negative MaxScaleInPerPass means no cap")
+}
+
+// fleet returns n servers of weight 1 in service.
+func fleet(n int) []manager.Server {
+	w := make([]int, n)
+	for i := range w {
+		w[i] = 1
+	}
+	return held(w...)
+}
+
+// An eight-minute gap in the metric (the load balancer published nothing)
+// reads as 0: it must not take the fleet down, and a real fall of that length
+// takes off a little at a time.
+func TestTargetTrackingTrafficGap(t *testing.T) {
+	for _, tc := range []struct {
+		desc   string
+		during float64
+		least  int
+	}{
+		{"a zero with servers in service is missing data", 0, 18},
+		{"a real fall is capped per scale-in", 100, 17},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			m, err := manager.NewTargetTracking("web", manager.TargetTrackingConfig{TargetPerServer: 100, Min: 2})
+			require.NoError(t, err)
+			lowest := math.MaxInt
+			for at := time.Duration(0); at < 20*time.Minute; at += 30 * time.Second {
+				metric := 1800.0
+				if at >= 10*time.Minute && at < 18*time.Minute {
+					metric = tc.during
+				}
+				now := start.Add(at)
+				m.Observe(now, metric)
+				req, err := m.Demand(context.Background(), manager.State{Now: now, Servers: fleet(m.Target())})
+				require.NoError(t, err)
+				lowest = min(lowest, req.Target)
+			}
+			assert.Equal(t, tc.least, lowest, "the lowest target during the gap")
+		})
+	}
+}
+
+func TestTargetTrackingZeroWithoutServersInService(t *testing.T) {
+	m, err := manager.NewTargetTracking("web", manager.TargetTrackingConfig{TargetPerServer: 100, ScaleInCooldown: time.Minute, MaxScaleInPerPass: -1})
+	require.NoError(t, err)
+	m.Observe(start, 300)
+	_, err = m.Demand(context.Background(), manager.State{Now: start})
+	require.NoError(t, err)
+	m.Observe(start.Add(time.Second), 0)
+	leaving := fleet(3)
+	for i := range leaving {
+		leaving[i].WindingDown = true
+	}
+	req, err := m.Demand(context.Background(), manager.State{Now: start.Add(2 * time.Minute), Servers: leaving})
+	require.NoError(t, err)
+	assert.Equal(t, 0, req.Target, "no server carries load: 0 is the load")
+
+	idle, err := manager.NewTargetTracking("web", manager.TargetTrackingConfig{TargetPerServer: 100, ScaleInCooldown: time.Minute,
+		MaxScaleInPerPass: -1, ZeroIsIdle: true})
+	require.NoError(t, err)
+	idle.Observe(start, 300)
+	_, err = idle.Demand(context.Background(), manager.State{Now: start})
+	require.NoError(t, err)
+	idle.Observe(start.Add(time.Second), 0)
+	req, err = idle.Demand(context.Background(), manager.State{Now: start.Add(2 * time.Minute), Servers: fleet(3)})
+	require.NoError(t, err)
+	assert.Equal(t, 0, req.Target, "ZeroIsIdle: a 0 is no load")
+}
+
+// A load that swings between 600 and 1200 requests per second every twelve
+// minutes must not wind servers down at each trough only to want them back
+// at the next peak: that churned 150 wind-downs and restores in six hours.
+// Once the swings stop, the fleet follows the load down again.
+func TestTargetTrackingDoesNotFlapOnAWave(t *testing.T) {
+	for _, tc := range []struct {
+		period      time.Duration
+		turns, fell int // at most, in five hours; 49 and 50, 12 and 19 without damping
+	}{
+		{12 * time.Minute, 1, 1},
+		{30 * time.Minute, 6, 6}, // a slow wave: about one scale-in an hour
+	} {
+		period := tc.period
+		t.Run(period.String(), func(t *testing.T) {
+			m, err := manager.NewTargetTracking("web", manager.TargetTrackingConfig{TargetPerServer: 100, Min: 2})
+			require.NoError(t, err)
+			var targets []int
+			pass := func(at time.Duration, metric float64) {
+				now := start.Add(at)
+				m.Observe(now, metric)
+				req, err := m.Demand(context.Background(), manager.State{Now: now, Servers: fleet(m.Target())})
+				require.NoError(t, err)
+				targets = append(targets, req.Target)
+			}
+			const wave = 6 * time.Hour
+			for at := time.Duration(0); at < wave; at += 30 * time.Second {
+				pass(at, 900-300*math.Cos(2*math.Pi*at.Minutes()/period.Minutes()))
+			}
+			// Direction changes, as the scaler's flapping detector counts
+			// them, and servers wound down, after the first hour.
+			turns, dir, falls := 0, 0, 0
+			for i := 120; i < len(targets); i++ {
+				d := targets[i] - targets[i-1]
+				if d > 0 && dir < 0 || d < 0 && dir > 0 {
+					turns++
+				}
+				if d < 0 {
+					falls += targets[i-1] - targets[i]
+				}
+				if d != 0 {
+					dir = d
+				}
+			}
+			assert.LessOrEqual(t, turns, tc.turns, "the target changed direction %d times in five hours", turns)
+			assert.LessOrEqual(t, falls, tc.fell, "%d servers' worth of scale-ins in five hours", falls)
+			assert.GreaterOrEqual(t, m.Target(), 11, "the peak needs 12 servers, 11 within the tolerance")
+
+			for at := wave; at < wave+2*time.Hour; at += 30 * time.Second {
+				pass(at, 300)
+			}
+			assert.Equal(t, 3, m.Target(), "two hours after the swings stopped")
+		})
+	}
 }
