@@ -132,7 +132,10 @@ func (p *Pool) commit(ctx context.Context, pl *Plan, out Outcome) []Event {
 		}
 		if ch.Hook != 0 {
 			timeout := p.cfg.HookTimeout
-			if ch.Hook == HookProvision {
+			if ch.Hook == HookProvision || ch.Hook == HookRestore {
+				// A restore puts a server back to work, which may mean
+				// waiting for it to read healthy again: as long as a
+				// provisioning.
 				timeout = p.cfg.ProvisionTimeout
 			}
 			p.hooks.start(ctx, pl.Now, ch.Hook, ch.Instance, timeout)

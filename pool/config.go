@@ -107,7 +107,8 @@ type Config struct {
 	// deadline; default Wait (busy servers are never cut short). Hourly
 	// pools always restore.
 	OnWindDownTimeout TimeoutAction
-	// ProvisionTimeout bounds Role.Provision (DefaultProvisionTimeout).
+	// ProvisionTimeout bounds Role.Provision and Role.Restore, which may
+	// both wait for a server to be ready (DefaultProvisionTimeout).
 	ProvisionTimeout time.Duration
 	// HookTimeout bounds every other role hook (DefaultHookTimeout).
 	HookTimeout time.Duration
