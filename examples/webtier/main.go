@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"time"
@@ -86,7 +87,12 @@ type config struct {
 	max                     int
 	target                  float64
 	verbose                 bool
-	aws                     awsConfig
+	// What the default run hides: servers that turn unhealthy, ALB's
+	// slower default health checks, less headroom per server.
+	failShare float64
+	albChecks bool
+	capacity  float64
+	aws       awsConfig
 }
 
 func parseFlags(args []string, output io.Writer) (config, error) {
@@ -100,6 +106,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.IntVar(&cfg.max, "max", 40, "most servers the pool may hold")
 	fs.Float64Var(&cfg.target, "target", 100, "requests per second each server should carry")
 	fs.BoolVar(&cfg.verbose, "v", false, "log every scaler decision")
+	fs.Float64Var(&cfg.failShare, "fail", 0, "share of servers (0 to 1) that fail their health checks half an hour after they enter service")
+	fs.BoolVar(&cfg.albChecks, "alb-checks", false, "ALB's default health checks (every 30 s, healthy after 5, unhealthy after 2) instead of fast ones")
+	fs.Float64Var(&cfg.capacity, "capacity", defaultCapacity, "most requests per second a server takes (headroom over -target)")
 	cfg.aws.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -107,8 +116,11 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if cfg.length <= 0 || cfg.interval <= 0 || cfg.every <= 0 || cfg.max < 2 || !(cfg.target > 0) {
-		return cfg, errors.New("-length, -interval, -every and -target must be positive, -max at least 2")
+	if cfg.length <= 0 || cfg.interval <= 0 || cfg.every <= 0 || cfg.max < 2 || !(cfg.target > 0) || !(cfg.capacity > 0) {
+		return cfg, errors.New("-length, -interval, -every, -target and -capacity must be positive, -max at least 2")
+	}
+	if !(cfg.failShare >= 0 && cfg.failShare <= 1) {
+		return cfg, errors.New("-fail must be between 0 and 1")
 	}
 	return cfg, nil
 }
@@ -122,14 +134,20 @@ type result struct {
 	lbCalls                   map[string]int
 }
 
-// Simulated load balancer: health checks 10 s apart, healthy after 3 passes,
-// and ALB's default deregistration delay (cut short once a server has no
-// requests left).
+// Simulated load balancer: health checks 10 s apart, healthy after 3 passes
+// (with -alb-checks, ALB's defaults: 30 s, 5, unhealthy after 2), and ALB's
+// default deregistration delay (cut short once a server has no requests
+// left).
 const (
 	healthCheckInterval = 10 * time.Second
 	healthyThreshold    = 3
+	albCheckInterval    = 30 * time.Second
+	albHealthyThreshold = 5
+	albUnhealthy        = 2
 	deregistrationDelay = 5 * time.Minute
 	tick                = 10 * time.Second
+	// failAfter is how long a failing server serves before its checks fail.
+	failAfter = 30 * time.Minute
 )
 
 func run(ctx context.Context, out io.Writer, cfg config) (result, error) {
@@ -143,11 +161,16 @@ func run(ctx context.Context, out io.Writer, cfg config) (result, error) {
 	}
 	clock := newVirtualClock(sim)
 	var tr *traffic
+	interval, healthy, unhealthy := healthCheckInterval, healthyThreshold, 0
+	if cfg.albChecks {
+		interval, healthy, unhealthy = albCheckInterval, albHealthyThreshold, albUnhealthy
+	}
 	lb, err := elbsim.New(elbsim.Config{
 		Clock:               sim.Now,
 		Instances:           sim.Instance,
-		HealthCheckInterval: healthCheckInterval,
-		HealthyThreshold:    healthyThreshold,
+		HealthCheckInterval: interval,
+		HealthyThreshold:    healthy,
+		UnhealthyThreshold:  unhealthy,
 		DeregistrationDelay: deregistrationDelay,
 		Busy:                func(id string) bool { return tr.busy(id) },
 	})
@@ -158,7 +181,7 @@ func run(ctx context.Context, out io.Writer, cfg config) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	tr = newTraffic(lb, arn, sim.Instance)
+	tr = newTraffic(lb, arn, sim.Instance, cfg.capacity)
 
 	// The application needs no hooks of its own: it starts from the image
 	// at boot, the load balancer's health checks say when it is ready, and
@@ -174,7 +197,7 @@ func run(ctx context.Context, out io.Writer, cfg config) (result, error) {
 	unlimited := ratelimit.Limit{Burst: 1_000_000, PerSecond: 1_000_000}
 	web, err := elbrole.New(app, lb, elbrole.Config{
 		TargetGroups:   []elbrole.TargetGroup{{ARN: arn}},
-		HealthyTimeout: 3 * time.Minute,
+		HealthyTimeout: 5 * time.Minute, // ALB's checks take 150 s at least
 		BatchWindow:    elbrole.NoBatchWindow,
 		Limits:         elbrole.Limits{Describe: unlimited, Registration: unlimited},
 		Clock:          clock,
@@ -204,7 +227,7 @@ func run(ctx context.Context, out io.Writer, cfg config) (result, error) {
 		// Longer than the deregistration delay, so a drain is never cut
 		// short; longer than the role's HealthyTimeout for a provision.
 		WindDownTimeout:  deregistrationDelay + 5*time.Minute,
-		ProvisionTimeout: 5 * time.Minute,
+		ProvisionTimeout: 7 * time.Minute,
 	}}, autoscale.Options{
 		Identity: "webtier-example",
 		Interval: cfg.interval,
@@ -222,10 +245,27 @@ func run(ctx context.Context, out io.Writer, cfg config) (result, error) {
 	res := result{}
 	fmt.Fprintf(out, "%-5s %6s | %7s %8s %7s | %7s %7s | %8s\n",
 		"time", "req/s", "healthy", "draining", "booting", "req/srv", "latency", "cost")
+	// Servers chosen to fail, with when their health checks start failing.
+	failRNG := rand.New(rand.NewPCG(cfg.seed, 17))
+	seen, failAt := map[string]bool{}, map[string]time.Time{}
 	var lastStep, lastRow time.Time
 	for now := start; now.Sub(start) < cfg.length; now = sim.Now() {
 		if err := ctx.Err(); err != nil {
 			return res, err
+		}
+		for _, tg := range lb.Targets(arn) {
+			if tg.State == "healthy" && !seen[tg.ID] {
+				seen[tg.ID] = true
+				if failRNG.Float64() < cfg.failShare {
+					failAt[tg.ID] = now.Add(failAfter)
+				}
+			}
+		}
+		for id, at := range failAt {
+			if !now.Before(at) {
+				lb.SetFailing(id, true)
+				delete(failAt, id)
+			}
 		}
 		rate := day.at(now)
 		tr.serve(now, tick, rate)

@@ -89,9 +89,38 @@ func TestAWSModeNeedsItsFlags(t *testing.T) {
 }
 
 func TestFlagsValidate(t *testing.T) {
-	for _, args := range [][]string{{"-max", "1"}, {"-target", "0"}, {"-interval", "0s"}, {"extra"}} {
+	for _, args := range [][]string{{"-max", "1"}, {"-target", "0"}, {"-interval", "0s"}, {"extra"}, {"-fail", "1.5"}, {"-capacity", "0"}} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
+		}
+	}
+}
+
+// The flags that show what the default run hides: servers that turn
+// unhealthy, ALB's slower checks and little headroom refuse requests, and
+// the summary says how many.
+func TestWebTierHardFlagsShowRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		refuses bool
+	}{
+		{[]string{"-length", "24h", "-every", "6h"}, false},
+		{[]string{"-length", "24h", "-every", "6h", "-fail", "0.3", "-alb-checks", "-capacity", "115"}, true},
+	} {
+		cfg, err := parseFlags(tc.args, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		res, err := run(context.Background(), &out, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "refused, overloaded") {
+			t.Errorf("%q: no refused line in the summary:\n%s", tc.args, out.String())
+		}
+		if got := res.refused > 0; got != tc.refuses {
+			t.Errorf("%q: refused %.0f requests, want refusals %v", tc.args, res.refused, tc.refuses)
 		}
 	}
 }

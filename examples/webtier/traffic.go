@@ -17,10 +17,10 @@ import (
 // upload, a long poll) lasting up to longRequest, which is what a
 // deregistration must wait for.
 const (
-	capacity    = 170.0 // requests per second
-	baseLatency = 40 * time.Millisecond
-	longShare   = 0.01
-	longRequest = 4 * time.Minute
+	defaultCapacity = 170.0 // requests per second
+	baseLatency     = 40 * time.Millisecond
+	longShare       = 0.01
+	longRequest     = 4 * time.Minute
 )
 
 // load is the request rate over a simulated day: quiet nights, a morning
@@ -64,6 +64,8 @@ type traffic struct {
 	lb  *elbsim.LB
 	arn string
 	ec2 func(id string) (awsctl.Instance, bool)
+	// capacity is the most requests per second a server takes.
+	capacity float64
 
 	mu       sync.Mutex
 	backends map[string]*backend
@@ -77,8 +79,8 @@ type traffic struct {
 	perServer            float64
 }
 
-func newTraffic(lb *elbsim.LB, arn string, ec2 func(string) (awsctl.Instance, bool)) *traffic {
-	return &traffic{lb: lb, arn: arn, ec2: ec2, backends: map[string]*backend{}}
+func newTraffic(lb *elbsim.LB, arn string, ec2 func(string) (awsctl.Instance, bool), capacity float64) *traffic {
+	return &traffic{lb: lb, arn: arn, ec2: ec2, capacity: capacity, backends: map[string]*backend{}}
 }
 
 // serve sends rate requests a second for tick to the healthy servers.
@@ -112,10 +114,10 @@ func (t *traffic) serve(now time.Time, tick time.Duration, rate float64) {
 		t.perServer, t.latency = 0, 0
 	} else {
 		t.perServer = rate / float64(len(healthy))
-		taken := math.Min(t.perServer, capacity)
+		taken := math.Min(t.perServer, t.capacity)
 		t.refused += (t.perServer - taken) * float64(len(healthy)) * secs
 		t.served += taken * float64(len(healthy)) * secs
-		util := math.Min(taken/capacity, 0.98)
+		util := math.Min(taken/t.capacity, 0.98)
 		t.latency = time.Duration(float64(baseLatency) / (1 - util))
 		t.latencySum += t.latency.Seconds() * taken * float64(len(healthy)) * secs
 		t.worstLatency = max(t.worstLatency, t.latency)
@@ -128,7 +130,7 @@ func (t *traffic) serve(now time.Time, tick time.Duration, rate float64) {
 		if isHealthy[id] {
 			// Little's law: the short requests in flight, and the long
 			// ones, which last half of longRequest on average.
-			taken := math.Min(t.perServer, capacity)
+			taken := math.Min(t.perServer, t.capacity)
 			b.inflight = taken*t.latency.Seconds() + taken*longShare*longRequest.Seconds()/2
 			b.leftAt = time.Time{}
 			continue
