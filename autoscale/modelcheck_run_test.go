@@ -584,6 +584,18 @@ func (r *mcRun) checkLaunchWithoutDemand() {
 	}
 	for _, l := range r.cloud.launchesOf(r.pass) {
 		if ps := r.poolSpec(l.pool); ps.min == 0 {
+			// The managers' own delays (a TargetTracking scales in a step
+			// at a time, a cooldown apart) are theirs: only a launch while
+			// every manager of the pool wants nothing is the pool's.
+			wanted := 0
+			if p := r.scaler.Pool(ps.name); p != nil {
+				for _, m := range p.Status().Managers {
+					wanted += m.Target
+				}
+			}
+			if wanted > 0 {
+				continue
+			}
 			var ids []string
 			for _, inst := range l.insts {
 				ids = append(ids, inst.ID)

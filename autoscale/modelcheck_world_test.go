@@ -334,8 +334,12 @@ func newMCManager(spec *mcManagerSpec, pass func() int) *mcManager {
 			ScaleDownDelay: spec.delay, ZoneMinimums: spec.zoneMinimums})
 		m.Manager = m.queue
 	case mcTracking:
+		// The scenario's demand is exact, zeros included, and its phases
+		// expect a drop to be followed within a few passes: no scale-in cap,
+		// and a zero metric is real.
 		m.track, err = manager.NewTargetTracking(spec.name, manager.TargetTrackingConfig{TargetPerServer: 100,
-			Tolerance: -1, ScaleInCooldown: spec.delay, ZoneMinimums: spec.zoneMinimums})
+			Tolerance: -1, ScaleInCooldown: spec.delay, ZoneMinimums: spec.zoneMinimums,
+			MaxScaleInPerPass: -1, ZeroIsIdle: true})
 		m.Manager = m.track
 	}
 	if err != nil {

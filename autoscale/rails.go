@@ -58,7 +58,9 @@ type Rails struct {
 	// could launch raise AlarmNoCapacity (DefaultCapacityFailureLimit).
 	CapacityFailureLimit int
 	// FlapLimit: a manager whose target changes direction this many times
-	// within Window raises AlarmFlapping (DefaultFlapLimit).
+	// within Window, or whose wind-downs are cancelled this many times
+	// within Window in more than one pass, raises AlarmFlapping
+	// (DefaultFlapLimit).
 	FlapLimit int
 }
 
@@ -130,6 +132,7 @@ type rails struct {
 	failures map[string][]time.Time // provisioning failures per pool
 	launchKO map[string]int         // consecutive failed launches per pool
 	invalid  map[string]string      // pools whose last launch EC2 refused as invalid
+	restores map[string][]time.Time // wind-downs cancelled, per pool and manager
 	noCap    map[string]int         // consecutive passes with no capacity per pool
 	targets  map[string][]targetMark
 	paused   bool
@@ -153,7 +156,7 @@ type alarmKey struct {
 
 func newRails(cfg Rails) *rails {
 	return &rails{cfg: cfg, alarms: map[alarmKey]Alarm{}, failures: map[string][]time.Time{},
-		launchKO: map[string]int{}, invalid: map[string]string{}, noCap: map[string]int{}, targets: map[string][]targetMark{}}
+		launchKO: map[string]int{}, invalid: map[string]string{}, restores: map[string][]time.Time{}, noCap: map[string]int{}, targets: map[string][]targetMark{}}
 }
 
 // launchBudget returns how many capacity units may still be launched this
@@ -202,6 +205,12 @@ func (r *rails) observe(now time.Time, events []Event, statuses map[string]pool.
 			}
 		case pool.EventNoCapacity:
 			noCapThisPass[e.Pool] = true
+		case pool.EventRestore:
+			// A cancelled wind-down is churn whatever the target did: a
+			// slow wave can swing servers back and forth while the target
+			// changes direction too seldom to count.
+			key := e.Pool + "\x00" + e.Manager
+			r.restores[key] = append(r.restores[key], now)
 		}
 	}
 	for name, st := range statuses {
@@ -233,6 +242,13 @@ func (r *rails) observe(now time.Time, events []Event, statuses map[string]pool.
 			r.targets[key] = marks
 			if turns := reversals(marks); turns >= r.cfg.FlapLimit {
 				active[alarmKey{AlarmFlapping, name, mgr}] = fmt.Sprintf("target changed direction %d times within %v", turns, r.cfg.Window)
+			}
+			restores := slices.DeleteFunc(r.restores[key], func(t time.Time) bool { return now.Sub(t) > r.cfg.Window })
+			r.restores[key] = restores
+			// One swing back (many servers restored in one pass) is not
+			// flapping; swings back in several passes are.
+			if n := len(restores); n >= r.cfg.FlapLimit && len(slices.Compact(slices.Clone(restores))) >= 2 {
+				active[alarmKey{AlarmFlapping, name, mgr}] = fmt.Sprintf("%d wind-downs cancelled within %v", n, r.cfg.Window)
 			}
 		}
 	}

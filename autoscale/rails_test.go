@@ -155,3 +155,25 @@ func TestALaunchRefusedAsInvalidAlarmsAtOnce(t *testing.T) {
 	require.NotEmpty(t, w.eventsOf(pool.EventLaunchFailed))
 	assert.Contains(t, alarmKinds(w.scaler), autoscale.AlarmLaunchFailures, "a configuration error is said in the first pass")
 }
+
+func TestCancelledWindDownsRaiseTheFlappingAlarm(t *testing.T) {
+	srv := newServers()
+	m := fixed(t, "jobs", 8)
+	w := newWorld(t, newSim(t), poolConfig(srv.role(t), m))
+	w.steps(8)
+	require.Len(t, w.grantedTo("jobs"), 8)
+	for _, inst := range w.live() {
+		srv.setBusy(inst.ID, true)
+	}
+	swing := func() {
+		require.NoError(t, m.Set(2))
+		w.steps(2)
+		require.NoError(t, m.Set(8))
+		w.steps(2)
+	}
+	swing() // one swing back is not flapping
+	require.GreaterOrEqual(t, len(w.eventsOf(pool.EventRestore)), 6)
+	assert.NotContains(t, alarmKinds(w.scaler), autoscale.AlarmFlapping)
+	swing() // the target turned three times, twelve wind-downs were cancelled
+	assert.Contains(t, alarmKinds(w.scaler), autoscale.AlarmFlapping)
+}
