@@ -327,7 +327,7 @@ func TestCheckWaitsOutTheDelayOfAnIdleTarget(t *testing.T) {
 	// The load balancer reports an idle target draining for the whole
 	// deregistration delay; the wind-down lasts that long.
 	synctest.Test(t, func(t *testing.T) {
-		f := newFixture(t, elbrole.Config{}, elbsim.Config{Busy: func(string) bool { return false }})
+		f := newFixture(t, elbrole.Config{}, elbsim.Config{})
 		ctx := context.Background()
 		require.NoError(t, f.role.Provision(ctx, inst))
 		require.NoError(t, f.role.WindDown(ctx, inst))

@@ -21,8 +21,8 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/awsctl/elbrole/elbtest"
 )
 
-// drainDelay is the simulated load balancer's deregistration delay; with
-// no Busy function it drains a target for all of it, as an NLB does.
+// drainDelay is the simulated load balancer's deregistration delay: it
+// drains a target for all of it, as ALB and NLB report.
 const drainDelay = 5 * time.Minute
 
 // startAWS serves a simulated EC2 and load balancer on the bubble's clock

@@ -172,7 +172,6 @@ func run(ctx context.Context, out io.Writer, cfg config) (result, error) {
 		HealthyThreshold:    healthy,
 		UnhealthyThreshold:  unhealthy,
 		DeregistrationDelay: deregistrationDelay,
-		Busy:                func(id string) bool { return tr.busy(id) },
 	})
 	if err != nil {
 		return result{}, err

@@ -162,11 +162,3 @@ func (t *traffic) reap() {
 	}
 }
 
-// busy reports whether server id still has requests in flight; the load
-// balancer ends a drain early when it has none.
-func (t *traffic) busy(id string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	b := t.backends[id]
-	return b != nil && b.inflight > 0
-}

@@ -52,16 +52,6 @@ type Config struct {
 	// reported unused (Target.InvalidState). Nil accepts every id as a
 	// running instance.
 	Instances func(id string) (awsctl.Instance, bool)
-	// Busy reports whether a target still has requests in flight. It does
-	// not shorten the drain: an Application Load Balancer finishes the
-	// deregistration of an idle target early internally, but reports it
-	// draining until the deregistration delay is over (ALB user guide,
-	// "Deregistration delay"), and a Network Load Balancer too keeps it
-	// draining for the whole delay.
-	//
-	// Deprecated: the reported state no longer depends on it; it is kept so
-	// that existing callers compile.
-	Busy func(id string) bool
 	// Type is the load balancer's type: application (the default) or
 	// network. It decides the attributes DescribeTargetGroupAttributes
 	// reports; both report a deregistered target draining for the delay.

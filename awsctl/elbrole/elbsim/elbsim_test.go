@@ -116,11 +116,9 @@ func TestDrainAndRegisterAgain(t *testing.T) {
 func TestIdleTargetsDrainForTheWholeDelay(t *testing.T) {
 	// ALB completes an idle target's deregistration early but reports it
 	// draining until the delay is over; NLB drains for the delay too.
-	busy := map[string]bool{"i-1": true}
-	l, arn, c := lb(t, elbsim.Config{Busy: func(id string) bool { return busy[id] }})
+	l, arn, c := lb(t, elbsim.Config{})
 	require.NoError(t, register(t, l, arn, "i-1", "i-2"))
 	deregister(t, l, arn, "i-1", "i-2")
-	busy["i-1"] = false
 	c.Advance(time.Minute - time.Second)
 	assert.Equal(t, []string{"i-1", "i-2"}, ids(l.Targets(arn)), "idle or not, draining")
 	c.Advance(time.Second)
