@@ -161,4 +161,3 @@ func (t *traffic) reap() {
 		delete(t.backends, id)
 	}
 }
-
