@@ -764,3 +764,43 @@ func TestHooksOfADeposedLeaderStop(t *testing.T) {
 		t.Fatal("the deposed leader's hook is still running")
 	}
 }
+
+// healthRole is a role whose Check reports the servers marked sick.
+type healthRole struct {
+	role.Role
+	mu   sync.Mutex
+	sick map[string]bool
+}
+
+func (h *healthRole) Check(ctx context.Context, inst awsctl.Instance) (role.Status, error) {
+	st, err := h.Role.Check(ctx, inst)
+	h.mu.Lock()
+	st.Unhealthy = h.sick[inst.ID]
+	h.mu.Unlock()
+	return st, err
+}
+
+func (h *healthRole) ReportsHealth() bool { return true }
+
+func TestAGrantedServerThatTurnsUnhealthyIsReplaced(t *testing.T) {
+	h := &healthRole{Role: newServers().role(t), sick: map[string]bool{}}
+	m := fixed(t, "jobs", 2)
+	cfg := poolConfig(h, m)
+	cfg.HealthInterval, cfg.HealthGrace, cfg.UnhealthyAfter = 10*time.Second, 3*time.Minute, 3
+	w := newWorld(t, newSim(t), cfg)
+	w.steps(8)
+	held := w.grantedTo("jobs")
+	require.Len(t, held, 2)
+	sick := held[0].ID
+	h.mu.Lock()
+	h.sick[sick] = true
+	h.mu.Unlock()
+	w.steps(6)
+	require.Contains(t, ids(w.grantedTo("jobs")), sick, "within its grace period: kept")
+	w.steps(30)
+	inst, _ := w.sim.Instance(sick)
+	assert.False(t, inst.State.Live(), "replaced and terminated")
+	assert.Equal(t, pool.RetireUnhealthy, inst.Tags[pool.TagRetire])
+	assert.Len(t, w.grantedTo("jobs"), 2, "another server works in its place")
+	assert.NotContains(t, ids(w.grantedTo("jobs")), sick)
+}

@@ -19,6 +19,15 @@ const (
 	DefaultWindDownTimeout  = 15 * time.Minute
 	DefaultProvisionTimeout = 10 * time.Minute
 	DefaultHookTimeout      = 30 * time.Second
+	// DefaultHealthInterval is how often the pool asks the role (Check)
+	// about each granted server.
+	DefaultHealthInterval = time.Minute
+	// DefaultHealthGrace is how long after a server is ready its bad
+	// health readings do not count.
+	DefaultHealthGrace = 5 * time.Minute
+	// DefaultUnhealthyAfter is how many bad readings in a row make a
+	// granted server replaced.
+	DefaultUnhealthyAfter = 3
 	// DefaultDemandTimeout bounds one call of a manager's Demand: a
 	// manager that has not answered by then keeps its previous target.
 	DefaultDemandTimeout = 5 * time.Second
@@ -112,6 +121,15 @@ type Config struct {
 	ProvisionTimeout time.Duration
 	// HookTimeout bounds every other role hook (DefaultHookTimeout).
 	HookTimeout time.Duration
+	// HealthInterval is how often a granted server's role Check runs, for
+	// a role that is a role.HealthReporter (DefaultHealthInterval); a
+	// negative value turns health polling off.
+	// HealthGrace (DefaultHealthGrace) and UnhealthyAfter
+	// (DefaultUnhealthyAfter) say when readings of role.Status.Unhealthy
+	// make the server replaced.
+	HealthInterval time.Duration
+	HealthGrace    time.Duration
+	UnhealthyAfter int
 	// DemandTimeout bounds each call of a manager's Demand
 	// (DefaultDemandTimeout). A manager that does not answer in time keeps
 	// its previous target, and is not called again until the late call
@@ -339,6 +357,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"ProvisionTimeout", &c.ProvisionTimeout, DefaultProvisionTimeout},
 		{"HookTimeout", &c.HookTimeout, DefaultHookTimeout},
 		{"DemandTimeout", &c.DemandTimeout, DefaultDemandTimeout},
+		{"HealthGrace", &c.HealthGrace, DefaultHealthGrace},
 		{"LaunchGrace", &c.LaunchGrace, DefaultLaunchGrace},
 		{"ListingLag", &c.ListingLag, DefaultListingLag},
 	} {
@@ -348,6 +367,15 @@ func (c Config) withDefaults() (Config, error) {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
+	}
+	if c.HealthInterval == 0 {
+		c.HealthInterval = DefaultHealthInterval
+	}
+	if c.UnhealthyAfter < 0 {
+		return c, c.fieldErr("UnhealthyAfter", "must not be negative, got %d", c.UnhealthyAfter)
+	}
+	if c.UnhealthyAfter == 0 {
+		c.UnhealthyAfter = DefaultUnhealthyAfter
 	}
 	if c.LaunchBatch < 0 {
 		return c, c.fieldErr("LaunchBatch", "must not be negative, got %d", c.LaunchBatch)

@@ -56,15 +56,17 @@ type memo struct {
 	woundDown    bool
 	tornDown     bool
 	restored     bool
-	restoreFree  bool  // the restore hands the server back to the pool
-	provFailed   error // the Provision hook failed; TagRetire follows
-	noticed      bool  // the interruption was acted on
-	rebalanced   bool  // the manager was told of the rebalance recommendation
-	swapSkipped  bool  // a replacement was judged not worth it (reported once)
-	handOver     bool  // kept for a hand-over (reported once)
-	hookFailing  bool  // the latest WindDown or Check hook failed
-	overdue      bool  // past its wind-down deadline, still busy (reported once)
-	grantedTo    *want // the manager that held it at the end of the last pass
+	restoreFree  bool      // the restore hands the server back to the pool
+	provFailed   error     // the Provision hook failed; TagRetire follows
+	noticed      bool      // the interruption was acted on
+	rebalanced   bool      // the manager was told of the rebalance recommendation
+	swapSkipped  bool      // a replacement was judged not worth it (reported once)
+	handOver     bool      // kept for a hand-over (reported once)
+	hookFailing  bool      // the latest WindDown or Check hook failed
+	badHealth    int       // Check readings of Unhealthy in a row
+	lastHealth   time.Time // when the latest health Check of a granted server started
+	overdue      bool      // past its wind-down deadline, still busy (reported once)
+	grantedTo    *want     // the manager that held it at the end of the last pass
 	seen         uint64
 }
 
@@ -113,6 +115,11 @@ func (p *Pool) readHooks(pl *Plan, now time.Time) {
 		case HookCheck:
 			m.woundDown = m.woundDown || r.status.WoundDown
 			m.hookFailing = false
+			if r.status.Unhealthy {
+				m.badHealth++
+			} else {
+				m.badHealth = 0
+			}
 		case HookRestore:
 			m.restored = true
 		case HookTeardown:

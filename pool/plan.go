@@ -210,6 +210,7 @@ func (p *Pool) decide(ps *pass) {
 	// Swaps that are ready, and servers managers release.
 	p.swapReplacements(ps)
 	p.releases(ps)
+	p.replaceUnhealthy(ps)
 	// Demand: managers' own wind-downs back, excess taken, free servers
 	// granted, then launches or spare capacity wound down.
 	p.restoreOwn(ps)
@@ -222,6 +223,28 @@ func (p *Pool) decide(ps *pass) {
 	p.replaceOnDemand(ps)
 	p.recordGrants(ps)
 	p.recordStatus(ps)
+}
+
+// replaceUnhealthy retires granted servers the role has read unhealthy
+// UnhealthyAfter times in a row, past their grace period: they stop
+// counting, so the pass grants or launches another in their place.
+func (p *Pool) replaceUnhealthy(ps *pass) {
+	for _, s := range ps.servers {
+		if s.state != granted || s.decided || s.m.badHealth < p.cfg.UnhealthyAfter {
+			continue
+		}
+		ready := s.inst.LaunchTime
+		if t, ok := parseTime(s.tags.ready); ok {
+			ready = t
+		}
+		if ps.now.Sub(ready) < p.cfg.HealthGrace {
+			continue
+		}
+		w := p.wantOf(ps, s.mgr)
+		p.event(ps.pl, Event{Kind: EventRevoke, Instance: s.inst.ID, Manager: s.mgr,
+			Reason: fmt.Sprintf("unhealthy in %d readings in a row; replaced", s.m.badHealth)})
+		p.retire(ps, s, RetireUnhealthy, w, "unhealthy")
+	}
 }
 
 // holdAfterStart holds launches for ListingLag when the first listing shows

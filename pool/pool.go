@@ -8,6 +8,7 @@ import (
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/manager"
+	"github.com/ec2autoscale/ec2autoscale/role"
 	"github.com/ec2autoscale/ec2autoscale/spotprice"
 )
 
@@ -19,6 +20,7 @@ type Pool struct {
 	types    map[string]int // instance type -> weight
 	mgrIndex map[string]int // position in Config.Managers
 	hooks    *hookRunner
+	health   bool // poll granted servers' health (the role reports it)
 	status   atomic.Pointer[Status]
 	left     atomic.Pointer[[]string] // servers still there while draining
 
@@ -80,6 +82,9 @@ func New(cfg Config) (*Pool, error) {
 	}
 	for _, t := range c.Types {
 		p.types[t.Name] = t.Weight
+	}
+	if hr, ok := c.Role.(role.HealthReporter); ok && hr.ReportsHealth() && c.HealthInterval > 0 {
+		p.health = true
 	}
 	for _, m := range c.Managers {
 		p.mgrIndex[m.Name()] = len(p.mgrIndex)

@@ -41,6 +41,7 @@ const (
 	RetireReleased        = "released"
 	RetireProvisionFailed = "provision-failed"
 	RetireStopped         = "stopped"
+	RetireUnhealthy       = "unhealthy"
 )
 
 // EC2 tag limits.

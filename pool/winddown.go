@@ -262,6 +262,13 @@ func (p *Pool) advance(ps *pass) {
 			if s.inst.State == awsctl.StateRunning {
 				ps.pl.change(s, nil, nil, HookProvision)
 			}
+		case granted:
+			// Health: ask the role about a granted server every
+			// HealthInterval (its Check reports Unhealthy).
+			if p.health && !s.decided && ps.now.Sub(s.m.lastHealth) >= p.cfg.HealthInterval {
+				s.m.lastHealth = ps.now
+				ps.pl.change(s, nil, nil, HookCheck)
+			}
 		case windingDown, retiring, interrupted:
 			if s.claimed {
 				continue

@@ -59,8 +59,8 @@ func ExampleNew() {
 	st, _ = worker.Check(ctx, inst)
 	fmt.Printf("job finished: %+v\n", st)
 	// Output:
-	// job running:  {Idle:false WoundDown:false}
-	// job finished: {Idle:true WoundDown:true}
+	// job running:  {Idle:false WoundDown:false Unhealthy:false}
+	// job finished: {Idle:true WoundDown:true Unhealthy:false}
 }
 
 // Servers that serve the wind-down protocol over HTTP need no code: the
@@ -95,6 +95,6 @@ func ExampleNewHTTP() {
 	st, _ = web.Check(ctx, inst)
 	fmt.Printf("after:  %+v\n", st)
 	// Output:
-	// before: {Idle:true WoundDown:false}
-	// after:  {Idle:true WoundDown:true}
+	// before: {Idle:true WoundDown:false Unhealthy:false}
+	// after:  {Idle:true WoundDown:true Unhealthy:false}
 }

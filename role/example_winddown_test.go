@@ -89,8 +89,8 @@ func Example_customWindDown() {
 	f.now = f.now.Add(time.Minute)
 	check("2m later:")
 	// Output:
-	// asked to wind down:          {Idle:false WoundDown:false}
-	// 30s later, 3 still busy:     {Idle:false WoundDown:false}
-	// 1m later, 5 idle left:       {Idle:true WoundDown:false}
-	// 2m later:                    {Idle:true WoundDown:true}
+	// asked to wind down:          {Idle:false WoundDown:false Unhealthy:false}
+	// 30s later, 3 still busy:     {Idle:false WoundDown:false Unhealthy:false}
+	// 1m later, 5 idle left:       {Idle:true WoundDown:false Unhealthy:false}
+	// 2m later:                    {Idle:true WoundDown:true Unhealthy:false}
 }

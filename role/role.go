@@ -55,4 +55,18 @@ type Status struct {
 	Idle bool
 	// WoundDown: a wind-down finished; the server may be terminated.
 	WoundDown bool
+	// Unhealthy: the server cannot do its work (it fails its health checks,
+	// say). For a role that is a HealthReporter the pool calls Check on
+	// granted servers every HealthInterval; after UnhealthyAfter such
+	// readings in a row, past the server's grace period, it stops counting
+	// the server as capacity, replaces it and winds it down for good.
+	Unhealthy bool
+}
+
+// HealthReporter is implemented by roles whose Check tells, for a server in
+// service, whether it is healthy (Status.Unhealthy). The pool polls the
+// health of granted servers only for such roles, so a role whose Check
+// only follows wind-downs costs nothing in a steady pass.
+type HealthReporter interface {
+	ReportsHealth() bool
 }

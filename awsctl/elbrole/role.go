@@ -391,7 +391,7 @@ func (r *Role) deregister(ctx context.Context, id string, missingGroupOK bool) e
 // would terminate a server still taking requests when the wind-down timed
 // out.
 func (r *Role) Check(ctx context.Context, inst awsctl.Instance) (role.Status, error) {
-	gone := true
+	gone, unhealthy := true, false
 	for _, g := range r.groups {
 		h, err := g.health(ctx, inst.ID)
 		switch {
@@ -409,6 +409,9 @@ func (r *Role) Check(ctx context.Context, inst awsctl.Instance) (role.Status, er
 		default:
 			gone = false
 			if !r.isWindingDown(inst.ID) {
+				// In service: the pool polls this to replace a server the
+				// load balancer keeps failing.
+				unhealthy = unhealthy || h.State == types.TargetHealthStateEnumUnhealthy
 				continue
 			}
 			r.log.LogAttrs(ctx, slog.LevelWarn, "elbrole: target still in service during its wind-down; deregistering again",
@@ -419,10 +422,15 @@ func (r *Role) Check(ctx context.Context, inst awsctl.Instance) (role.Status, er
 		}
 	}
 	if !gone {
-		return role.Status{}, nil
+		return role.Status{Unhealthy: unhealthy}, nil
 	}
 	return r.inner.Check(ctx, inst)
 }
+
+// ReportsHealth reports true: for a server in service, Check says whether
+// the load balancer reads it unhealthy in any target group, and the pool
+// replaces one that stays so (role.HealthReporter).
+func (r *Role) ReportsHealth() bool { return true }
 
 // Restore runs the inner Restore, so the server takes work again, then
 // registers it in every target group and waits, as Provision does, until

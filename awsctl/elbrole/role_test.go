@@ -519,3 +519,22 @@ func TestOneInvalidInstanceDoesNotFailTheBatch(t *testing.T) {
 			f.lb.Targets(f.arn)[0].ID: true, f.lb.Targets(f.arn)[1].ID: true})
 	})
 }
+
+func TestCheckReportsAServerInServiceTheLoadBalancerFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, elbrole.Config{}, elbsim.Config{})
+		ctx := context.Background()
+		require.NoError(t, f.role.Provision(ctx, inst))
+		st, err := f.role.Check(ctx, inst)
+		require.NoError(t, err)
+		assert.False(t, st.Unhealthy)
+		f.lb.SetFailing(inst.ID, true)
+		time.Sleep(30 * time.Second) // two failed checks, 10 s apart
+		st, err = f.role.Check(ctx, inst)
+		require.NoError(t, err)
+		assert.True(t, st.Unhealthy, "the load balancer reads it unhealthy")
+		assert.False(t, st.WoundDown)
+		var hr role.HealthReporter = f.role
+		assert.True(t, hr.ReportsHealth())
+	})
+}
