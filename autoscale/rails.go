@@ -133,10 +133,13 @@ type rails struct {
 	launchKO map[string]int         // consecutive failed launches per pool
 	invalid  map[string]string      // pools whose last launch EC2 refused as invalid
 	restores map[string][]time.Time // wind-downs cancelled, per pool and manager
-	noCap    map[string]int         // consecutive passes with no capacity per pool
-	targets  map[string][]targetMark
-	paused   bool
-	noTerm   bool
+	// badProvision: pools whose last provisioning failed as a configuration
+	// error.
+	badProvision map[string]string
+	noCap        map[string]int // consecutive passes with no capacity per pool
+	targets      map[string][]targetMark
+	paused       bool
+	noTerm       bool
 }
 
 type launchMark struct {
@@ -156,7 +159,7 @@ type alarmKey struct {
 
 func newRails(cfg Rails) *rails {
 	return &rails{cfg: cfg, alarms: map[alarmKey]Alarm{}, failures: map[string][]time.Time{},
-		launchKO: map[string]int{}, invalid: map[string]string{}, restores: map[string][]time.Time{}, noCap: map[string]int{}, targets: map[string][]targetMark{}}
+		launchKO: map[string]int{}, invalid: map[string]string{}, restores: map[string][]time.Time{}, badProvision: map[string]string{}, noCap: map[string]int{}, targets: map[string][]targetMark{}}
 }
 
 // launchBudget returns how many capacity units may still be launched this
@@ -192,6 +195,13 @@ func (r *rails) observe(now time.Time, events []Event, statuses map[string]pool.
 		switch e.Kind {
 		case pool.EventProvisionFailed:
 			r.failures[e.Pool] = append(r.failures[e.Pool], now)
+			if e.Err != nil && errors.Is(e.Err, awsctl.ErrInvalidRequest) {
+				// The role says no server can be ready as configured (a zone
+				// the load balancer does not serve, say): alarm at once.
+				r.badProvision[e.Pool] = e.Err.Error()
+			}
+		case pool.EventProvisioned:
+			delete(r.badProvision, e.Pool)
 		case pool.EventLaunch:
 			r.launchKO[e.Pool] = 0
 			delete(r.invalid, e.Pool)
@@ -218,6 +228,8 @@ func (r *rails) observe(now time.Time, events []Event, statuses map[string]pool.
 		r.failures[name] = fails
 		if len(fails) >= r.cfg.NotReadyLimit {
 			active[alarmKey{AlarmNeverReady, name, ""}] = fmt.Sprintf("%d servers failed to become ready within %v", len(fails), r.cfg.Window)
+		} else if why, ok := r.badProvision[name]; ok {
+			active[alarmKey{AlarmNeverReady, name, ""}] = "provisioning refused as a configuration error: " + why
 		}
 		if n := r.launchKO[name]; n >= r.cfg.LaunchFailureLimit {
 			active[alarmKey{AlarmLaunchFailures, name, ""}] = fmt.Sprintf("%d launches failed in a row", n)

@@ -3,6 +3,7 @@ package autoscale_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -176,4 +177,19 @@ func TestCancelledWindDownsRaiseTheFlappingAlarm(t *testing.T) {
 	assert.NotContains(t, alarmKinds(w.scaler), autoscale.AlarmFlapping)
 	swing() // the target turned three times, twelve wind-downs were cancelled
 	assert.Contains(t, alarmKinds(w.scaler), autoscale.AlarmFlapping)
+}
+
+func TestProvisioningRefusedAsAConfigurationErrorAlarmsAtOnce(t *testing.T) {
+	r, err := role.New("worker", awsctl.LaunchSpec{ImageID: "ami-12345678"}, role.Hooks{
+		Provision: func(context.Context, awsctl.Instance) error {
+			return fmt.Errorf("zone us-east-1b is not served by the load balancer: %w", awsctl.ErrInvalidRequest)
+		},
+	})
+	require.NoError(t, err)
+	w := newWorld(t, newSim(t), poolConfig(r, fixed(t, "jobs", 1)))
+	w.steps(8) // the first server boots and fails its provisioning
+	failed := len(w.eventsOf(pool.EventProvisionFailed))
+	require.NotZero(t, failed)
+	require.Less(t, failed, autoscale.DefaultNotReadyLimit)
+	assert.Contains(t, alarmKinds(w.scaler), autoscale.AlarmNeverReady, "said at the first failure, not the NotReadyLimit-th")
 }

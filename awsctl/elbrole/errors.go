@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
 )
 
 // ErrInvalidConfig is wrapped by every error New returns for bad input;
@@ -101,5 +103,9 @@ func (e *ZoneError) Error() string {
 	return msg
 }
 
-// Unwrap returns ErrZoneNotServed and ErrInvalidConfig.
-func (e *ZoneError) Unwrap() []error { return []error{ErrZoneNotServed, ErrInvalidConfig} }
+// Unwrap returns ErrZoneNotServed, ErrInvalidConfig and
+// awsctl.ErrInvalidRequest: retrying will not help, and the scaler raises
+// its alarm at the first failure.
+func (e *ZoneError) Unwrap() []error {
+	return []error{ErrZoneNotServed, ErrInvalidConfig, awsctl.ErrInvalidRequest}
+}
