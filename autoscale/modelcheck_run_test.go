@@ -371,6 +371,7 @@ func (r *mcRun) after() {
 	r.checkLaunchWhileWinding(events, insts)
 	r.checkForeign()
 	r.checkLaunchWithoutDemand()
+	r.checkHostView(insts)
 	switch {
 	case r.pass >= mcChaosPasses+mcConvergeBound && r.pass < mcChaosPasses+mcSettlePasses:
 		r.checkConverged(insts, r.pass == mcChaosPasses+mcSettlePasses-1)
@@ -602,6 +603,34 @@ func (r *mcRun) checkLaunchWithoutDemand() {
 			}
 			r.violate("launch-without-demand", "pool %s launched %d units %v (replacing %q) with no demand for %d passes",
 				ps.name, l.capacity, ids, l.replaces, r.pass-mcChaosPasses-mcSettlePasses)
+		}
+	}
+}
+
+// checkHostView: a host that keeps each manager's servers from the
+// notices alone holds, after every pass, what EC2 holds: the pool's
+// instances that run or may run with the manager's grant tag (a stopped
+// one is already revoked; it waits for its termination).
+func (r *mcRun) checkHostView(insts []awsctl.Instance) {
+	if r.crashed && r.pass == r.crashPass {
+		return // the new process (and its host) has not passed yet
+	}
+	for i, ps := range r.sc.pools {
+		if i >= len(r.managers) {
+			break
+		}
+		for _, m := range r.managers[i] {
+			var ec2 []string
+			for _, inst := range insts {
+				if inst.Tags[pool.TagOwner] == mcIdentity && inst.Tags[pool.TagPool] == ps.name &&
+					inst.Tags[pool.TagManager] == m.Name() && working(inst.State) {
+					ec2 = append(ec2, inst.ID)
+				}
+			}
+			slices.Sort(ec2)
+			if host := m.view(); !slices.Equal(ec2, host) {
+				r.violate("host-view", "pool %s manager %s: the host holds %v from its notices, EC2 holds %v", ps.name, m.Name(), host, ec2)
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -316,6 +317,32 @@ type mcManager struct {
 	fixed *manager.Fixed
 	queue *manager.Queue
 	track *manager.TargetTracking
+
+	// held is the host's list of the manager's servers, kept from the
+	// notices alone, as an embedder keeps it.
+	mu   sync.Mutex
+	held map[string]bool
+}
+
+func (m *mcManager) Notify(n manager.Notice) {
+	m.Manager.Notify(n)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.held == nil {
+		m.held = map[string]bool{}
+	}
+	switch n.Kind {
+	case manager.Granted, manager.Restored, manager.WindDown, manager.Interrupted:
+		m.held[n.Server.ID] = true
+	case manager.Revoked:
+		delete(m.held, n.Server.ID)
+	}
+}
+
+func (m *mcManager) view() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Sorted(maps.Keys(m.held))
 }
 
 func newMCManager(spec *mcManagerSpec, pass func() int) *mcManager {

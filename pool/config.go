@@ -36,9 +36,12 @@ const (
 	// does not show yet still counts as on its way. EC2's listing can lag
 	// a launch by a few seconds; anything much longer means it is gone.
 	DefaultLaunchGrace = 5 * time.Minute
-	// DefaultListingLag is how long EC2's listing may lag a launch: new
-	// instances have been seen missing from DescribeInstances for up to a
-	// minute.
+	// DefaultListingLag is how long EC2's listing is taken to lag a
+	// launch. The EC2 developer guide's "Eventual consistency in the Amazon
+	// EC2 API" says a new instance may not be visible to DescribeInstances
+	// at once and advises backing off from seconds up to a few minutes; a
+	// minute covers what is usually seen, not that worst case: a host whose
+	// region lags more raises Config.ListingLag.
 	DefaultListingLag = time.Minute
 	// MinimumCharge is EC2's minimum per-second charge for a Linux
 	// instance: a server younger than this is already paid for.

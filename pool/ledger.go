@@ -10,7 +10,8 @@ type ledger struct {
 	// live is what counts toward Max: every server that runs or may run,
 	// plus the worst case of this pass's launches.
 	live int
-	// byState is capacity per lifecycle state.
+	// byState is capacity per lifecycle state, replacements on their way
+	// left out (they are in replacing).
 	byState [numStates]int
 	// replacing is capacity launched to replace a server and not swapped
 	// in yet: it counts toward Max but is no capacity for new demand.
@@ -76,12 +77,14 @@ func heldBy(s *server) int {
 // add counts s into the ledger (sign 1) or out of it (sign -1).
 func (l *ledger) add(s *server, sign int) {
 	w := s.weight * sign
-	if countsTowardMax(s) {
-		l.live += w
-	}
-	l.byState[s.state] += w
+	// Every server the pass sees counts toward Max until EC2 shows it
+	// shutting down: interrupted ones until EC2 takes them, stopped ones
+	// until the pass has terminated them. Max is what EC2 holds.
+	l.live += w
 	if s.replaces != nil && s.state != granted {
-		l.replacing += w
+		l.replacing += w // earmarked: counted apart from the states
+	} else {
+		l.byState[s.state] += w
 	}
 	if s.supply() {
 		l.supply[marketIndex(s.inst.Market)] += w

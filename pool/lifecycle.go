@@ -125,12 +125,6 @@ func allowed(from, to state) bool {
 	return false
 }
 
-// countsTowardMax reports whether a server in st occupies room under Max.
-// Every server the pass sees does, until EC2 shows it shutting down:
-// interrupted servers until EC2 takes them, stopped ones until the pass
-// has terminated them. Max is what EC2 holds, not what works.
-func countsTowardMax(*server) bool { return true }
-
 // supply reports whether s is capacity for new demand that no manager
 // holds yet: on its way, free, or being restored to the pool.
 func (s *server) supply() bool {

@@ -108,7 +108,7 @@ func (p *Pool) readHooks(pl *Plan, now time.Time) {
 		}
 		switch r.kind {
 		case HookProvision:
-			m.provisioned(pl, id)
+			pl.markReady(id)
 			p.event(pl, Event{Kind: EventProvisioned, Instance: id})
 		case HookWindDown:
 			m.windDownSent, m.hookFailing = true, false
@@ -128,8 +128,8 @@ func (p *Pool) readHooks(pl *Plan, now time.Time) {
 	}
 }
 
-// provisioned records a successful Provision: the pass writes TagReady.
-func (m *memo) provisioned(pl *Plan, id string) {
+// markReady records a successful Provision: the pass writes TagReady.
+func (pl *Plan) markReady(id string) {
 	if pl.ready == nil {
 		pl.ready = map[string]bool{}
 	}
@@ -289,20 +289,6 @@ func oldestFirst(a, b *server) int {
 func (p *Pool) seen(id string) bool {
 	m, ok := p.mem[id]
 	return ok && m.seen == p.pass
-}
-
-// forget drops the memos of instances neither listed nor in flight nor
-// running a hook: they are gone.
-func (p *Pool) forget() {
-	for id, m := range p.mem {
-		if m.seen == p.pass {
-			continue
-		}
-		if _, ok := p.inflight[id]; ok || p.hooks.busy(id) {
-			continue
-		}
-		delete(p.mem, id)
-	}
 }
 
 // applyOverlay shows inst with the tag changes the pool made that the

@@ -186,7 +186,6 @@ func (p *Pool) plan(ctx context.Context, snap Snapshot) *Plan {
 		}
 	}
 	p.decide(ps)
-	p.forget()
 	for _, b := range p.bugs {
 		p.event(pl, Event{Kind: EventCloudError, Reason: "lifecycle transition outside the table: " + b})
 	}
@@ -201,7 +200,7 @@ func (p *Pool) decide(ps *pass) {
 	}
 	p.markReserved(ps.now, ps.servers)
 	// What the world did: servers lost, stopped or interrupted.
-	p.reportLost(ps)
+	p.dropGone(ps)
 	p.retireStopped(ps)
 	p.interruptions(ps)
 	// What the hooks finished: provisioning, restores.
@@ -285,7 +284,11 @@ func (p *Pool) announceAdopted(ps *pass) {
 		case granted, restoring:
 			ps.pl.notify(s, w, manager.Notice{Kind: manager.Granted, Adopted: true, Reason: "adopted"})
 		case windingDown, retiring:
-			ps.pl.notify(s, w, manager.Notice{Kind: manager.WindDown, Adopted: true, Deadline: s.deadline, Reason: "adopted"})
+			if s.tags.retire != RetireStopped { // a stopped one was revoked
+				ps.pl.notify(s, w, manager.Notice{Kind: manager.WindDown, Adopted: true, Deadline: s.deadline, Reason: "adopted"})
+			}
+		case interrupted:
+			ps.pl.notify(s, w, manager.Notice{Kind: manager.Interrupted, Adopted: true, Deadline: s.notice, Reason: "adopted"})
 		}
 	}
 }
@@ -335,9 +338,9 @@ func (p *Pool) dropStaleGrants(ps *pass) {
 		if s.prevMgr == nil && !s.staleGrant {
 			continue
 		}
-		if s.state == free || s.state == provisioning || s.staleGrant && s.state != granted {
-			ps.pl.change(s, nil, []string{TagManager}, 0)
-		}
+		// Not granted again this pass (grantTo clears both marks): whatever
+		// else the pass decided for it, the grant tag goes with the notice.
+		ps.pl.change(s, nil, []string{TagManager}, 0)
 		if s.prevMgr != nil {
 			ps.pl.notify(s, s.prevMgr, manager.Notice{Kind: manager.Revoked, Reason: "handed back to the pool"})
 		}
@@ -425,8 +428,11 @@ func (p *Pool) grantTo(ps *pass, s *server, w *want, reason string) {
 // pass, so that a server lost outside the scaler is reported to it.
 func (p *Pool) recordGrants(ps *pass) {
 	for _, s := range ps.servers {
-		switch s.state {
-		case granted, windingDown, restoring:
+		switch {
+		case s.state == granted, s.state == windingDown, s.state == restoring, s.state == interrupted,
+			s.state == retiring && s.tags.retire != RetireStopped:
+			// Every server the manager was told it holds until it hears
+			// otherwise; a stopped one was revoked when it was seen stopped.
 			s.m.grantedTo = p.wantOf(ps, s.mgr)
 		default:
 			s.m.grantedTo = nil
@@ -434,21 +440,28 @@ func (p *Pool) recordGrants(ps *pass) {
 	}
 }
 
-// reportLost tells managers about servers they held that are gone without
-// the scaler terminating them: terminated by EC2 or a person.
-func (p *Pool) reportLost(ps *pass) {
+// dropGone handles the servers the listing no longer shows: those a
+// manager held are reported to it as lost (terminated outside the scaler),
+// and their memory is dropped, unless a launch not listed yet or a hook
+// running still needs it. One walk over the memory, which only instances
+// the listing showed or launches in flight add to.
+func (p *Pool) dropGone(ps *pass) {
 	for id, m := range p.mem {
-		if m.seen == p.pass || m.grantedTo == nil {
+		if m.seen == p.pass {
 			continue
 		}
 		if _, ok := p.inflight[id]; ok {
 			continue
 		}
-		w := m.grantedTo
-		m.grantedTo = nil
-		ps.pl.lost = append(ps.pl.lost, notice{w.m, manager.Notice{Kind: manager.Revoked,
-			Server: manager.Server{ID: id}, Reason: "lost: terminated outside the scaler"}})
-		p.event(ps.pl, Event{Kind: EventRevoke, Instance: id, Manager: w.name, Reason: "terminated outside the scaler"})
+		if w := m.grantedTo; w != nil {
+			m.grantedTo = nil
+			ps.pl.lost = append(ps.pl.lost, notice{w.m, manager.Notice{Kind: manager.Revoked,
+				Server: manager.Server{ID: id}, Reason: "lost: terminated outside the scaler"}})
+			p.event(ps.pl, Event{Kind: EventRevoke, Instance: id, Manager: w.name, Reason: "terminated outside the scaler"})
+		}
+		if !p.hooks.busy(id) {
+			delete(p.mem, id)
+		}
 	}
 }
 
@@ -469,9 +482,19 @@ func (p *Pool) recordStatus(ps *pass) {
 	if p.cfg.Prices != nil && p.cfg.Price == nil {
 		prices = map[priceKey]float64{}
 	}
-	for _, s := range ps.servers {
-		switch {
-		case prices != nil:
+	// Capacity comes from the ledger the decisions used; only spend needs
+	// the servers, and only when prices are known.
+	by := l.byState
+	st.Booting, st.Provisioning = by[launching]+by[booting], by[provisioning]
+	st.Free, st.Granted, st.Interrupted = by[free], by[granted], by[interrupted]
+	st.WindingDown = by[windingDown] + by[restoring] + by[retiring] + by[stopped]
+	st.Replacing = l.replacing
+	if prices != nil || p.cfg.Price != nil {
+		for _, s := range ps.servers {
+			if prices == nil {
+				st.HourlySpend += p.hourly(now, s)
+				continue
+			}
 			k := priceKey{offeringKey{s.inst.Type, s.inst.Zone, s.inst.Market}, s.reserved}
 			price, ok := prices[k]
 			if !ok {
@@ -479,26 +502,6 @@ func (p *Pool) recordStatus(ps *pass) {
 				prices[k] = price
 			}
 			st.HourlySpend += price
-		case p.cfg.Price != nil:
-			st.HourlySpend += p.hourly(now, s)
-		}
-		if s.replaces != nil && s.state != granted {
-			st.Replacing += s.weight
-			continue
-		}
-		switch s.state {
-		case launching, booting:
-			st.Booting += s.weight
-		case provisioning:
-			st.Provisioning += s.weight
-		case free:
-			st.Free += s.weight
-		case granted:
-			st.Granted += s.weight
-		case windingDown, restoring, retiring, stopped:
-			st.WindingDown += s.weight
-		case interrupted:
-			st.Interrupted += s.weight
 		}
 	}
 	for _, w := range ps.wants {

@@ -279,14 +279,11 @@ func (p *Pool) advance(ps *pass) {
 }
 
 func (p *Pool) advanceWindDown(ps *pass, s *server) {
-	if !s.tags.winding && s.state != interrupted {
+	if !s.tags.winding {
 		return // the wind-down tags are written this pass
 	}
 	w := p.wantOf(ps, s.mgr)
 	noWork := w == nil || s.state == stopped || s.tags.retire == RetireStopped || s.inst.State != awsctl.StateRunning
-	if s.state == interrupted && !s.tags.winding {
-		return // tags written this pass
-	}
 	if !s.m.woundDown && !noWork && ps.now.After(s.deadline) {
 		switch {
 		case (p.cfg.Billing == Hourly || p.cfg.OnWindDownTimeout == Restore) && s.state == windingDown:
