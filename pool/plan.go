@@ -222,6 +222,7 @@ func (p *Pool) decide(ps *pass) {
 	p.replaceOnDemand(ps)
 	p.recordGrants(ps)
 	p.recordStatus(ps)
+	p.recordServers(ps)
 }
 
 // replaceUnhealthy retires granted servers the role has read unhealthy

@@ -16,13 +16,14 @@ import (
 // more managers. Embedders see it read-only, through autoscale.Scaler: its
 // name, configuration and status. The scaler drives its passes.
 type Pool struct {
-	cfg      Config
-	types    map[string]int // instance type -> weight
-	mgrIndex map[string]int // position in Config.Managers
-	hooks    *hookRunner
-	health   bool // poll granted servers' health (the role reports it)
-	status   atomic.Pointer[Status]
-	left     atomic.Pointer[[]string] // servers still there while draining
+	cfg        Config
+	types      map[string]int // instance type -> weight
+	mgrIndex   map[string]int // position in Config.Managers
+	hooks      *hookRunner
+	health     bool // poll granted servers' health (the role reports it)
+	status     atomic.Pointer[Status]
+	left       atomic.Pointer[[]string] // servers still there while draining
+	serverList serverList
 
 	mu          sync.Mutex // one pass at a time
 	mem         map[string]*memo
@@ -145,6 +146,7 @@ func (p *Pool) reset() {
 	p.overlay = map[string]overlay{}
 	p.pass = 0 // the next pass is a first pass: adoption, ListingLag hold
 	p.holdUntil, p.holdSaid = time.Time{}, false
+	p.serverList.keep = 0
 	p.hooks.forget()
 }
 
