@@ -22,6 +22,10 @@ const (
 	// DefaultMinPassGap is the shortest time between two passes when role
 	// hooks finishing wake Run early.
 	DefaultMinPassGap = 2 * time.Second
+	// DefaultCallTimeout bounds one mutating cloud call: EC2 answers a
+	// launch or a batch of tags in seconds, and the SDK's standard retryer
+	// (3 attempts, backoff up to 20 s) fits in it.
+	DefaultCallTimeout = 30 * time.Second
 )
 
 // TokenWindow is the period launch tokens are counted in. A token is
@@ -93,7 +97,15 @@ type Options struct {
 	SpotNotices awsctl.SpotNoticeSource
 	// Leader, if set, gates every pass and every mutating call: only the
 	// replica holding the lease acts. Nil means this scaler always acts.
+	// A Leader that also implements Lease fences the calls themselves.
 	Leader Leader
+	// CallTimeout bounds each mutating cloud call (launch, tag, untag,
+	// terminate), the client's rate-limit waits and retries included;
+	// default DefaultCallTimeout. A call that runs out is retried next
+	// pass (launches under the same idempotency token). With a Lease, a
+	// new leader waits the lease's TTL plus CallTimeout before its first
+	// mutation.
+	CallTimeout time.Duration
 	// Rails are the safety caps and runaway detectors; the zero value
 	// takes the documented defaults.
 	Rails Rails
@@ -142,6 +154,12 @@ func (o Options) withDefaults() (Options, error) {
 	o.BusyInterval = min(o.BusyInterval, o.Interval)
 	if o.MinPassGap == 0 {
 		o.MinPassGap = DefaultMinPassGap
+	}
+	if o.CallTimeout < 0 {
+		return o, bad("CallTimeout", "must not be negative, got %v", o.CallTimeout)
+	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = DefaultCallTimeout
 	}
 	if o.HookWait < 0 {
 		return o, bad("HookWait", "must not be negative, got %v", o.HookWait)

@@ -58,6 +58,12 @@ type Scaler struct {
 	leading bool
 	terms   int
 	term    uint64 // the Leader's Term at the start of this term, if it has one
+	// lease is the Lease's context of this term (nil without a Lease):
+	// mutating calls and role hooks end with it. actFrom is when this
+	// term's first mutation may go out, once a previous leader's lease and
+	// calls are over.
+	lease   context.Context
+	actFrom time.Time
 
 	stepMu   chan struct{} // one pass at a time; a channel so waits honour a context
 	mu       sync.Mutex
@@ -176,11 +182,19 @@ func (s *Scaler) Step(ctx context.Context) error {
 // at all, which Step answers with a second pass.
 func (s *Scaler) pass(ctx context.Context) (short bool, err error) {
 	s.passEvents = s.passEvents[:0]
+	now := s.opts.Clock()
+	if s.opts.Leader != nil && !s.opts.Leader.IsLeader(ctx) {
+		s.loseTerm()
+		return false, ErrNotLeader
+	}
+	s.gainTerm(now)
 	if !s.mayAct(ctx) {
 		return false, ErrNotLeader
 	}
-	s.gainTerm()
-	now := s.opts.Clock()
+	if until, wait := s.fenceWait(now); wait && !s.opts.DryRun {
+		return false, fmt.Errorf("%w: new term: no change before %s, when a previous leader's lease and calls are over",
+			ErrNotLeader, until.Format(time.RFC3339))
+	}
 	s.pollNotices(ctx, now)
 	s.refreshPrices(ctx, now)
 	insts, err := s.cloud.ListInstances(ctx, awsctl.ListFilter{Tags: map[string]string{pool.TagOwner: s.opts.Identity}})
@@ -403,7 +417,11 @@ func (s *Scaler) execute(ctx context.Context, now time.Time, plans []*pool.Plan,
 			fail(g, ErrNotLeader)
 			continue
 		}
-		for id, err := range s.splitOnNotFound(g.ids, func(ids []string) error { return s.cloud.Tag(ctx, ids, g.tags) }) {
+		for id, err := range s.splitOnNotFound(g.ids, func(ids []string) error {
+			cctx, cancel := s.fenced(ctx)
+			defer cancel()
+			return leaseErr(cctx, s.cloud.Tag(cctx, ids, g.tags))
+		}) {
 			fail(&group{ids: []string{id}, refs: []int{g.refs[slices.Index(g.ids, id)]}}, fmt.Errorf("tag %s: %w", id, err))
 		}
 	}
@@ -413,7 +431,11 @@ func (s *Scaler) execute(ctx context.Context, now time.Time, plans []*pool.Plan,
 			fail(g, ErrNotLeader)
 			continue
 		}
-		for id, err := range s.splitOnNotFound(g.ids, func(ids []string) error { return s.cloud.Untag(ctx, ids, g.keys) }) {
+		for id, err := range s.splitOnNotFound(g.ids, func(ids []string) error {
+			cctx, cancel := s.fenced(ctx)
+			defer cancel()
+			return leaseErr(cctx, s.cloud.Untag(cctx, ids, g.keys))
+		}) {
 			fail(&group{ids: []string{id}, refs: []int{g.refs[slices.Index(g.ids, id)]}}, fmt.Errorf("untag %s: %w", id, err))
 		}
 	}
@@ -439,7 +461,10 @@ func (s *Scaler) execute(ctx context.Context, now time.Time, plans []*pool.Plan,
 			outcomes[i].TerminateErr = ErrNotLeader
 		}
 	} else if len(ids) > 0 {
-		done, err := s.cloud.Terminate(ctx, ids)
+		cctx, cancel := s.fenced(ctx)
+		done, err := s.cloud.Terminate(cctx, ids)
+		err = leaseErr(cctx, err)
+		cancel()
 		for _, id := range done {
 			if i, ok := owner[id]; ok {
 				outcomes[i].Terminated = append(outcomes[i].Terminated, id)
@@ -520,7 +545,10 @@ func (s *Scaler) launch(ctx context.Context, now time.Time, poolName string, req
 	for attempt := 0; ; attempt++ {
 		st := s.tokenState(key, now)
 		req.Token = st.token(s.opts.Identity, key)
-		insts, err := s.cloud.Launch(ctx, req)
+		cctx, cancel := s.fenced(ctx)
+		insts, err := s.cloud.Launch(cctx, req)
+		err = leaseErr(cctx, err)
+		cancel()
 		if err != nil && len(insts) == 0 && ambiguous(err) {
 			st.pinned = req.Token // the same request must send it again
 			return nil, err
@@ -792,7 +820,10 @@ func (s *Scaler) Shutdown(ctx context.Context, opts ShutdownOptions) error {
 // (hook results, launches in flight, tag changes) may be stale, since
 // another replica acted in between, so it is dropped and re-learnt from the
 // cloud, as a new process would.
-func (s *Scaler) gainTerm() {
+//
+// With a Lease, every term, the first included, starts with a wait: see
+// Lease.
+func (s *Scaler) gainTerm(now time.Time) {
 	if t, ok := s.opts.Leader.(Terms); ok {
 		if term := t.Term(); s.leading && term != s.term {
 			s.loseTerm() // lost and won again between two passes
@@ -806,16 +837,22 @@ func (s *Scaler) gainTerm() {
 	}
 	s.leading = true
 	s.terms++
-	if s.terms == 1 {
-		return // the first term starts with the scaler: nothing to forget
+	if s.terms > 1 {
+		s.mu.Lock()
+		s.hookCtx, s.cancelHooks = context.WithCancel(context.Background())
+		s.mu.Unlock()
+		for _, p := range s.pools {
+			resetPool(p)
+		}
+		s.tokens = map[tokenKey]*tokenState{}
 	}
-	s.mu.Lock()
-	s.hookCtx, s.cancelHooks = context.WithCancel(context.Background())
-	s.mu.Unlock()
-	for _, p := range s.pools {
-		resetPool(p)
+	if l, ok := s.opts.Leader.(Lease); ok {
+		s.lease = l.LeaseContext()
+		s.actFrom = now.Add(l.TTL() + s.opts.CallTimeout)
+		s.mu.Lock()
+		context.AfterFunc(s.lease, s.cancelHooks) // hooks end with the term's lease
+		s.mu.Unlock()
 	}
-	s.tokens = map[tokenKey]*tokenState{}
 }
 
 // loseTerm ends a term: the role hooks this replica started stop, so a

@@ -78,6 +78,19 @@ func (b *Bucket) Wait(ctx context.Context, n int) error {
 	defer timer.Stop()
 	select {
 	case <-timer.C:
+		// The timer and ctx may end together, and a select picks either:
+		// check again, so a caller whose context ended (a lease lost while
+		// it waited, say) never goes on to the call.
+		// A deadline reached is checked on the clock, not on Err, which
+		// turns only once the context's own timer has run.
+		err := ctx.Err()
+		if d, ok := ctx.Deadline(); ok && err == nil && !time.Now().Before(d) {
+			err = context.DeadlineExceeded
+		}
+		if err != nil {
+			b.refund(take)
+			return fmt.Errorf("ratelimit: %w", err)
+		}
 		return nil
 	case <-ctx.Done():
 		b.refund(take)

@@ -136,3 +136,23 @@ func TestDoneContextTakesNothing(t *testing.T) {
 	require.ErrorIs(t, b.Wait(ctx, 1), context.Canceled)
 	require.NoError(t, b.Wait(context.Background(), 1), "the token is still there")
 }
+
+// A deadline reached at the very moment the tokens arrive must stop the
+// caller, whichever timer the runtime fires first: a scaler bounds its
+// calls by deadlines, and a call that goes on after one may act for a
+// replica that no longer leads.
+func TestContextEndingAsTheTokensArriveStopsTheCaller(t *testing.T) {
+	for range 40 {
+		synctest.Test(t, func(t *testing.T) {
+			b, err := NewBucket(Limit{Burst: 1, PerSecond: 1})
+			require.NoError(t, err)
+			require.NoError(t, b.Wait(context.Background(), 1))
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second) // ends as the next token comes
+			defer cancel()
+			err = b.Wait(ctx, 1)
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.Equal(t, time.Second, time.Since(start), "it waited for the token, then found the deadline reached")
+		})
+	}
+}
