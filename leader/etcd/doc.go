@@ -13,6 +13,10 @@
 //     election key deleted, and also when renewals stop arriving for most
 //     of the TTL, so a partitioned leader stops acting before etcd can
 //     elect another one.
+//   - It implements autoscale.Terms (the election key's revision) and
+//     autoscale.Lease: LeaseContext ends when the leading period ends or
+//     the lease's validity runs out, so a scaler's cloud calls and role
+//     hooks stop with it, and a new leader waits out the TTL first.
 //   - Run campaigns again after a lost session, and gives the lease up
 //     (revokes it) when its context ends, so a replica shut down cleanly
 //     is replaced at once rather than after the TTL.

@@ -28,7 +28,18 @@ var ErrClientClosed = errors.New("etcd client closed")
 // ErrNoLeader is returned by Leader when no replica holds the lease.
 var ErrNoLeader = errors.New("no leader elected")
 
-var _ autoscale.Leader = (*Elector)(nil)
+var (
+	_ autoscale.Leader = (*Elector)(nil)
+	_ autoscale.Terms  = (*Elector)(nil)
+	_ autoscale.Lease  = (*Elector)(nil)
+)
+
+// done is the lease context of a replica that does not lead.
+var done = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // Elector campaigns for one lease of an etcd election on behalf of this
 // replica and reports whether it holds it. It implements autoscale.Leader.
@@ -51,6 +62,11 @@ type Elector struct {
 	mu  sync.Mutex
 	key string // the election key this replica won, while it leads
 	rev int64  // its create revision
+	// lease ends with the leading period: when it ends, or when the
+	// lease's validity runs out first.
+	lease    context.Context
+	endLease context.CancelFunc
+	termRev  atomic.Uint64 // rev of the latest leading period
 
 	resigned chan struct{}
 }
@@ -84,6 +100,32 @@ func (e *Elector) IsLeader(context.Context) bool {
 	return e.leading.Load() && e.elapsed() < time.Duration(e.validUntil.Load()) && e.client.Ctx().Err() == nil
 }
 
+// Term returns the create revision of the election key of this replica's
+// latest leading period: etcd gives every new key a higher revision, so the
+// term changes each time the replica wins the election. It implements
+// autoscale.Terms.
+func (e *Elector) Term() uint64 { return e.termRev.Load() }
+
+// LeaseContext returns a context that ends when this replica's current
+// leading period ends: when it learns the lease or the key is gone, when
+// it resigns, or, without learning anything, when the lease's validity as
+// of the last renewal runs out (a partitioned or frozen replica). It is
+// done already when the replica does not lead. It implements
+// autoscale.Lease: a scaler bounds its cloud calls and role hooks by it.
+func (e *Elector) LeaseContext() context.Context {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lease == nil || !e.leading.Load() {
+		return done
+	}
+	return e.lease
+}
+
+// TTL returns the session lease's TTL: a replica that wins the election
+// may follow one whose lease was valid until this long before. It
+// implements autoscale.Lease.
+func (e *Elector) TTL() time.Duration { return e.opts.TTL }
+
 // Leader returns the identity of the replica that holds the lease now, as
 // etcd sees it, or ErrNoLeader.
 func (e *Elector) Leader(ctx context.Context) (string, error) {
@@ -105,11 +147,14 @@ func (e *Elector) Leader(ctx context.Context) (string, error) {
 func (e *Elector) Resign(ctx context.Context) error {
 	e.mu.Lock()
 	key, rev := e.key, e.rev
+	if key != "" {
+		e.leading.Store(false)
+		e.endLease() // calls in flight stop now, before the key goes
+	}
 	e.mu.Unlock()
 	if key == "" {
 		return nil
 	}
-	e.leading.Store(false)
 	// Wake the leading loop even if the delete fails: it then checks the
 	// key and takes the lease back, rather than holding it while idle.
 	defer func() {
@@ -196,6 +241,31 @@ func (e *Elector) term(ctx context.Context) error {
 		}
 		e.validUntil.Store(0)
 	})
+	// The watchdog ends the session when the lease's validity runs out
+	// without a renewal, whether or not anything reads IsLeader: the lease
+	// context of a leading period must end then (a replica resumed after a
+	// freeze must not find it live), and a renewal arriving after that
+	// must not make the replica lead again on the same, suspect lease.
+	wg.Go(func() {
+		t := time.NewTimer(time.Hour)
+		defer t.Stop()
+		for {
+			left := time.Duration(e.validUntil.Load()) - e.elapsed()
+			if left <= 0 {
+				end()
+				e.mu.Lock()
+				e.leading.Store(false)
+				e.mu.Unlock()
+				return
+			}
+			t.Reset(left)
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
 	defer func() {
 		end()
 		wg.Wait()
@@ -257,8 +327,16 @@ func (e *Elector) lead(ctx context.Context, election *concurrency.Election) erro
 	defer stop()
 	changes := e.client.Watch(wctx, key, clientv3.WithRev(resp.Header.Revision+1))
 
+	lease, endLease := context.WithCancel(ctx)
+	defer endLease()
 	e.mu.Lock()
+	if ctx.Err() != nil { // the watchdog ended the session meanwhile
+		e.mu.Unlock()
+		return nil
+	}
 	e.key, e.rev = key, rev
+	e.lease, e.endLease = lease, endLease
+	e.termRev.Store(uint64(rev))
 	e.leading.Store(true)
 	e.mu.Unlock()
 	e.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "etcd election: leading",
@@ -270,7 +348,9 @@ func (e *Elector) lead(ctx context.Context, election *concurrency.Election) erro
 		e.mu.Lock()
 		e.leading.Store(false)
 		e.key, e.rev = "", 0
+		e.lease, e.endLease = nil, nil
 		e.mu.Unlock()
+		endLease()
 		e.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "etcd election: following",
 			slog.String("identity", e.opts.Identity))
 		if e.opts.OnChange != nil {

@@ -36,7 +36,7 @@ func demandAt(pass int) int {
 	}
 }
 
-const passes = 36
+const passes = 42
 
 // ledger is what both replicas did to the one cloud, as the cloud saw it.
 type ledger struct {
@@ -199,6 +199,9 @@ func (f *failover) newReplica(endpoint, name string, killAt int) *replica {
 		Clock:    f.sim.Now,
 		HookWait: time.Second,
 		Leader:   r.Elector,
+		// A new leader waits TTL + CallTimeout (simulated) before acting:
+		// short here, so the run converges within its passes.
+		CallTimeout: 5 * time.Second,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.scaler.Shutdown(context.Background(), autoscale.ShutdownOptions{}) })
