@@ -30,7 +30,14 @@
 // deregistrations arriving within Config.BatchWindow go out as one call per
 // target group, and one DescribeTargetHealth per target group and
 // Config.PollInterval answers every hook waiting on it, so a hundred servers
-// provisioning at once make a handful of calls, not hundreds. Client-side
+// provisioning at once make a handful of calls, not hundreds. A batched
+// registration or deregistration keeps its hook's context: one whose
+// context has ended (the hook timed out, or the pool's replica lost the
+// leader lease) is dropped from the batch, checked again right before the
+// call goes out, and a call runs only while one of its hooks still waits
+// for it. A deposed leader's deregistration therefore does not land after
+// the new leader restored the server, unless it was already on the wire:
+// ELB takes no precondition with the call to refuse it by. Client-side
 // token buckets ([Limits]) keep the calls under ELB's request rate limits,
 // and errors are classified into awsctl's kinds (awsctl.ErrThrottled,
 // awsctl.ErrNotFound, awsctl.ErrInvalidRequest, ...) as *awsctl.APIError

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,8 +16,10 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/awsctl/ratelimit"
 )
 
-// callTimeout bounds one API call made on behalf of several hooks: it runs
-// detached from any one hook's context, since the others still need it.
+// callTimeout bounds one API call made on behalf of several hooks (the
+// rate limiter's wait included): a registration call runs until every hook
+// it serves has left, whichever leaves last, and a describe runs detached
+// from the hooks' contexts, since others may still need it.
 const callTimeout = 30 * time.Second
 
 // Health is a target's health in one target group, as the load balancer
@@ -227,6 +231,20 @@ const MaxTargetsPerCall = 100
 
 // batcher turns the registration calls that hooks make within a short
 // window into one call for all their instances.
+//
+// Each request carries its caller's context, and a batch is sent only for
+// the requests still live right before the wire call: the pool runs hooks
+// under a context that ends when this replica stops leading (or the hook
+// times out), and a deposed leader's deregistration sent after the new
+// leader restored the server would take it out of service behind the new
+// leader's back. ELB cannot refuse such a stale call: RegisterTargets and
+// DeregisterTargets take only a target group and targets, with no
+// precondition (ELBv2 API reference, https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DeregisterTargets.html),
+// so not sending it is the only fence.
+//
+// Batches are not split per term: a hook's context does not say which term
+// it belongs to, and checking each request's own context sends, from a
+// batch mixing an old term's requests with a new one's, only the new ones.
 type batcher struct {
 	g      *group
 	op     string
@@ -235,86 +253,151 @@ type batcher struct {
 	send   func(ctx context.Context, ids []string) error
 
 	mu        sync.Mutex
-	order     []string
-	waiters   map[string][]chan error
+	queue     []*request
 	scheduled bool
 }
 
-// do adds id to the next call and returns that call's result for it.
+// request is one hook's wish to (de)register id.
+type request struct {
+	ctx  context.Context
+	id   string
+	done chan error // buffered: flush never blocks on a caller that has left
+}
+
+// do adds id to the next call and returns that call's result for it. If
+// ctx ends first, do returns ctx's error and id is not sent for this
+// caller (unless the call is already on the wire).
 func (b *batcher) do(ctx context.Context, id string) error {
-	done := make(chan error, 1)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", b.op, err)
+	}
+	req := &request{ctx: ctx, id: id, done: make(chan error, 1)}
 	b.mu.Lock()
-	if b.waiters == nil {
-		b.waiters = map[string][]chan error{}
-	}
-	if _, ok := b.waiters[id]; !ok {
-		b.order = append(b.order, id)
-	}
-	b.waiters[id] = append(b.waiters[id], done)
+	b.queue = append(b.queue, req)
 	if !b.scheduled {
 		b.scheduled = true
 		go b.flush()
 	}
 	b.mu.Unlock()
 	select {
-	case err := <-done:
+	case err := <-req.done:
 		return err
 	case <-ctx.Done():
-		// The call may still be made: registration is idempotent, and the
-		// pool repeats a hook that did not finish.
+		// Still queued: leave the batch. Taken by a flush already: the
+		// flush checks ctx again before the wire call. Once on the wire the
+		// call may still take effect; the pool repeats a hook that did
+		// not finish, and (de)registration is idempotent.
+		b.mu.Lock()
+		b.queue = slices.DeleteFunc(b.queue, func(r *request) bool { return r == req })
+		b.mu.Unlock()
 		return fmt.Errorf("%s: %w", b.op, ctx.Err())
 	}
 }
 
-// flush waits for the window to collect more ids, then sends one call per
-// MaxTargetsPerCall of them.
+// flush waits for the window to collect more requests, then sends one call
+// per MaxTargetsPerCall of their ids.
 func (b *batcher) flush() {
 	if b.window > 0 {
 		_ = b.g.clock.Sleep(context.Background(), b.window)
 	}
 	b.mu.Lock()
-	ids, waiters := b.order, b.waiters
-	b.order, b.waiters, b.scheduled = nil, nil, false
+	queue := b.queue
+	b.queue, b.scheduled = nil, false
 	b.mu.Unlock()
+
+	// Several hooks may ask for the same id; it is sent once, for them all.
+	var ids []string
+	byID := map[string][]*request{}
+	for _, r := range queue {
+		if byID[r.id] == nil {
+			ids = append(ids, r.id)
+		}
+		byID[r.id] = append(byID[r.id], r)
+	}
 	// Results go out once every call is made, so that the waiters' next
 	// health reading, which must follow their registration change, is one
 	// reading for all of them.
-	results := make(map[string]error, len(ids))
+	results := make(map[*request]error, len(queue))
 	for start := 0; start < len(ids); start += MaxTargetsPerCall {
-		chunk := ids[start:min(start+MaxTargetsPerCall, len(ids))]
-		err := b.call(chunk)
-		if err != nil && len(chunk) > 1 && isCode(err, codeInvalidTarget) {
+		var chunk []*request
+		for _, id := range ids[start:min(start+MaxTargetsPerCall, len(ids))] {
+			chunk = append(chunk, byID[id]...)
+		}
+		sent, err := b.call(chunk, results)
+		if err != nil && len(sent) > 1 && isCode(err, codeInvalidTarget) {
 			// One bad instance fails the whole call: find out which, so
 			// that the others go through.
-			for _, id := range chunk {
-				results[id] = b.call([]string{id})
+			for _, id := range sent {
+				_, _ = b.call(byID[id], results)
 			}
-			continue
-		}
-		for _, id := range chunk {
-			results[id] = err
 		}
 	}
-	for id, err := range results {
-		for _, w := range waiters[id] {
-			w <- err
-		}
+	for r, err := range results {
+		r.done <- err
 	}
 }
 
-func (b *batcher) call(ids []string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+// call makes one call for the ids of reqs whose callers are still waiting,
+// checked after the rate limiter's wait, right before the call; it records
+// every request's result in results and returns the ids sent and the call's
+// error.
+func (b *batcher) call(reqs []*request, results map[*request]error) (sent []string, err error) {
+	ctx, cancel := callContext(reqs)
 	defer cancel()
-	err := b.bucket.Wait(ctx, 1)
+	err = b.bucket.Wait(ctx, 1)
+	var live []*request
+	for _, r := range reqs {
+		if cerr := r.ctx.Err(); cerr != nil {
+			results[r] = fmt.Errorf("%s: %w", b.op, cerr)
+			continue
+		}
+		live = append(live, r)
+		if !slices.Contains(sent, r.id) {
+			sent = append(sent, r.id)
+		}
+	}
+	if len(live) == 0 {
+		return nil, nil // nobody waits for it any more: not sent
+	}
 	if err == nil {
-		err = b.send(ctx, ids)
+		err = b.send(ctx, sent)
 		// Even a failed call may have taken effect.
-		b.g.changedNow(ids)
+		b.g.changedNow(sent)
+	} else {
+		sent = nil
 	}
 	b.g.log.LogAttrs(ctx, slog.LevelDebug, "elbrole call", slog.String("op", b.op),
-		slog.String("target_group", b.g.tg.ARN), slog.Int("targets", len(ids)), slog.Any("error", err))
+		slog.String("target_group", b.g.tg.ARN), slog.Int("targets", len(sent)),
+		slog.Int("dropped", len(reqs)-len(live)), slog.Any("error", err))
 	if err = classify(b.op, err); err != nil {
-		return fmt.Errorf("target group %s: %w", b.g.tg.ARN, err)
+		err = fmt.Errorf("target group %s: %w", b.g.tg.ARN, err)
 	}
-	return nil
+	for _, r := range live {
+		results[r] = err
+	}
+	return sent, err
+}
+
+// callContext returns the context of a call made for reqs: it ends once
+// every one of their contexts has ended, so that a call nobody waits for is
+// neither waited for, nor made, nor retried by the SDK's retryer, and after
+// callTimeout at most. It carries no caller's values: it serves them all.
+func callContext(reqs []*request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	var left atomic.Int64
+	left.Store(int64(len(reqs)))
+	stops := make([]func() bool, 0, len(reqs))
+	for _, r := range reqs {
+		stops = append(stops, context.AfterFunc(r.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		}))
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
 }

@@ -353,11 +353,21 @@ func (r *Role) registerBy(ctx context.Context, g *group, id string, deadline tim
 // (the server must keep serving what the load balancer still sends it) and
 // the pool tries again. A target group that no longer exists
 // (TargetGroupNotFound) has nothing to drain and is skipped.
+//
+// A deregistration whose ctx ends before it is sent is not sent: the pool
+// ends a term's hooks when its replica stops leading, and the new leader may
+// restore the server meanwhile. The role then forgets the wind-down too.
 func (r *Role) WindDown(ctx context.Context, inst awsctl.Instance) error {
+	was := r.isWindingDown(inst.ID)
 	r.setWindingDown(inst.ID, true)
 	// A deleted target group sends the server nothing and holds nothing to
 	// drain: failing here would repeat the wind-down forever.
 	if err := r.deregister(ctx, inst.ID, true); err != nil {
+		if ctx.Err() != nil {
+			// Otherwise Check, polling the server's health once another
+			// leader has put it back in service, would deregister it.
+			r.setWindingDown(inst.ID, was)
+		}
 		return fmt.Errorf("elbrole: wind down %s: %w", inst.ID, err)
 	}
 	return r.inner.WindDown(ctx, inst)
