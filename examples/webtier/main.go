@@ -242,8 +242,23 @@ func run(ctx context.Context, out io.Writer, cfg config) (result, error) {
 	day := newLoad(start, cfg.seed)
 	servers := scaler.Pool("web")
 	res := result{}
-	fmt.Fprintf(out, "%-5s %6s | %7s %8s %7s | %7s %7s | %8s\n",
-		"time", "req/s", "healthy", "draining", "booting", "req/srv", "latency", "cost")
+	// Each row shows the requests refused since the previous one (none
+	// healthy, or all overloaded), so that a reader sees when refusals
+	// happen; a last row at the end of the run closes the timeline, and the
+	// rows add up to the summary's total.
+	fmt.Fprintf(out, "%-5s %6s | %7s %8s %7s | %7s %7s | %7s | %8s\n",
+		"time", "req/s", "healthy", "draining", "booting", "req/srv", "latency", "refused", "cost")
+	var rate, refusedBefore float64
+	var st pool.Status
+	row := func(at time.Time) {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		fmt.Fprintf(out, "%-5s %6.0f | %7d %8d %7d | %7.0f %5.0fms | %7.0f | %8s\n",
+			clockTime(at.Sub(start)), rate, tr.healthy, tr.draining, st.Booting+st.Provisioning,
+			tr.perServer, float64(tr.latency)/float64(time.Millisecond), tr.refused-refusedBefore,
+			fmt.Sprintf("$%.2f", sim.Bill().Total))
+		refusedBefore = tr.refused
+	}
 	// Servers chosen to fail, with when their health checks start failing.
 	failRNG := rand.New(rand.NewPCG(cfg.seed, 17))
 	seen, failAt := map[string]bool{}, map[string]time.Time{}
@@ -266,7 +281,7 @@ func run(ctx context.Context, out io.Writer, cfg config) (result, error) {
 				delete(failAt, id)
 			}
 		}
-		rate := day.at(now)
+		rate = day.at(now)
 		tr.serve(now, tick, rate)
 		tracker.Observe(now, rate) // the load balancer's request rate
 		if lastStep.IsZero() || now.Sub(lastStep) >= cfg.interval {
@@ -276,14 +291,10 @@ func run(ctx context.Context, out io.Writer, cfg config) (result, error) {
 			clock.settle()
 			lastStep = now
 		}
-		st := servers.Status()
+		st = servers.Status()
 		res.peak = max(res.peak, st.Live())
 		if lastRow.IsZero() || now.Sub(lastRow) >= cfg.every {
-			tr.mu.Lock()
-			fmt.Fprintf(out, "%-5s %6.0f | %7d %8d %7d | %7.0f %5.0fms | %8s\n",
-				clockTime(now.Sub(start)), rate, tr.healthy, tr.draining, st.Booting+st.Provisioning,
-				tr.perServer, float64(tr.latency)/float64(time.Millisecond), fmt.Sprintf("$%.2f", sim.Bill().Total))
-			tr.mu.Unlock()
+			row(now)
 			lastRow = now
 		}
 		if err := clock.advance(tick); err != nil {
@@ -291,6 +302,7 @@ func run(ctx context.Context, out io.Writer, cfg config) (result, error) {
 		}
 		tr.reap()
 	}
+	row(sim.Now()) // the state of the last tick, the refusals since the last row
 
 	tr.mu.Lock()
 	res.served, res.refused, res.cut = tr.served, tr.refused, tr.cut
