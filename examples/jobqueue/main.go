@@ -10,6 +10,15 @@
 // eight simulated hours take a second or two, and need no AWS account. It
 // prints a timeline and a summary.
 //
+// With -http it also serves the scaler's status page (package
+// autoscale/statuspage): pools, servers by state, alarms and the latest
+// decisions with their reasons, as HTML at / and /status, and as JSON with
+// ?format=json. The simulation then runs at a watchable pace, -speed
+// simulated seconds a real second (a minute a second by default), and the
+// page stays up after the summary until Ctrl-C:
+//
+//	go run ./examples/jobqueue -http :8080    # then open http://localhost:8080/?refresh=2
+//
 // With -aws it runs the same service on a real AWS account, on the wall
 // clock: the jobs are still simulated in-process, but the servers are real
 // EC2 instances, launched from -image into the -subnet list. On exit (the end
@@ -41,6 +50,7 @@ import (
 	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/autoscale"
+	"github.com/ec2autoscale/ec2autoscale/autoscale/statuspage"
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
 	"github.com/ec2autoscale/ec2autoscale/examples/internal/interrupt"
@@ -74,6 +84,8 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the job arrivals and the simulator")
 	fs.IntVar(&cfg.max, "max", 40, "most servers the pool may hold")
 	fs.BoolVar(&cfg.verbose, "v", false, "log every scaler decision")
+	fs.StringVar(&cfg.http, "http", "", "serve the status page at this address, such as :8080, and keep it up until Ctrl-C")
+	fs.Float64Var(&cfg.speed, "speed", defaultSpeed, "simulated seconds per real second, with -http on the simulator")
 	fs.BoolVar(&cfg.aws.enabled, "aws", false, "run against real AWS (launches real instances; needs a build with -tags aws)")
 	fs.StringVar(&cfg.aws.region, "region", "", "AWS region, with -aws")
 	fs.StringVar(&cfg.aws.endpoint, "endpoint", "", "EC2-compatible endpoint URL, with -aws")
@@ -91,6 +103,9 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	if cfg.length <= 0 || cfg.interval <= 0 || cfg.every <= 0 || cfg.max < 1 {
 		return cfg, errors.New("-length, -interval, -every and -max must be positive")
 	}
+	if !(cfg.speed > 0) || math.IsInf(cfg.speed, 0) {
+		return cfg, errors.New("-speed must be a positive number")
+	}
 	return cfg, nil
 }
 
@@ -100,6 +115,10 @@ type config struct {
 	max                     int
 	verbose                 bool
 	aws                     awsFlags
+	// http is the status page's address, "" for none; speed paces the
+	// simulation while the page is served.
+	http  string
+	speed float64
 }
 
 // awsFlags configure the real-AWS mode.
@@ -140,6 +159,10 @@ func simWorld(cfg config) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
+	wait := func(_ context.Context, d time.Duration) error { return sim.Advance(d) }
+	if cfg.http != "" {
+		wait = paced(cfg.speed, wait)
+	}
 	return &world{
 		cloud: sim,
 		spec:  awsctl.LaunchSpec{ImageID: "ami-0123456789abcdef0"},
@@ -147,7 +170,7 @@ func simWorld(cfg config) (*world, error) {
 		zones: []string{"us-east-1a", "us-east-1b", "us-east-1c"},
 		id:    "jobqueue-example",
 		now:   sim.Now,
-		wait:  func(_ context.Context, d time.Duration) error { return sim.Advance(d) },
+		wait:  wait,
 		cost:  func() float64 { return sim.Bill().Total },
 		report: func(out io.Writer) {
 			calls := sim.Calls()
@@ -364,6 +387,14 @@ func run(ctx context.Context, args []string, out io.Writer, interrupts <-chan os
 	if cfg.verbose {
 		logger = slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	var (
+		rec      *statuspage.Recorder
+		observer autoscale.Observer
+	)
+	if cfg.http != "" {
+		rec = statuspage.NewRecorder(0, nil) // the scaler keeps no events: the page's come from here
+		observer = rec
+	}
 	scaler, err := autoscale.New(w.cloud, []pool.Config{{
 		Name:     "workers",
 		Role:     worker,
@@ -380,9 +411,18 @@ func run(ctx context.Context, args []string, out io.Writer, interrupts <-chan os
 		Clock:    w.now,
 		HookWait: time.Second,
 		Logger:   logger,
+		Observer: observer,
 	})
 	if err != nil {
 		return err
+	}
+	if cfg.http != "" {
+		stopStatus, err := serveStatus(out, cfg.http, statusHandler(scaler, rec))
+		if err != nil {
+			_ = scaler.Shutdown(context.WithoutCancel(ctx), autoscale.ShutdownOptions{})
+			return err
+		}
+		defer stopStatus()
 	}
 
 	const tick = 10 * time.Second
@@ -396,6 +436,12 @@ func run(ctx context.Context, args []string, out io.Writer, interrupts <-chan os
 		queued, running := c.tick(now, queue.MarkIdle)
 		queue.Observe(now, queued, running)
 		if lastStep.IsZero() || now.Sub(lastStep) >= cfg.interval {
+			if cfg.http != "" {
+				// A pool lists its servers only while someone reads them:
+				// read them every pass, so that the page shows them even
+				// when first opened after the run.
+				workers.Servers()
+			}
 			if err := scaler.Step(runCtx); err != nil && cfg.verbose {
 				fmt.Fprintln(out, "pass:", err)
 			}
@@ -417,6 +463,9 @@ func run(ctx context.Context, args []string, out io.Writer, interrupts <-chan os
 	}
 	err = exit(abortCtx, out, w, c, scaler)
 	summary(out, w, c)
+	if cfg.http != "" {
+		holdStatus(runCtx, out)
+	}
 	return err
 }
 
