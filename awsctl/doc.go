@@ -9,6 +9,7 @@
 // EC2 API through aws-sdk-go-v2.
 //
 // Optional abilities are separate small interfaces a client may also
-// implement, such as [SpotPriceSource] and [ReservationSource]; callers
-// discover them with a type assertion.
+// implement, such as [SpotPriceSource], [ReservationSource] and
+// [HealthReader] (status checks and scheduled events); callers discover
+// them with a type assertion.
 package awsctl

@@ -172,17 +172,18 @@ func TestServerTerminationProtectionSplitsByZone(t *testing.T) {
 
 // Issue 11, finding 11: EC2 throttles describes made with neither filters
 // nor pagination in a smaller bucket (50, then 10 a second) than the one the
-// client paces describes by. ScheduledEvents stays out of it.
-func TestScheduledEventsStayOutOfTheUnfilteredDescribeBucket(t *testing.T) {
+// client paces describes by. InstanceHealth stays out of it.
+func TestInstanceHealthStaysOutOfTheUnfilteredDescribeBucket(t *testing.T) {
 	e := newEnv(t, setup{srv: ec2test.Options{UnfilteredDescribeLimit: ec2test.UnfilteredDescribeDefault}})
 	insts := e.launchInSim(t, 2, awsctl.MarketOnDemand, owned)
-	e.srv.AddScheduledEvent(insts[0].ID, ec2test.ScheduledEvent{Code: "system-reboot", Description: "reboot"})
+	require.NoError(t, e.sim.Advance(10*time.Minute)) // running, checks ok
+	e.srv.AddScheduledEvent(insts[0].ID, awsctl.ScheduledEvent{Code: awsctl.EventSystemReboot, Description: "reboot"})
 	unknown := "i-0fffffffffffffff0"
 	for i := range 60 {
-		events, err := e.client.ScheduledEvents(t.Context(), []string{insts[0].ID, insts[1].ID, unknown})
+		health, err := e.client.InstanceHealth(t.Context(), []string{insts[0].ID, insts[1].ID, unknown})
 		require.NoError(t, err, "call %d", i+1)
-		require.Len(t, events, 1)
-		assert.Equal(t, insts[0].ID, events[0].InstanceID)
+		require.Len(t, health, 1)
+		assert.Equal(t, insts[0].ID, health[0].ID)
 	}
 	p := e.srv.Requests("DescribeInstanceStatus")[0].Params
 	assert.Equal(t, "instance-id", p.Get("Filter.1.Name"))

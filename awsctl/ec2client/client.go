@@ -120,9 +120,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Client implements awsctl.CloudClient, awsctl.SpotPriceSource and
-// awsctl.ReservationSource on the EC2 API. It is safe for concurrent use;
-// share one Client between everything that should share its rate limits.
+// Client implements awsctl.CloudClient, awsctl.SpotPriceSource,
+// awsctl.ReservationSource and awsctl.HealthReader on the EC2 API. It is
+// safe for concurrent use; share one Client between everything that should
+// share its rate limits.
 type Client struct {
 	api    EC2API
 	opts   Options
@@ -137,6 +138,7 @@ var (
 	_ awsctl.CloudClient       = (*Client)(nil)
 	_ awsctl.SpotPriceSource   = (*Client)(nil)
 	_ awsctl.ReservationSource = (*Client)(nil)
+	_ awsctl.HealthReader      = (*Client)(nil)
 )
 
 // New returns a Client for the region and credentials of cfg, typically

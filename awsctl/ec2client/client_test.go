@@ -741,25 +741,6 @@ func TestLegacySpotRequests(t *testing.T) {
 	assert.ErrorIs(t, err, awsctl.ErrNotFound)
 }
 
-func TestScheduledEvents(t *testing.T) {
-	e := newEnv(t, setup{})
-	insts := e.launchInSim(t, 2, awsctl.MarketOnDemand, owned)
-	require.NoError(t, e.sim.Advance(5*time.Minute))
-	notBefore := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
-	e.srv.AddScheduledEvent(insts[0].ID, ec2test.ScheduledEvent{Code: "instance-retirement", Description: "The instance is running on degraded hardware", NotBefore: notBefore})
-	e.srv.AddScheduledEvent(insts[1].ID, ec2test.ScheduledEvent{Code: "system-reboot", Description: "[Completed] Scheduled reboot", NotBefore: notBefore})
-
-	events, err := e.client.ScheduledEvents(t.Context(), ids(insts))
-	require.NoError(t, err)
-	assert.Equal(t, []ec2client.ScheduledEvent{{
-		InstanceID: insts[0].ID, Zone: "us-east-1a", Code: "instance-retirement",
-		Description: "The instance is running on degraded hardware", NotBefore: notBefore,
-	}}, events)
-	p := e.srv.Requests("DescribeInstanceStatus")[0].Params
-	assert.Equal(t, "true", p.Get("IncludeAllInstances"))
-	assert.Equal(t, insts[1].ID, p.Get("Filter.1.Value.2"))
-}
-
 func TestNeverLogsCredentialsOrUserData(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

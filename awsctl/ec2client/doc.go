@@ -1,6 +1,6 @@
 // Package ec2client implements awsctl.CloudClient on the real EC2 API with
-// aws-sdk-go-v2, along with awsctl.SpotPriceSource and
-// awsctl.ReservationSource.
+// aws-sdk-go-v2, along with awsctl.SpotPriceSource,
+// awsctl.ReservationSource and awsctl.HealthReader.
 //
 // Start with [New]: give it an aws.Config (usually from
 // config.LoadDefaultConfig, which reads the region and the default
@@ -17,8 +17,10 @@
 //     launch carries a ClientToken derived from LaunchRequest.Token, so that
 //     a launch retried after a crash or a timeout launches nothing twice.
 //   - Terminate, Tag and Untag: in batches of at most 1,000 ids.
-//   - SpotPrices, Reservations, and the extras [Client.OpenSpotRequests],
-//     [Client.CancelSpotRequests] and [Client.ScheduledEvents].
+//   - SpotPrices and Reservations.
+//   - InstanceHealth: status checks and upcoming scheduled events, from
+//     DescribeInstanceStatus filtered on up to 100 instance ids a call.
+//   - The extras [Client.OpenSpotRequests] and [Client.CancelSpotRequests].
 //
 // Errors are *awsctl.APIError values carrying EC2's code and message and
 // unwrapping to an awsctl kind (awsctl.ErrInsufficientCapacity and so on);

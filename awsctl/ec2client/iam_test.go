@@ -989,7 +989,7 @@ func iamDriveClient(t *testing.T, f *iamEC2) {
 	assert.NoError(t, err)
 	assert.NoError(t, c.Tag(ctx, ids, map[string]string{"ec2autoscale:wind-down-start": "2025-06-01T00:00:00Z"}))
 	assert.NoError(t, c.Untag(ctx, ids, []string{"ec2autoscale:wind-down-start"}))
-	_, err = c.ScheduledEvents(ctx, ids)
+	_, err = c.InstanceHealth(ctx, ids)
 	assert.NoError(t, err)
 	_, err = c.SpotPrices(ctx, []string{"c5.large"})
 	assert.NoError(t, err)

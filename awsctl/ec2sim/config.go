@@ -40,6 +40,14 @@ const (
 	// by a rebalance recommendation. AWS publishes no figure; recommendations
 	// often, not always, come first, and half keeps both paths exercised.
 	DefaultRebalanceShare = 0.5
+	// DefaultStatusInitDelay is how long the status checks of an instance
+	// that has just started running report initializing. AWS publishes no
+	// figure: "Status checks for Amazon EC2 instances" (EC2 user guide)
+	// says the checks run every minute on running instances, and the EC2
+	// API reference lists initializing among their results
+	// (InstanceStatusSummary); two minutes, two rounds of checks, is our
+	// pick.
+	DefaultStatusInitDelay = 2 * time.Minute
 	// DefaultReservedPriceRatio is the hourly fee of a reserved instance as
 	// a share of the on-demand price: about what a standard 1-year,
 	// no-upfront reservation of a current general-purpose type costs.
@@ -81,9 +89,14 @@ type Config struct {
 	// DefaultTerminatedVisibleFor.
 	TerminatedVisibleFor time.Duration
 	// ListDelay models eventual consistency: a new instance is invisible to
-	// ListInstances for this long after its launch (it can still be
-	// tagged and terminated). Nil means Fixed(DefaultListDelay).
+	// ListInstances and InstanceHealth for this long after its launch (it
+	// can still be tagged and terminated). Nil means
+	// Fixed(DefaultListDelay).
 	ListDelay Delay
+	// StatusInitDelay is how long, once an instance is running, its status
+	// checks report initializing before ok (see [Sim.InstanceHealth]); nil
+	// means Fixed(DefaultStatusInitDelay).
+	StatusInitDelay Delay
 	// OnDemandPrices are hourly prices in US dollars per instance type,
 	// used for billing. Types missing here use the built-in us-east-1 list
 	// prices (see [BuiltinOnDemandPrice]). Together the two are the
@@ -199,6 +212,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"BootDelay", &c.BootDelay, Fixed(DefaultBootDelay)},
 		{"ShutdownDelay", &c.ShutdownDelay, Fixed(DefaultShutdownDelay)},
 		{"ListDelay", &c.ListDelay, Fixed(DefaultListDelay)},
+		{"StatusInitDelay", &c.StatusInitDelay, Fixed(DefaultStatusInitDelay)},
 	}
 	for _, d := range delays {
 		if *d.d == nil {

@@ -84,6 +84,17 @@
 // then cost nothing, and charges their fees (Config.ReservedPriceRatio of
 // on-demand) whether used or not.
 //
+// # Health
+//
+// [Sim.InstanceHealth] (awsctl.HealthReader) reports status checks and
+// scheduled events as DescribeInstanceStatus does. A running instance's
+// checks are initializing for Config.StatusInitDelay (two minutes), then
+// ok; [Sim.Impair] makes the system or the instance check fail until
+// [Sim.Repair]. [Sim.ScheduleEvent] plays AWS scheduling maintenance, and
+// at the event's NotBefore EC2 carries it out on the sim's clock:
+// instance-stop and instance-retirement stop the instance (terminate a
+// spot one), reboots and system maintenance leave it running.
+//
 // To check another CloudClient against the behaviour the scaler relies on,
 // see package cloudtest.
 package ec2sim

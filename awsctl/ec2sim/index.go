@@ -144,6 +144,7 @@ func (s *Sim) terminate(r *instance, now time.Time) {
 	}
 	heap.Push(&s.forget, r)
 	s.cancelInterruption(r)
+	s.cancelEvents(r)
 }
 
 func offeringKeyOf(r *instance) offeringKey {

@@ -174,6 +174,7 @@ func (s *Sim) start(now time.Time, market awsctl.Market, off awsctl.Offering, ta
 		runningAt: now.Add(sample(s.cfg.BootDelay, s.bootRand)),
 		visibleAt: now.Add(sample(s.cfg.ListDelay, s.listRand)),
 	}
+	r.checksOKAt = r.runningAt.Add(sample(s.cfg.StatusInitDelay, s.statusRand))
 	if market == awsctl.MarketSpot {
 		s.planInterruption(r, now)
 	}

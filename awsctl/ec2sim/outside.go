@@ -49,13 +49,25 @@ func (s *Sim) Stop(id string) error {
 		return &awsctl.APIError{Op: op, Code: "IncorrectInstanceState", Kind: awsctl.ErrInvalidRequest,
 			Message: fmt.Sprintf("instance %s is %s, not running", id, state)}
 	}
+	s.stop(r, now)
+	s.log.Debug("ec2sim: stop", "instance", id)
+	return nil
+}
+
+// stop starts r's stop at now: whoever asks (Stop, or EC2 carrying out a
+// scheduled event), the instance releases its capacity, stops being billed
+// and drops its scheduled events, which a stopped instance has no use for
+// (the sim never starts it again).
+func (s *Sim) stop(r *instance, now time.Time) {
+	if r.stopping || r.terminating {
+		return
+	}
 	r.stopping = true
 	r.stopAt = now
 	r.stoppedAt = now.Add(sample(s.cfg.ShutdownDelay, s.shutdownRand))
 	s.live--
 	s.liveBy[offeringKeyOf(r)]--
-	s.log.Debug("ec2sim: stop", "instance", id)
-	return nil
+	s.cancelEvents(r)
 }
 
 // billedUntil is when r's usage stops being charged, as of now: now, or

@@ -24,6 +24,9 @@ const (
 	// awsctl.SpotPriceSource and awsctl.ReservationSource.
 	OpSpotPrices   = "SpotPrices"
 	OpReservations = "Reservations"
+	// OpInstanceHealth is the call of awsctl.HealthReader, counted once
+	// per HealthBatchSize ids as DescribeInstanceStatus calls are.
+	OpInstanceHealth = "InstanceHealth"
 )
 
 var ops = [...]string{OpListInstances, OpLaunch, OpTerminate, OpTag, OpUntag}
@@ -31,7 +34,7 @@ var ops = [...]string{OpListInstances, OpLaunch, OpTerminate, OpTag, OpUntag}
 // optionalOps are counted and accept faults like ops, but Calls reports
 // them only once they have been called: a client that uses only the
 // CloudClient operations sees only those.
-var optionalOps = [...]string{OpSpotPrices, OpReservations}
+var optionalOps = [...]string{OpSpotPrices, OpReservations, OpInstanceHealth}
 
 // ListPageSize is the number of instances per page of a ListInstances call,
 // as DescribeInstances returns them; each page counts as one call.
@@ -54,8 +57,8 @@ type Sim struct {
 
 	// Independent random streams, so that changing one distribution (say
 	// the list delay) leaves the others' samples unchanged.
-	bootRand, shutdownRand, listRand, faultRand, interruptRand *rand.Rand
-	ids                                                        idSource
+	bootRand, shutdownRand, listRand, faultRand, interruptRand, statusRand *rand.Rand
+	ids                                                                    idSource
 
 	zones    map[string]bool
 	history  []*instance // every instance launched, in launch order
@@ -76,6 +79,9 @@ type Sim struct {
 	notices       []awsctl.SpotNotice // issued and not yet returned by SpotNotices
 	interruptions int
 	outages       map[offeringKey][]window // set by AddCapacityOutage
+
+	maintenance maintenanceQueue // scheduled events not yet carried out, by due time
+	eventSeq    uint64           // scheduled events ever made, for their ids
 }
 
 // instance is the sim's record of one instance. Features that need more
@@ -99,9 +105,13 @@ type instance struct {
 	interruption *interruptionPlan // nil unless EC2 will interrupt this spot instance
 	interrupted  bool              // terminated by EC2, not by its owner
 
-	stopping  bool      // stopped from outside (see Stop)
+	stopping  bool      // stopped from outside (see Stop) or by a scheduled event
 	stopAt    time.Time // when the stop was requested
 	stoppedAt time.Time // end of the stop's shutdown
+
+	checksOKAt time.Time       // end of the status checks' initialization (see Config.StatusInitDelay)
+	impaired   [2]time.Time    // since when the system, instance check fails; zero when it passes
+	events     []*pendingEvent // scheduled events not yet carried out, in the order scheduled
 }
 
 // state is the instance's lifecycle state at now.
@@ -144,6 +154,7 @@ const (
 	streamFault
 	streamIDs
 	streamInterrupt
+	streamStatus
 )
 
 // New returns a sim configured by cfg, or an error wrapping
@@ -164,6 +175,7 @@ func New(cfg Config) (*Sim, error) {
 		listRand:      stream(streamList),
 		faultRand:     stream(streamFault),
 		interruptRand: stream(streamInterrupt),
+		statusRand:    stream(streamStatus),
 		ids:           newIDSource(stream(streamIDs)),
 		zones:         make(map[string]bool, len(cfg.Zones)),
 		byID:          map[string]*instance{},
@@ -221,11 +233,13 @@ func (s *Sim) Advance(d time.Duration) error {
 }
 
 // begin locks the sim, reads the clock, issues the spot notices and
-// interruptions due by now and forgets instances terminated longer ago than
+// interruptions and carries out the scheduled events due by now, in time
+// order, and forgets instances terminated longer ago than
 // TerminatedVisibleFor. Every API call starts with it; the caller unlocks.
 func (s *Sim) begin() time.Time {
 	s.mu.Lock()
 	now := s.clock()
+	s.maintainUntil(now)
 	s.interruptUntil(now)
 	s.forgetUntil(now)
 	return now
@@ -260,9 +274,10 @@ func (s *Sim) Instances() []awsctl.Instance {
 }
 
 // Calls returns the number of calls per operation since New or ResetCalls,
-// with a key for every awsctl.CloudClient operation, and for OpSpotPrices
-// and OpReservations once they have been called. ListInstances counts one
-// call per page of ListPageSize instances returned, and at least one.
+// with a key for every awsctl.CloudClient operation, and for OpSpotPrices,
+// OpReservations and OpInstanceHealth once they have been called.
+// ListInstances counts one call per page of ListPageSize instances
+// returned, and at least one; InstanceHealth one per HealthBatchSize ids.
 func (s *Sim) Calls() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -287,10 +302,12 @@ func (s *Sim) ResetCalls() {
 	}
 }
 
-// Compile-time checks that the sim is a complete cloud with a spot market.
+// Compile-time checks that the sim is a complete cloud with a spot market
+// and health reports.
 var (
 	_ awsctl.CloudClient       = (*Sim)(nil)
 	_ awsctl.SpotPriceSource   = (*Sim)(nil)
 	_ awsctl.ReservationSource = (*Sim)(nil)
 	_ awsctl.SpotNoticeSource  = (*Sim)(nil)
+	_ awsctl.HealthReader      = (*Sim)(nil)
 )

@@ -8,9 +8,13 @@
 // fresh ec2sim.Sim), then hand [Server.AWSConfig] (loopback HTTP) or
 // [Server.InProcessAWSConfig] (no socket, for testing/synctest bubbles) to
 // the client under test. The server keeps what the cloud interface lacks:
-// launch templates, spot price history, reserved instances, legacy spot
-// requests and scheduled events, set up with the Add methods. Tests script
-// failures with [Server.FailNext] and count calls with [Server.Requests].
+// launch templates, spot price history, reserved instances and legacy spot
+// requests, set up with the Add methods. DescribeInstanceStatus reports the
+// status checks and scheduled events of the cloud when it is an
+// awsctl.HealthReader (ec2sim.Sim.ScheduleEvent and Impair show through),
+// plus those set with [Server.AddScheduledEvent] and
+// [Server.SetStatusChecks]. Tests script failures with [Server.FailNext]
+// and count calls with [Server.Requests].
 //
 // Served actions: DescribeInstances, RunInstances, CreateFleet (instant),
 // CreateLaunchTemplate, TerminateInstances, CreateTags, DeleteTags,

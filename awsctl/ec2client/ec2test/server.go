@@ -88,8 +88,9 @@ type Server struct {
 	prices    []spotPriceEntry
 	reserved  []ReservedInstances
 	spotReqs  []*SpotRequest
-	events    map[string][]ScheduledEvent
-	protected map[string]bool // instances under termination protection
+	events    map[string][]awsctl.ScheduledEvent // added by AddScheduledEvent
+	checks    map[string]statusOverride          // set by SetStatusChecks
+	protected map[string]bool                    // instances under termination protection
 	// unfiltered throttles unfiltered, unpaginated describes; nil when
 	// Options.UnfilteredDescribeLimit is zero.
 	unfiltered *serverBucket
@@ -121,7 +122,8 @@ func New(cloud awsctl.CloudClient, opts Options) (*Server, error) {
 		snapshots: map[string]any{},
 		fleets:    map[string]string{},
 		templates: map[string]*LaunchTemplate{},
-		events:    map[string][]ScheduledEvent{},
+		events:    map[string][]awsctl.ScheduledEvent{},
+		checks:    map[string]statusOverride{},
 		protected: map[string]bool{},
 	}
 	if s.page == 0 {
