@@ -16,6 +16,7 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
 	"github.com/ec2autoscale/ec2autoscale/pool"
+	"github.com/ec2autoscale/ec2autoscale/role"
 	"github.com/ec2autoscale/ec2autoscale/spotprice"
 )
 
@@ -135,7 +136,7 @@ func (r *mcRun) startScaler(cloud awsctl.CloudClient) {
 		var mgrs []*mcManager
 		cfg := pool.Config{
 			Name:             ps.name,
-			Role:             r.srv.role("worker-" + ps.name),
+			Role:             &mcImageRole{Role: r.srv.role("worker-" + ps.name), from: ps.imageAt, pass: r.curPass},
 			Types:            ps.types,
 			Zones:            ps.zones,
 			Min:              ps.min,
@@ -146,6 +147,7 @@ func (r *mcRun) startScaler(cloud awsctl.CloudClient) {
 			WindDownTimeout:  10 * time.Minute,
 			ProvisionTimeout: 3 * time.Minute,
 			HookTimeout:      30 * time.Second,
+			Disruption:       pool.Disruption{MaxServers: ps.budget},
 		}
 		for _, ms := range ps.managers {
 			m := newMCManager(ms, r.curPass)
@@ -267,6 +269,56 @@ func (r *mcRun) before() {
 			r.outside(o)
 		}
 	}
+	for _, ps := range r.sc.pools {
+		if ps.refreshAt == r.pass {
+			if err := r.scaler.Refresh(ps.name); err != nil {
+				r.violate("refresh", "Refresh(%q): %v", ps.name, err)
+			}
+		}
+	}
+}
+
+// mcImageRole launches a new image from a pass on, as a host rolling out
+// a new AMI does.
+type mcImageRole struct {
+	role.Role
+	from int
+	pass func() int
+}
+
+func (m *mcImageRole) LaunchSpec() awsctl.LaunchSpec {
+	spec := m.Role.LaunchSpec()
+	if m.from >= 0 && m.pass() >= m.from {
+		spec.ImageID = "ami-00000002"
+	}
+	return spec
+}
+
+// checkBudget: no more servers of a pool under voluntary replacement (a
+// replacement on its way for a server still at work, or a replaced server
+// leaving) than its Disruption budget.
+func (r *mcRun) checkBudget(insts []awsctl.Instance) {
+	working := map[string]bool{}
+	for _, inst := range insts {
+		if inst.State.Live() && inst.Tags[pool.TagManager] != "" && inst.Tags[pool.TagWindDownStart] == "" {
+			working[inst.ID] = true
+		}
+	}
+	for _, ps := range r.sc.pools {
+		var ids []string
+		for _, inst := range insts {
+			if !inst.State.Live() || inst.Tags[pool.TagOwner] != mcIdentity || inst.Tags[pool.TagPool] != ps.name || r.lost(inst) {
+				continue
+			}
+			onItsWay := inst.Tags[pool.TagManager] == "" && working[inst.Tags[pool.TagReplaces]]
+			if onItsWay || inst.Tags[pool.TagRetire] == pool.RetireReplaced {
+				ids = append(ids, inst.ID)
+			}
+		}
+		if len(ids) > ps.budget {
+			r.violate("budget", "pool %s has %d servers under replacement, budget %d: %v", ps.name, len(ids), ps.budget, ids)
+		}
+	}
 }
 
 func (r *mcRun) outside(o mcOutside) {
@@ -368,6 +420,7 @@ func (r *mcRun) after() {
 	r.track(events, insts)
 	r.checkMax(insts)
 	r.checkReplacements(insts)
+	r.checkBudget(insts)
 	r.checkLaunchWhileWinding(events, insts)
 	r.checkForeign()
 	r.checkLaunchWithoutDemand()
@@ -501,7 +554,7 @@ func (r *mcRun) checkReplacements(insts []awsctl.Instance) {
 // with a server of the same pool still winding down for spare capacity,
 // which the same need could have used by cancelling its wind-down. Servers
 // winding down for another reason (interrupted, stopped, failed, replaced
-// by spot), already drained, past their deadline, with a hook hung, heavier
+// by spot, retiring), already drained, past their deadline, with a hook hung, heavier
 // than what was launched or in another zone than a zone minimum needs are
 // left out.
 func (r *mcRun) checkLaunchWhileWinding(events []autoscale.Event, insts []awsctl.Instance) {
@@ -551,7 +604,8 @@ func (r *mcRun) checkLaunchWhileWinding(events []autoscale.Event, insts []awsctl
 			if _, ok := r.lastWind[s.ID]; !ok || r.restoring(s.ID) {
 				continue // no wind-down seen, or its restore is under way
 			}
-			if r.noticed[s.ID] || r.replaced[s.ID] || r.srv.provisionFailed(s.ID) || r.srv.isHanging(s.ID) || r.srv.tearingDown(s.ID) {
+			if r.noticed[s.ID] || r.replaced[s.ID] || r.srv.provisionFailed(s.ID) || r.srv.isHanging(s.ID) || r.srv.tearingDown(s.ID) ||
+				s.Tags[pool.TagRetire] != "" { // retiring: never put back to work
 				continue
 			}
 			if r.srv.drainDone(s.ID, passStart) || ps.weight(s.Type) > launched {

@@ -95,6 +95,11 @@ type mcPoolSpec struct {
 	market   pool.MarketStrategy
 	batch    int
 	managers []*mcManagerSpec
+	// Day two: the Disruption budget (servers), the chaos pass from which
+	// the role launches a new image, and the pass the host asks for a
+	// Refresh (-1 for never).
+	budget             int
+	imageAt, refreshAt int
 }
 
 func (p *mcPoolSpec) weight(instanceType string) int {
@@ -278,6 +283,16 @@ func drawScenario(seed int64) *mcScenario {
 				series[i] = r
 			}
 			sc.spotRatio[typ][z] = series
+		}
+	}
+	// Day two, drawn last so that the draws above stay what they were.
+	for _, p := range sc.pools {
+		p.budget, p.imageAt, p.refreshAt = 1+rng.IntN(3), -1, -1
+		if rng.IntN(3) == 0 {
+			p.imageAt = 5 + rng.IntN(mcChaosPasses-10)
+		}
+		if rng.IntN(4) == 0 {
+			p.refreshAt = 5 + rng.IntN(mcChaosPasses-10)
 		}
 	}
 	return sc

@@ -22,6 +22,11 @@ const (
 	// DefaultMinPassGap is the shortest time between two passes when role
 	// hooks finishing wake Run early.
 	DefaultMinPassGap = 2 * time.Second
+	// DefaultEC2HealthInterval is how often EC2's scheduled events and
+	// status checks are read. EC2 announces retirements and stops days
+	// ahead ("Scheduled events for Amazon EC2 instances") and runs status
+	// checks every minute: a slow timer keeps it to a few calls an hour.
+	DefaultEC2HealthInterval = 5 * time.Minute
 	// DefaultCallTimeout bounds one mutating cloud call: EC2 answers a
 	// launch or a batch of tags in seconds, and the SDK's standard retryer
 	// (3 attempts, backoff up to 20 s) fits in it.
@@ -106,6 +111,13 @@ type Options struct {
 	// new leader waits the lease's TTL plus CallTimeout before its first
 	// mutation.
 	CallTimeout time.Duration
+	// EC2HealthInterval is how often the scaler reads EC2's scheduled
+	// events and status checks of the instances it owns, when the cloud
+	// client reports them (awsctl.HealthReader); default
+	// DefaultEC2HealthInterval, negative to never read them. Pools replace
+	// servers with a scheduled event before it and servers impaired for
+	// their ImpairedGrace.
+	EC2HealthInterval time.Duration
 	// Rails are the safety caps and runaway detectors; the zero value
 	// takes the documented defaults.
 	Rails Rails
@@ -125,6 +137,9 @@ func realWait(ctx context.Context, d time.Duration) error {
 
 // ErrInvalidOptions is wrapped by every validation error of New.
 var ErrInvalidOptions = errors.New("invalid scaler options")
+
+// ErrUnknownPool is returned for a pool name the scaler does not have.
+var ErrUnknownPool = errors.New("no such pool")
 
 // ErrClosed is returned by Step and Run after Shutdown.
 var ErrClosed = errors.New("scaler shut down")
@@ -160,6 +175,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CallTimeout == 0 {
 		o.CallTimeout = DefaultCallTimeout
+	}
+	if o.EC2HealthInterval == 0 {
+		o.EC2HealthInterval = DefaultEC2HealthInterval
 	}
 	if o.HookWait < 0 {
 		return o, bad("HookWait", "must not be negative, got %v", o.HookWait)

@@ -33,6 +33,7 @@ var (
 	closePool     = poolctl.Ops.Close.(func(*pool.Pool, context.Context) error)
 	windingDownIn = poolctl.Ops.WindingDown.(func(*pool.Pool) []string)
 	resetPool     = poolctl.Ops.Reset.(func(*pool.Pool))
+	refreshPool   = poolctl.Ops.Refresh.(func(*pool.Pool, time.Time))
 )
 
 // Scaler keeps every pool at the size its managers want. Create it with New,
@@ -78,6 +79,12 @@ type Scaler struct {
 	instBuf    []awsctl.Instance // the listing grouped by pool, kept between passes
 	poolOf     []int             // pool index of each listed instance, kept between passes
 	poolIndex  map[string]int
+
+	// health is EC2's latest report of owned instances that need
+	// attention (scheduled events, impaired checks), read every
+	// EC2HealthInterval; healthAt is when.
+	health   map[string]awsctl.InstanceHealth
+	healthAt time.Time
 
 	noticeMu    sync.Mutex
 	interrupted map[string]time.Time
@@ -203,10 +210,12 @@ func (s *Scaler) pass(ctx context.Context) (short bool, err error) {
 		return false, fmt.Errorf("list instances: %w", err)
 	}
 	byPool := s.groupByPool(ctx, now, insts)
+	s.readHealth(ctx, now, byPool)
 	interrupted, rebalance := s.notices(insts)
 	plans := make([]*pool.Plan, len(s.pools))
 	for i, p := range s.pools {
-		plans[i] = planPool(p, ctx, pool.Snapshot{Now: now, Instances: byPool[i], Interrupted: interrupted, Rebalance: rebalance})
+		plans[i] = planPool(p, ctx, pool.Snapshot{Now: now, Instances: byPool[i], Interrupted: interrupted, Rebalance: rebalance,
+			Health: s.health})
 		for _, e := range plans[i].Events {
 			e.DryRun = s.opts.DryRun
 			s.emit(ctx, e)
@@ -931,4 +940,53 @@ func (s *Scaler) live() int {
 		n += p.Status().Live()
 	}
 	return n
+}
+
+// readHealth reads, every EC2HealthInterval, what EC2 reports of the owned
+// instances: one batched call per hundred instances, answered only for
+// those that need attention. A failed read keeps the last report and is
+// tried again next interval.
+func (s *Scaler) readHealth(ctx context.Context, now time.Time, byPool [][]awsctl.Instance) {
+	hr, ok := s.cloud.(awsctl.HealthReader)
+	if !ok || s.opts.EC2HealthInterval < 0 || !s.healthAt.IsZero() && now.Sub(s.healthAt) < s.opts.EC2HealthInterval {
+		return
+	}
+	s.healthAt = now
+	var ids []string
+	for _, insts := range byPool {
+		for _, inst := range insts {
+			if inst.State.Live() {
+				ids = append(ids, inst.ID)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		s.health = nil
+		return
+	}
+	report, err := hr.InstanceHealth(ctx, ids)
+	if err != nil {
+		s.emit(ctx, Event{Time: now, Kind: pool.EventCloudError, Err: err, Reason: "reading EC2 status checks and scheduled events failed; the last report stands"})
+		return
+	}
+	health := make(map[string]awsctl.InstanceHealth, len(report))
+	for _, h := range report {
+		health[h.ID] = h
+	}
+	s.health = health
+}
+
+// Refresh asks the named pool to replace every server launched before now,
+// make-before-break and within its Disruption budget: a new server is
+// launched, provisioned and granted to the same manager, then the old one
+// winds down. The next pass marks the servers to replace in their tags, so
+// a restarted scaler carries the roll on. The pool's Status shows the
+// progress (Replacing, Due). Refresh does not wait for a pass.
+func (s *Scaler) Refresh(poolName string) error {
+	p := s.byTag[poolName]
+	if p == nil {
+		return fmt.Errorf("refresh: %w: %q", ErrUnknownPool, poolName)
+	}
+	refreshPool(p, s.opts.Clock())
+	return nil
 }

@@ -406,7 +406,7 @@ func TestNewValidatesAndNamesTheField(t *testing.T) {
 			}
 			c.Role, _ = role.New("r", awsctl.LaunchSpec{ImageID: "ami-1", Tags: tags}, role.Hooks{})
 			return []pool.Config{c}
-		}, nil, "at most 40"},
+		}, nil, "at most 38"},
 		{"no zones", func() []pool.Config { c := good(); c.Zones = nil; return []pool.Config{c} }, nil, "Zones"},
 		{"negative interval", func() []pool.Config { return []pool.Config{good()} }, func(o *autoscale.Options) { o.Interval = -time.Second }, "Interval"},
 		{"empty identity", func() []pool.Config { return []pool.Config{good()} }, func(o *autoscale.Options) { o.Identity = "" }, "Identity"},

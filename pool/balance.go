@@ -400,7 +400,7 @@ func fitOffers(offers []awsctl.Offering, capacity, room int) ([]awsctl.Offering,
 }
 
 func (p *Pool) addLaunch(ps *pass, mk awsctl.Market, capacity int, offers []awsctl.Offering, worst int, extraTags map[string]string, why string) {
-	tags := map[string]string{TagPool: p.cfg.Name, TagRole: p.cfg.Role.Name()}
+	tags := map[string]string{TagPool: p.cfg.Name, TagRole: p.cfg.Role.Name(), TagSpec: ps.spec}
 	for k, v := range extraTags {
 		tags[k] = v
 	}

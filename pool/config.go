@@ -177,6 +177,19 @@ type Config struct {
 	// Replace tunes the replacement of on-demand servers by spot ones
 	// (strategies Spot and FastStart).
 	Replace ReplaceConfig
+	// MaxLifetime, if set, is how old a server may grow: older ones are
+	// replaced, make-before-break, within the Disruption budget (long-lived
+	// hosts accumulate drift the launch spec does not show).
+	MaxLifetime time.Duration
+	// Disruption is the budget every voluntary replacement draws from:
+	// drift, refreshes, lifetimes and spot swaps. The zero value allows
+	// DefaultDisruptionPercent of the pool's servers at once, at any time.
+	Disruption Disruption
+	// ImpairedGrace is how long an EC2 status check (system or instance)
+	// may stay impaired before the server is replaced
+	// (DefaultImpairedGrace). It needs a cloud that reports health
+	// (awsctl.HealthReader).
+	ImpairedGrace time.Duration
 	// MinimumSpot keeps extra spot capacity for one manager while spot is
 	// very cheap; nil for none.
 	MinimumSpot *MinimumSpot
@@ -380,6 +393,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.UnhealthyAfter == 0 {
 		c.UnhealthyAfter = DefaultUnhealthyAfter
 	}
+	if c.MaxLifetime < 0 {
+		return c, c.fieldErr("MaxLifetime", "must not be negative, got %v", c.MaxLifetime)
+	}
+	if c.ImpairedGrace < 0 {
+		return c, c.fieldErr("ImpairedGrace", "must not be negative, got %v", c.ImpairedGrace)
+	}
+	c.ImpairedGrace = cmp.Or(c.ImpairedGrace, DefaultImpairedGrace)
+	if err := c.Disruption.validate(); err != nil {
+		return c, c.fieldErr("Disruption", "%v", err)
+	}
+	c.Disruption.Windows = slices.Clone(c.Disruption.Windows)
 	if c.LaunchBatch < 0 {
 		return c, c.fieldErr("LaunchBatch", "must not be negative, got %d", c.LaunchBatch)
 	}

@@ -11,4 +11,5 @@ func init() {
 	poolctl.Ops.Close = (*Pool).close
 	poolctl.Ops.WindingDown = (*Pool).windingDown
 	poolctl.Ops.Reset = (*Pool).reset
+	poolctl.Ops.Refresh = (*Pool).refresh
 }

@@ -295,8 +295,8 @@ func (p *Pool) swapReplacements(ps *pass) {
 			p.unlink(ps, s)
 			ps.pl.change(s, nil, []string{TagReplaces}, 0)
 			if x.state == granted && !x.decided && x.mgr == s.mgr {
-				p.windDown(ps, x, p.wantOf(ps, x.mgr), ps.now.Add(p.cfg.WindDownTimeout),
-					fmt.Sprintf("replaced by %s %s", s.inst.Market, s.inst.ID), manager.WindDown, nil)
+				p.endSwap(ps, x, p.wantOf(ps, x.mgr), ps.now.Add(p.cfg.WindDownTimeout),
+					fmt.Sprintf("replaced by %s %s", s.inst.Market, s.inst.ID))
 			}
 			continue
 		}
@@ -318,7 +318,7 @@ func (p *Pool) swapReplacements(ps *pass) {
 		p.unlink(ps, s)
 		ps.pl.change(s, nil, []string{TagReplaces}, 0)
 		p.grantTo(ps, s, w, "replaces "+x.inst.ID)
-		p.windDown(ps, x, w, deadline, fmt.Sprintf("replaced by %s %s", s.inst.Market, s.inst.ID), manager.WindDown, nil)
+		p.endSwap(ps, x, w, deadline, fmt.Sprintf("replaced by %s %s", s.inst.Market, s.inst.ID))
 	}
 }
 
@@ -368,7 +368,7 @@ func (p *Pool) replaceOnDemand(ps *pass) {
 	life := p.cfg.Replace.ExpectedLife.Hours()
 	overlap := p.cfg.Replace.Overlap.Hours()
 	for _, s := range cands {
-		if started >= p.cfg.Replace.MaxPerPass {
+		if started >= p.cfg.Replace.MaxPerPass || p.budgetLeft(ps) == 0 {
 			return
 		}
 		var offers []awsctl.Offering
@@ -403,6 +403,7 @@ func (p *Pool) replaceOnDemand(ps *pass) {
 		p.event(ps.pl, Event{Kind: EventReplace, Instance: s.inst.ID, Manager: s.mgr, Market: awsctl.MarketSpot,
 			Reason: fmt.Sprintf("spot saves $%.4f over %v, swap costs $%.4f", saving, p.cfg.Replace.ExpectedLife, swap)})
 		started++
+		ps.spendBudget()
 	}
 }
 

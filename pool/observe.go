@@ -67,7 +67,14 @@ type memo struct {
 	lastHealth   time.Time // when the latest health Check of a granted server started
 	overdue      bool      // past its wind-down deadline, still busy (reported once)
 	grantedTo    *want     // the manager that held it at the end of the last pass
-	seen         uint64
+	// Day-two: TagSpec and TagRefresh as read once (see readDayTwoTags),
+	// when an impaired check was first seen (EC2 did not say since when),
+	// and a replacement that waits reported once.
+	dayTwoRead    bool
+	spec, refresh string
+	impairedSeen  time.Time
+	dueSaid       bool
+	seen          uint64
 }
 
 func (s *server) managerServer() manager.Server {

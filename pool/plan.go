@@ -125,6 +125,14 @@ type pass struct {
 	wants   []*want
 	// minimum is the pool's Min this pass (0 while draining).
 	minimum int
+	// spec is the digest of the role's launch spec this pass (TagSpec).
+	spec string
+	// health is what EC2 reports of servers that need attention.
+	health map[string]awsctl.InstanceHealth
+	// budget is the Disruption budget left this pass, once computed; due
+	// the capacity due for replacement that waits.
+	budget *int
+	due    int
 }
 
 func (ps *pass) held(w *want) int { return ps.l.held[w.index] }
@@ -158,6 +166,10 @@ type Snapshot struct {
 	// Rebalance holds spot instances EC2 recommends moving off, with the
 	// time of the recommendation.
 	Rebalance map[string]time.Time
+	// Health holds what EC2 reports of instances that need attention:
+	// scheduled events and status checks (awsctl.HealthReader), as last
+	// read. Instances not in it are taken as healthy.
+	Health map[string]awsctl.InstanceHealth
 }
 
 // plan looks at the pool's instances, asks the managers what they want and
@@ -174,7 +186,8 @@ func (p *Pool) plan(ctx context.Context, snap Snapshot) *Plan {
 	if p.pass == 1 {
 		p.holdAfterStart(now, snap.Instances)
 	}
-	ps := &pass{now: now, pl: pl, servers: servers, l: p.newLedger(servers), minimum: p.cfg.Min}
+	ps := &pass{now: now, pl: pl, servers: servers, l: p.newLedger(servers), minimum: p.cfg.Min,
+		spec: specDigest(p.cfg.Role.LaunchSpec()), health: snap.Health}
 	if p.draining {
 		ps.minimum = 0
 	}
@@ -210,6 +223,8 @@ func (p *Pool) decide(ps *pass) {
 	p.swapReplacements(ps)
 	p.releases(ps)
 	p.replaceUnhealthy(ps)
+	p.replaceImpaired(ps)
+	p.markRefresh(ps)
 	// Demand: managers' own wind-downs back, excess taken, free servers
 	// granted, then launches or spare capacity wound down.
 	p.restoreOwn(ps)
@@ -219,6 +234,7 @@ func (p *Pool) decide(ps *pass) {
 	p.dropStaleGrants(ps)
 	// Lifecycles that move on their own.
 	p.advance(ps)
+	p.replaceDue(ps)
 	p.replaceOnDemand(ps)
 	p.recordGrants(ps)
 	p.recordStatus(ps)
@@ -490,6 +506,7 @@ func (p *Pool) recordStatus(ps *pass) {
 	st.Free, st.Granted, st.Interrupted = by[free], by[granted], by[interrupted]
 	st.WindingDown = by[windingDown] + by[restoring] + by[retiring] + by[stopped]
 	st.Replacing = l.replacing
+	st.Due = ps.due
 	if prices != nil || p.cfg.Price != nil {
 		for _, s := range ps.servers {
 			if prices == nil {

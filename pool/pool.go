@@ -24,6 +24,7 @@ type Pool struct {
 	status     atomic.Pointer[Status]
 	left       atomic.Pointer[[]string] // servers still there while draining
 	serverList serverList
+	refreshAt  atomic.Int64 // a pending Refresh request (unix nanoseconds), 0 for none
 
 	mu          sync.Mutex // one pass at a time
 	mem         map[string]*memo
@@ -177,8 +178,13 @@ type Status struct {
 	// for good (released, failed, stopped).
 	WindingDown int
 	// Replacing is capacity launched to replace servers (spot for
-	// on-demand), on its way and not yet swapped in.
+	// on-demand, drift, lifetimes, refreshes, scheduled events), on its way
+	// and not yet swapped in.
 	Replacing int
+	// Due is the capacity due for replacement that waits for the
+	// Disruption budget, its window, room under Max or an offering: with
+	// Replacing, the progress of a roll. Zero when nothing is left to roll.
+	Due int
 	// Interrupted is spot capacity EC2 is about to reclaim.
 	Interrupted int
 	// MaxUsed is the capacity counted toward Max: every server that runs or
@@ -221,3 +227,8 @@ func (p *Pool) event(pl *Plan, e Event) {
 	e.Pool = p.cfg.Name
 	pl.Events = append(pl.Events, e)
 }
+
+// refresh asks for every server of the pool launched before now to be
+// replaced, make-before-break, within the Disruption budget. The pass that
+// follows marks them (TagRefresh), so the roll survives a restart.
+func (p *Pool) refresh(now time.Time) { p.refreshAt.Store(now.UnixNano()) }

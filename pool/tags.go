@@ -34,6 +34,13 @@ const (
 	// back to work: its value says why ("released", "provision-failed",
 	// "stopped").
 	TagRetire = "ec2autoscale:retire"
+	// TagSpec holds a digest of the launch spec the instance was launched
+	// from: a server whose digest differs from the role's spec now has
+	// drifted and is replaced.
+	TagSpec = "ec2autoscale:spec"
+	// TagRefresh marks a server a host's Refresh asked to replace (the
+	// request's time, RFC 3339 UTC).
+	TagRefresh = "ec2autoscale:refresh"
 )
 
 // Reasons written in TagRetire.
@@ -42,6 +49,9 @@ const (
 	RetireProvisionFailed = "provision-failed"
 	RetireStopped         = "stopped"
 	RetireUnhealthy       = "unhealthy"
+	// RetireReplaced: a replacement took its place (drift, lifetime,
+	// refresh, scheduled event).
+	RetireReplaced = "replaced"
 )
 
 // EC2 tag limits.
@@ -55,7 +65,7 @@ const tagPrefix = "ec2autoscale:"
 
 // ownTags are every tag key the scaler may write on one instance.
 var ownTags = []string{TagOwner, TagPool, TagRole, TagManager, TagWindDownStart, TagWindDownDeadline, TagReplaces,
-	TagInterrupted, TagReady, TagRetire}
+	TagInterrupted, TagReady, TagRetire, TagSpec, TagRefresh}
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 

@@ -18,4 +18,5 @@ var Ops struct {
 	Close       any // func(*pool.Pool, context.Context) error
 	WindingDown any // func(*pool.Pool) []string
 	Reset       any // func(*pool.Pool)
+	Refresh     any // func(*pool.Pool, time.Time)
 }
