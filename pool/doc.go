@@ -72,6 +72,27 @@
 // used up, are avoided for a while ([Config.Unavailable]); nothing is
 // launched at an unknown price.
 //
+// # Day two: drift, refreshes, lifetimes, EC2 events
+//
+// A server is due for replacement when the role's launch spec changed
+// since its launch (a digest in TagSpec), its type left the pool, the host
+// asked for a refresh (autoscale's Scaler.Refresh; TagRefresh), it is older
+// than [Config.MaxLifetime], or EC2 scheduled an event for it (a
+// retirement, a stop, a reboot). A due server that works for a manager is
+// replaced make-before-break, as a spot swap is: the replacement boots, is
+// provisioned and granted to the same manager, then the old server retires
+// (its WindDown lets its work finish; it is never put back to work). Idle
+// servers go first, then the oldest. Every voluntary replacement, spot
+// swaps included, draws from one [Disruption] budget per pool (servers or a
+// percentage under replacement at once, optionally only within windows);
+// scheduled events, impaired EC2 status checks ([Config.ImpairedGrace]) and
+// unhealthy readings are failures and do not wait for it. [Status.Due] and
+// [Status.Replacing] show a roll's progress. A pool at Max rolls only as
+// room allows: keep Max above the target by the budget.
+//
+// A launch template named by "$Latest" or "$Default" hides its changes
+// from the digest: pin template versions for drift to be seen.
+//
 // # Billing
 //
 // With [PerSecond] billing (the default) a server is kept for at least

@@ -89,7 +89,7 @@ func (d Disruption) validate() error {
 	}
 	for i, w := range d.Windows {
 		if w.From < 0 || w.To < 0 || w.From >= 24*time.Hour || w.To > 24*time.Hour || w.From == w.To {
-			return fmt.Errorf("Windows[%d]: From and To must be distinct offsets within a day, got %v and %v", i, w.From, w.To)
+			return fmt.Errorf("window %d: From and To must be distinct offsets within a day, got %v and %v", i, w.From, w.To)
 		}
 	}
 	return nil
@@ -318,7 +318,7 @@ func (p *Pool) replaceDue(ps *pass) {
 			if s.state != granted {
 				w = nil
 			}
-			p.event(ps.pl, Event{Kind: EventReplace, Instance: s.inst.ID, Manager: s.mgr, Reason: c.why + "; not needed: retired"})
+			p.event(ps.pl, Event{Kind: EventReplace, Instance: s.inst.ID, Manager: s.mgr, Reason: c.why + "; not needed; retired"})
 			p.retire(ps, s, RetireReplaced, w, c.why)
 			if !c.urgent {
 				ps.spendBudget()
