@@ -219,7 +219,10 @@ func (p *Pool) decide(ps *pass) {
 	// What the hooks finished: provisioning, restores.
 	p.finishProvisioning(ps)
 	p.finishRestores(ps)
-	// Swaps that are ready, and servers managers release.
+	// Swaps that are ready, and servers managers release. The disruption
+	// budget is counted before the swaps: a swap frees its share only once
+	// its tags are written, which a crash in this pass could prevent.
+	p.budgetLeft(ps)
 	p.swapReplacements(ps)
 	p.releases(ps)
 	p.replaceUnhealthy(ps)

@@ -312,9 +312,10 @@ func (p *Pool) replaceDue(ps *pass) {
 			continue
 		}
 		w := p.wantOf(ps, s.mgr)
-		if s.state != granted || w == nil || ps.held(w) > w.target {
-			// Not needed by anyone: it leaves now, and the pass launches
-			// spare capacity anew if Min needs it.
+		if s.state != granted || w == nil || ps.held(w)-s.weight >= w.target {
+			// Not needed by anyone (its manager keeps its target without
+			// it): it leaves now, and the pass launches spare capacity anew
+			// if Min needs it.
 			if s.state != granted {
 				w = nil
 			}
@@ -351,8 +352,9 @@ func (p *Pool) replaceDue(ps *pass) {
 }
 
 // replacementOffers are the offerings a replacement of s may use: its
-// market and weight, cheapest first when prices are known, else every type
-// of that weight in every zone, s's zone first.
+// market and weight, in s's zone when any is offered there (so a roll keeps
+// the pool's spread and its managers' zone minimums), cheapest first when
+// prices are known.
 func (p *Pool) replacementOffers(ps *pass, s *server) []awsctl.Offering {
 	var offers []awsctl.Offering
 	if p.cfg.Prices != nil {
@@ -362,14 +364,18 @@ func (p *Pool) replacementOffers(ps *pass, s *server) []awsctl.Offering {
 				offers = append(offers, c.Offering)
 			}
 		}
-		return offers
-	}
-	for _, o := range p.offerings(s.inst.Zone, false) {
-		if o.Weight == s.weight {
-			offers = append(offers, o)
+	} else {
+		for _, o := range p.offerings(s.inst.Zone, false) {
+			if o.Weight == s.weight {
+				offers = append(offers, o)
+			}
 		}
+		offers = p.available(ps, s.inst.Market, offers)
 	}
-	return p.available(ps, s.inst.Market, offers)
+	if local := slices.DeleteFunc(slices.Clone(offers), func(o awsctl.Offering) bool { return o.Zone != s.inst.Zone }); len(local) > 0 {
+		return local
+	}
+	return offers
 }
 
 func cmpBool(a, b bool) int {
