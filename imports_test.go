@@ -11,7 +11,7 @@ import (
 // awsctl may import it.
 func TestCoreDoesNotImportAWSSDK(t *testing.T) {
 	core := []string{
-		"./autoscale", "./pool", "./manager", "./role", "./spotprice",
+		"./autoscale/...", "./pool", "./manager", "./role", "./spotprice",
 		"./awsctl", "./awsctl/ec2sim/...", "./awsctl/cloudtest", "./awsctl/ratelimit",
 	}
 	args := append([]string{"list", "-deps", "-test", "-f", "{{.ImportPath}}"}, core...)
