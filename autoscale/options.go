@@ -20,8 +20,8 @@ const (
 	// wait a whole Interval to be provisioned.
 	DefaultBusyInterval = 10 * time.Second
 	// DefaultMinPassGap is the shortest time between two passes when role
-	// hooks finishing wake Run early.
-	DefaultMinPassGap = 2 * time.Second
+	// hooks finishing, or a manager's demand rising, wake Run early.
+	DefaultMinPassGap = time.Second
 	// DefaultEC2HealthInterval is how often EC2's scheduled events and
 	// status checks are read. EC2 announces retirements and stops days
 	// ahead ("Scheduled events for Amazon EC2 instances") and runs status
@@ -73,7 +73,8 @@ type Options struct {
 	// wind down; default DefaultBusyInterval (never more than Interval).
 	BusyInterval time.Duration
 	// MinPassGap is the shortest gap between passes when finished role
-	// hooks wake Run early; default DefaultMinPassGap.
+	// hooks, or a manager whose demand rises (manager.Waker), wake Run
+	// early; default DefaultMinPassGap.
 	MinPassGap time.Duration
 	// Logger receives the events as log records; nil discards them.
 	Logger *slog.Logger

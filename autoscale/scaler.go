@@ -141,13 +141,19 @@ func New(cloud awsctl.CloudClient, pools []pool.Config, opts Options) (*Scaler, 
 	}
 	s.rails = newRails(o.Rails)
 	s.wake = make(chan struct{}, 1)
+	wake := func() {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
 	for _, p := range s.pools {
-		onHookDone(p, func() {
-			select {
-			case s.wake <- struct{}{}:
-			default:
+		onHookDone(p, wake)
+		for _, m := range p.Managers() {
+			if w, ok := m.(manager.Waker); ok {
+				w.SetWake(wake) // a rise of demand is acted on at once
 			}
-		})
+		}
 	}
 	s.hookCtx, s.cancelHooks = context.WithCancel(context.Background())
 	return s, nil

@@ -17,6 +17,7 @@ type Fixed struct {
 	target       atomic.Int64
 	market       MarketPreference
 	zoneMinimums map[string]int
+	wake         atomic.Pointer[func()]
 }
 
 var _ Manager = (*Fixed)(nil)
@@ -65,9 +66,17 @@ func (f *Fixed) Set(n int) error {
 	if n < 0 {
 		return &ConfigError{Kind: "fixed", Name: f.name, Field: "Target", Problem: fmt.Sprintf("must not be negative, got %d", n)}
 	}
-	f.target.Store(int64(n))
+	if old := f.target.Swap(int64(n)); int64(n) > old {
+		if w := f.wake.Load(); w != nil {
+			(*w)()
+		}
+	}
 	return nil
 }
+
+// SetWake registers the scaler's wake-up, called when Set raises the
+// target. It implements [Waker].
+func (f *Fixed) SetWake(wake func()) { f.wake.Store(&wake) }
 
 // Target returns the capacity units the manager wants.
 func (f *Fixed) Target() int { return int(f.target.Load()) }

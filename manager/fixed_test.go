@@ -108,3 +108,15 @@ func TestNewFixedValidates(t *testing.T) {
 	_, err := manager.NewFixed(strings.Repeat("m", 256), 1)
 	assert.NoError(t, err, "a name as long as a tag value allows")
 }
+
+func TestFixedWakesTheScalerOnlyWhenItsTargetRises(t *testing.T) {
+	f, err := manager.NewFixed("jobs", 2)
+	require.NoError(t, err)
+	woken := 0
+	f.SetWake(func() { woken++ })
+	require.NoError(t, f.Set(1))
+	require.NoError(t, f.Set(1))
+	assert.Zero(t, woken)
+	require.NoError(t, f.Set(4))
+	assert.Equal(t, 1, woken)
+}

@@ -30,6 +30,18 @@ type Manager interface {
 	Notify(n Notice)
 }
 
+// Waker is implemented by managers that learn of demand between passes
+// (Queue.Observe, Fixed.Set). The scaler hands them a function to call when
+// their target rises, and passes again at once (within its MinPassGap)
+// instead of waiting out its interval: a rise is acted on in a second, not
+// a pass later.
+type Waker interface {
+	// SetWake registers wake, to be called when demand rises. wake never
+	// blocks and is safe to call from any goroutine; a manager must not
+	// call it while holding a lock its Demand takes.
+	SetWake(wake func())
+}
+
 // Instant is implemented by managers whose Demand answers from memory and
 // never blocks (the ready-made ones, when they read no Signal). The pool
 // calls them directly; any other manager is called on a goroutine of its

@@ -83,9 +83,14 @@ type Queue struct {
 	windowMax int
 
 	idle map[string]bool
+	wake func() // set once, before the first pass
 }
 
-var _ Manager = (*Queue)(nil)
+var (
+	_ Manager = (*Queue)(nil)
+	_ Waker   = (*Queue)(nil)
+	_ Waker   = (*Fixed)(nil)
+)
 
 // NewQueue returns a queue manager named name. The name must be 1 to
 // [MaxNameLength] bytes of UTF-8 and stay the same across restarts.
@@ -133,6 +138,14 @@ func (q *Queue) Name() string { return q.name }
 func (q *Queue) Observe(now time.Time, queued, running int) {
 	raw := q.unitsFor(queued, running)
 	d := q.clamp(raw)
+	if wake := q.observe(now, d, raw); wake != nil {
+		wake() // after the unlock: the wake must not wait on q.mu
+	}
+}
+
+// observe records an observation and returns the wake-up to call when it
+// asks for more than the target.
+func (q *Queue) observe(now time.Time, d, raw int) func() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.observed && now.Before(q.lastAt) {
@@ -141,10 +154,23 @@ func (q *Queue) Observe(now time.Time, queued, running int) {
 		if q.low && !now.Before(q.lowSince) {
 			q.windowMax = max(q.windowMax, d)
 		}
-		return
+		return nil
 	}
+	rise := q.hasTarget && d > q.target
 	q.observed, q.lastAt, q.desired, q.raw = true, now, d, raw
 	q.track(now, d)
+	if rise {
+		return q.wake
+	}
+	return nil
+}
+
+// SetWake registers the scaler's wake-up, called when an observation
+// asks for more than the current target. It implements [Waker].
+func (q *Queue) SetWake(wake func()) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.wake = wake
 }
 
 // MarkIdle records whether the server id runs no jobs. Idle servers are
@@ -177,7 +203,8 @@ func (q *Queue) Demand(ctx context.Context, s State) (Request, error) {
 		if err != nil {
 			return Request{}, fmt.Errorf("manager: queue %q: signal: %w", q.name, err)
 		}
-		q.Observe(s.Now, queued, running)
+		raw := q.unitsFor(queued, running)
+		q.observe(s.Now, q.clamp(raw), raw) // no wake-up: this is the pass
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -333,3 +333,19 @@ func TestInstantManagersSayTheyNeverBlock(t *testing.T) {
 	assert.True(t, q.DemandIsInstant())
 	assert.False(t, signalled.DemandIsInstant(), "a Signal may block: called with a timeout")
 }
+
+func TestQueueWakesTheScalerWhenAnObservationAsksForMore(t *testing.T) {
+	q, err := manager.NewQueue("jobs", manager.QueueConfig{JobsPerUnit: 1})
+	require.NoError(t, err)
+	woken := 0
+	q.SetWake(func() { woken++ })
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	q.Observe(t0, 2, 0)
+	assert.Zero(t, woken, "no target yet: the first pass reads it")
+	_, err = q.Demand(context.Background(), manager.State{Now: t0})
+	require.NoError(t, err)
+	q.Observe(t0.Add(time.Second), 1, 0)
+	assert.Zero(t, woken, "less than the target: nothing to hurry")
+	q.Observe(t0.Add(2*time.Second), 5, 0)
+	assert.Equal(t, 1, woken, "more than the target: the scaler passes at once")
+}
