@@ -52,11 +52,12 @@ type QueueConfig struct {
 // ceil((queued+running) / JobsPerUnit) capacity units, within [Min, Max].
 //
 // The host reports the queue with [Queue.Observe] whenever it likes (or
-// sets QueueConfig.Signal). A rise in demand raises the target at the next
-// pass. A fall lowers it only once demand has stayed below the target for
-// ScaleDownDelay, and then to the highest demand seen during that time, so
-// a queue that empties and refills between passes does not make servers go
-// and come back.
+// sets QueueConfig.Signal). A rise in demand raises the target at once (and
+// wakes the scaler, see [Waker]). A fall lowers it to the highest demand of
+// the last ScaleDownDelay, in the first pass that sees that window pass: a
+// queue that empties and refills between passes does not make servers go
+// and come back, and a queue that stays low is followed without waiting a
+// pass longer than the delay.
 //
 // Servers the host reports idle with [Queue.MarkIdle] are offered back first
 // when the target falls.
@@ -76,11 +77,14 @@ type Queue struct {
 
 	hasTarget bool
 	target    int
-	// While demand stays below target: when it went below, and the
-	// highest demand seen since.
-	low       bool
-	lowSince  time.Time
-	windowMax int
+	// hist holds the observations whose demand may still be in effect
+	// within the last ScaleDownDelay, oldest first: each holds from its
+	// time to the next one's.
+	hist []demandAt
+	// floor is what was held at the first pass: the target does not fall
+	// below it before floorUntil, one delay later.
+	floor      int
+	floorUntil time.Time
 
 	idle map[string]bool
 	wake func() // set once, before the first pass
@@ -151,14 +155,14 @@ func (q *Queue) observe(now time.Time, d, raw int) func() {
 	if q.observed && now.Before(q.lastAt) {
 		// A late report from a concurrent caller: it is still evidence of
 		// demand within the window, but not the queue's latest state.
-		if q.low && !now.Before(q.lowSince) {
-			q.windowMax = max(q.windowMax, d)
-		}
+		i, _ := slices.BinarySearchFunc(q.hist, now, func(o demandAt, t time.Time) int { return o.at.Compare(t) })
+		q.hist = slices.Insert(q.hist, i, demandAt{now, d})
 		return nil
 	}
 	rise := q.hasTarget && d > q.target
 	q.observed, q.lastAt, q.desired, q.raw = true, now, d, raw
-	q.track(now, d)
+	q.hist = append(q.hist, demandAt{now, d})
+	q.windowMax(now) // forgets what is older than the window, so a host that observes between rare passes keeps a bounded history
 	if rise {
 		return q.wake
 	}
@@ -211,21 +215,20 @@ func (q *Queue) Demand(ctx context.Context, s State) (Request, error) {
 	switch {
 	case !q.hasTarget:
 		// First pass: start from what is held, so that a restarted host
-		// does not drop servers before the delay says so.
+		// does not drop servers before the delay says so: what is held
+		// counts as demand observed now.
 		q.target, q.hasTarget = q.clamp(s.Ready()), true
 		if q.observed {
 			q.target = max(q.target, q.desired)
-			q.low = false
-			q.track(s.Now, q.desired)
 		}
+		q.floor, q.floorUntil = q.target, s.Now.Add(q.cfg.ScaleDownDelay)
 	case !q.observed:
 	case q.desired >= q.target:
-		q.target, q.low = q.desired, false
-	case q.low && s.Now.Sub(q.lowSince) >= q.cfg.ScaleDownDelay:
-		q.target, q.low = q.windowMax, false
-		// Demand may still be lower than the new target: that starts the
-		// next window now.
-		q.track(s.Now, q.desired)
+		q.target = q.desired
+	default:
+		// Lower only: the window's highest demand, but never above the
+		// target already set.
+		q.target = min(q.target, max(q.desired, q.windowMax(s.Now)))
 	}
 	req := Request{
 		Target:       q.target,
@@ -253,18 +256,31 @@ func (q *Queue) Notify(n Notice) {
 	delete(q.idle, n.Server.ID)
 }
 
-// track updates the scale-down window with demand d observed at at.
-// The caller holds q.mu.
-func (q *Queue) track(at time.Time, d int) {
-	switch {
-	case !q.hasTarget:
-	case d >= q.target:
-		q.low = false
-	case !q.low:
-		q.low, q.lowSince, q.windowMax = true, at, d
-	default:
-		q.windowMax = max(q.windowMax, d)
+// demandAt is the capacity a queue asked for from a time on.
+type demandAt struct {
+	at time.Time
+	d  int
+}
+
+// windowMax is the highest demand in effect during the last
+// ScaleDownDelay before now; it forgets what is older. The caller holds
+// q.mu.
+func (q *Queue) windowMax(now time.Time) int {
+	from := now.Add(-q.cfg.ScaleDownDelay)
+	// An observation is over once the next one starts, before the window.
+	drop := 0
+	for drop+1 < len(q.hist) && !q.hist[drop+1].at.After(from) {
+		drop++
 	}
+	q.hist = slices.Delete(q.hist, 0, drop)
+	m := 0
+	if now.Before(q.floorUntil) {
+		m = q.floor
+	}
+	for _, o := range q.hist {
+		m = max(m, o.d)
+	}
+	return m
 }
 
 // unitsFor is the capacity a queue asks for, before Min and Max.

@@ -78,8 +78,10 @@ func TestQueueScaling(t *testing.T) {
 			{2 * time.Minute, 6, 0, observeOnly},
 			{3 * time.Minute, 3, 0, observeOnly},
 			{6 * time.Minute, 2, 0, 6},
-			// Still lower than 6: the next window started at the drop.
-			{10 * time.Minute, 2, 0, 6},
+			// The highest demand of the last five minutes: 3, in effect
+			// from 3m to 6m.
+			{10 * time.Minute, 2, 0, 3},
+			{11*time.Minute - time.Second, 2, 0, 3},
 			{11 * time.Minute, 2, 0, 2},
 		}},
 		{"a rise above the target during the delay scales up", manager.QueueConfig{ScaleDownDelay: 5 * time.Minute}, []step{
