@@ -457,15 +457,21 @@ func (r *mcRun) track(events []autoscale.Event, insts []awsctl.Instance) {
 			r.noticed[inst.ID] = true
 		}
 	}
-	// A replacement that lost its replaces tag while working has taken its
-	// server's place: that server must never be replaced again.
+	// A replacement that lost its replaces tag while working for its
+	// server's manager (or once that server left) has taken its place: that
+	// server must never be replaced again. One that became ordinary
+	// capacity (its server was no longer at work when it was ready) and
+	// went to another manager took nobody's place.
 	for _, l := range r.cloud.launchesUpTo(r.pass) {
 		if l.replaces == "" {
 			continue
 		}
+		x, xok := r.sim.Instance(l.replaces)
 		for _, li := range l.insts {
 			now, ok := r.sim.Instance(li.ID)
-			if ok && working(now.State) && now.Tags[pool.TagReplaces] == "" && r.swappedIn[l.replaces] == "" {
+			mgr := now.Tags[pool.TagManager]
+			inPlace := mgr != "" && (!xok || !working(x.State) || x.Tags[pool.TagWindDownStart] != "" || x.Tags[pool.TagManager] == mgr)
+			if ok && working(now.State) && now.Tags[pool.TagReplaces] == "" && inPlace && r.swappedIn[l.replaces] == "" {
 				r.swappedIn[l.replaces] = li.ID
 				r.swapPass[l.replaces] = r.pass
 			}
