@@ -804,3 +804,22 @@ func TestAGrantedServerThatTurnsUnhealthyIsReplaced(t *testing.T) {
 	assert.Len(t, w.grantedTo("jobs"), 2, "another server works in its place")
 	assert.NotContains(t, ids(w.grantedTo("jobs")), sick)
 }
+
+func TestARoleWithNothingToWindDownIsTerminatedInThePassThatDecides(t *testing.T) {
+	r, err := role.New("worker", awsctl.LaunchSpec{ImageID: "ami-12345678"}, role.Hooks{})
+	require.NoError(t, err)
+	m := fixed(t, "jobs", 3)
+	w := newWorld(t, newSim(t), poolConfig(r, m))
+	w.steps(8)
+	require.Len(t, w.grantedTo("jobs"), 3)
+	require.NoError(t, m.Set(1))
+	require.NoError(t, w.scaler.Step(context.Background()))
+	terminated := 0
+	for _, inst := range w.sim.Instances() {
+		if inst.State == awsctl.StateShuttingDown || inst.State == awsctl.StateTerminated {
+			terminated++
+		}
+	}
+	assert.Equal(t, 2, terminated, "no wind-down to wait for: terminated in the same pass")
+	assert.Len(t, w.grantedTo("jobs"), 1)
+}

@@ -16,11 +16,14 @@ import (
 // more managers. Embedders see it read-only, through autoscale.Scaler: its
 // name, configuration and status. The scaler drives its passes.
 type Pool struct {
-	cfg        Config
-	types      map[string]int // instance type -> weight
-	mgrIndex   map[string]int // position in Config.Managers
-	hooks      *hookRunner
-	health     bool // poll granted servers' health (the role reports it)
+	cfg      Config
+	types    map[string]int // instance type -> weight
+	mgrIndex map[string]int // position in Config.Managers
+	hooks    *hookRunner
+	health   bool // poll granted servers' health (the role reports it)
+	// immediate: the role has nothing to wind down (role.Immediate), so a
+	// server chosen to go is terminated in the same pass.
+	immediate  bool
 	status     atomic.Pointer[Status]
 	left       atomic.Pointer[[]string] // servers still there while draining
 	serverList serverList
@@ -87,6 +90,9 @@ func New(cfg Config) (*Pool, error) {
 	}
 	if hr, ok := c.Role.(role.HealthReporter); ok && hr.ReportsHealth() && c.HealthInterval > 0 {
 		p.health = true
+	}
+	if im, ok := c.Role.(role.Immediate); ok && im.WindsDownAtOnce() {
+		p.immediate = true
 	}
 	for _, m := range c.Managers {
 		p.mgrIndex[m.Name()] = len(p.mgrIndex)

@@ -279,10 +279,15 @@ func (p *Pool) advance(ps *pass) {
 }
 
 func (p *Pool) advanceWindDown(ps *pass, s *server) {
-	if !s.tags.winding {
-		return // the wind-down tags are written this pass
-	}
 	w := p.wantOf(ps, s.mgr)
+	if !s.tags.winding {
+		// The wind-down tags are written this pass. A role with nothing to
+		// wind down has its server terminated now, not passes later.
+		if p.immediate && !s.handover && (s.state == windingDown || s.state == retiring) {
+			p.terminate(ps, s, w)
+		}
+		return
+	}
 	noWork := w == nil || s.state == stopped || s.tags.retire == RetireStopped || s.inst.State != awsctl.StateRunning
 	if !s.m.woundDown && !noWork && ps.now.After(s.deadline) {
 		switch {
@@ -317,13 +322,18 @@ func (p *Pool) advanceWindDown(ps *pass, s *server) {
 	case !s.m.tornDown && s.inst.State == awsctl.StateRunning:
 		ps.pl.change(s, nil, nil, HookTeardown)
 	default:
-		ps.pl.Terminate = append(ps.pl.Terminate, s.inst.ID)
-		ev := Event{Kind: EventTerminate, Instance: s.inst.ID, Manager: s.mgr, Market: s.inst.Market,
-			Inputs: []slog.Attr{slog.Duration("age", ps.now.Sub(s.inst.LaunchTime))}}
-		if w != nil && s.state != stopped && s.tags.retire != RetireStopped {
-			ps.pl.termNotes[s.inst.ID] = append(ps.pl.termNotes[s.inst.ID], notice{w.m, manager.Notice{
-				Kind: manager.Revoked, Server: s.managerServer(), Reason: "terminated"}})
-		}
-		p.event(ps.pl, ev)
+		p.terminate(ps, s, w)
 	}
+}
+
+// terminate plans the termination of s, whose manager (if any) is w.
+func (p *Pool) terminate(ps *pass, s *server, w *want) {
+	ps.pl.Terminate = append(ps.pl.Terminate, s.inst.ID)
+	ev := Event{Kind: EventTerminate, Instance: s.inst.ID, Manager: s.mgr, Market: s.inst.Market,
+		Inputs: []slog.Attr{slog.Duration("age", ps.now.Sub(s.inst.LaunchTime))}}
+	if w != nil && s.state != stopped && s.tags.retire != RetireStopped {
+		ps.pl.termNotes[s.inst.ID] = append(ps.pl.termNotes[s.inst.ID], notice{w.m, manager.Notice{
+			Kind: manager.Revoked, Server: s.managerServer(), Reason: "terminated"}})
+	}
+	p.event(ps.pl, ev)
 }

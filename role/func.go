@@ -84,6 +84,13 @@ func (f *Func) Teardown(ctx context.Context, inst awsctl.Instance) error {
 	return call(ctx, f.hooks.Teardown, inst)
 }
 
+// WindsDownAtOnce reports whether the role has no WindDown, Check and
+// Teardown hooks, so that a server it winds down is terminated at once. It
+// implements [Immediate].
+func (f *Func) WindsDownAtOnce() bool {
+	return f.hooks.WindDown == nil && f.hooks.Check == nil && f.hooks.Teardown == nil
+}
+
 // Check calls the Check hook; without one the server counts as idle and
 // wound down.
 func (f *Func) Check(ctx context.Context, inst awsctl.Instance) (Status, error) {

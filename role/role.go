@@ -63,6 +63,17 @@ type Status struct {
 	Unhealthy bool
 }
 
+// Immediate is implemented by roles whose servers need no wind-down: no
+// work to drain, nothing to check or tear down. The pool then terminates a
+// server in the pass that decides to remove it, instead of stepping through
+// WindDown, Check and Teardown over the passes that follow, which would pay
+// for the server for nothing.
+type Immediate interface {
+	// WindsDownAtOnce reports whether the role's servers may be
+	// terminated as soon as they are chosen to go.
+	WindsDownAtOnce() bool
+}
+
 // HealthReporter is implemented by roles whose Check tells, for a server in
 // service, whether it is healthy (Status.Unhealthy). The pool polls the
 // health of granted servers only for such roles, so a role whose Check
