@@ -111,6 +111,7 @@ func (p *Pool) balance(ps *pass) {
 		p.windDownSpare(ps, max(0, leftSpot)+max(0, leftOD)-n.any)
 	}
 	p.trimToMax(ps)
+	p.endSpotHold(ps)
 }
 
 // claimWindingDown covers a shortage with winding-down servers before any
@@ -236,8 +237,9 @@ func (p *Pool) windDownSpare(ps *pass, surplus int) {
 		}
 	}
 	p.sortVictims(ps.now, cands, nil)
+	p.onDemandFirst(ps, cands)
 	for _, s := range cands {
-		if surplus < s.weight {
+		if surplus < s.weight || p.holdsSpot(ps, s) {
 			continue
 		}
 		deadline, ok := p.removable(ps.now, s)

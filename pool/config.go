@@ -177,6 +177,13 @@ type Config struct {
 	// Replace tunes the replacement of on-demand servers by spot ones
 	// (strategies Spot and FastStart).
 	Replace ReplaceConfig
+	// SpotHold is how long spot servers are kept over target while the
+	// pool cannot buy spot (every spot offering short of capacity or priced
+	// out): scale-down takes on-demand servers first, and spot ones only
+	// once the hold has lasted SpotHold, since a spot server shed now would
+	// be bought back on-demand when demand returns. Default
+	// DefaultSpotHold; negative for none.
+	SpotHold time.Duration
 	// MaxLifetime, if set, is how old a server may grow: older ones are
 	// replaced, make-before-break, within the Disruption budget (long-lived
 	// hosts accumulate drift the launch spec does not show).
@@ -392,6 +399,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.UnhealthyAfter == 0 {
 		c.UnhealthyAfter = DefaultUnhealthyAfter
+	}
+	if c.SpotHold == 0 {
+		c.SpotHold = DefaultSpotHold
 	}
 	if c.MaxLifetime < 0 {
 		return c, c.fieldErr("MaxLifetime", "must not be negative, got %v", c.MaxLifetime)

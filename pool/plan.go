@@ -133,6 +133,10 @@ type pass struct {
 	// the capacity due for replacement that waits.
 	budget *int
 	due    int
+	// spotShort: the pool cannot buy spot this pass (nil until asked);
+	// spotHeld: a spot server was kept over target for it.
+	spotShort *bool
+	spotHeld  bool
 }
 
 func (ps *pass) held(w *want) int { return ps.l.held[w.index] }

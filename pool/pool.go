@@ -39,6 +39,9 @@ type Pool struct {
 	stuck       []*demandCall       // per manager: a Demand call past its timeout
 	draining    bool
 	pass        uint64
+	// spotHoldSince is when scale-down first kept a spot server over
+	// target because spot could not be bought (zero when none is kept).
+	spotHoldSince time.Time
 	// holdUntil: launches wait until then, after a start that found a
 	// predecessor's recent launches (see Config.ListingLag).
 	holdUntil time.Time

@@ -178,8 +178,9 @@ func (p *Pool) takeExcess(ps *pass) {
 			}
 		}
 		p.sortVictims(ps.now, cands, w.idle)
+		p.onDemandFirst(ps, cands)
 		for _, s := range cands {
-			if excess < s.weight {
+			if excess < s.weight || p.holdsSpot(ps, s) {
 				continue
 			}
 			if m := w.req.ZoneMinimums[s.inst.Zone]; m > 0 && ps.l.zoneHeld[mgrZone{w.index, s.inst.Zone}]-s.weight < min(m, w.target) {
