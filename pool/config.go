@@ -174,6 +174,13 @@ type Config struct {
 	// (type, zone) so one capacity event cannot take most of the pool at
 	// once. In (0, 1]; 0 means no cap.
 	MaxSpotShare float64
+	// SpotShareMargin is how much dearer per unit than the cheapest
+	// acceptable offering another offering may be to take capacity that
+	// MaxSpotShare keeps off the cheapest ones (DefaultSpotShareMargin,
+	// 5%). Past it, the pool launches over the cap rather than pay more for
+	// diversification. Negative means no margin: only equally cheap
+	// offerings.
+	SpotShareMargin float64
 	// Replace tunes the replacement of on-demand servers by spot ones
 	// (strategies Spot and FastStart).
 	Replace ReplaceConfig
@@ -255,6 +262,8 @@ const (
 	DefaultReplacePerPass  = 10
 	DefaultMinimumSpotAdd  = 0.28
 	DefaultMinimumSpotKeep = 0.38
+	// DefaultSpotShareMargin: see Config.SpotShareMargin.
+	DefaultSpotShareMargin = 0.05
 )
 
 // ReplaceConfig tunes on-demand-to-spot replacement. A swap runs both
@@ -437,6 +446,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Unavailable == nil {
 		c.Unavailable = spotprice.NewUnavailable(spotprice.DefaultUnavailableTTL)
+	}
+	switch {
+	case c.SpotShareMargin == 0:
+		c.SpotShareMargin = DefaultSpotShareMargin
+	case c.SpotShareMargin < 0:
+		c.SpotShareMargin = 0
 	}
 	if c.MaxSpotShare < 0 || c.MaxSpotShare > 1 {
 		return c, c.fieldErr("MaxSpotShare", "must be in (0, 1] or 0 for no cap, got %v", c.MaxSpotShare)

@@ -80,6 +80,15 @@ func (p *Pool) launchPriced(ps *pass, ln launchNeed, room int) int {
 		k := offeringKey{c.Offering.InstanceType, c.Offering.Zone, c.Market}
 		return float64(perOffer[k]+c.Offering.Weight) <= p.cfg.MaxSpotShare*total
 	}
+	// A capped offering gives way only to offerings within SpotShareMargin
+	// of the cheapest: diversification is worth a little, not any price.
+	limit := -1.0
+	for _, c := range acc {
+		if !c.Reserved {
+			limit = c.CostPerUnit * (1 + p.cfg.SpotShareMargin)
+			break
+		}
+	}
 	alloc := make([]int, len(acc))
 	used := 0
 	for left := ln.units; left > 0; {
@@ -90,6 +99,9 @@ func (p *Pool) launchPriced(ps *pass, ln launchNeed, room int) int {
 			}
 			if used+c.Offering.Weight > room {
 				continue
+			}
+			if capped && best < 0 && !c.Reserved && c.CostPerUnit > limit {
+				break // every choice within the margin is capped: go over the cap below
 			}
 			if !capOK(c) {
 				capped = true
@@ -105,7 +117,8 @@ func (p *Pool) launchPriced(ps *pass, ln launchNeed, room int) int {
 		if best < 0 && capped {
 			// Every choice is capped: more of the same beats no capacity.
 			p.event(ps.pl, Event{Kind: EventNoCapacity, Capacity: left,
-				Reason: fmt.Sprintf("every spot offering holds its share cap %.2f; launching over the cap", p.cfg.MaxSpotShare)})
+				Reason: fmt.Sprintf("every spot offering within %.0f%% of the cheapest holds its share cap %.2f; launching over the cap",
+					100*p.cfg.SpotShareMargin, p.cfg.MaxSpotShare)})
 			best = slices.IndexFunc(acc, func(c spotprice.Choice) bool {
 				return !c.Reserved && used+c.Offering.Weight <= room
 			})

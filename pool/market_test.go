@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,10 +133,11 @@ func TestSpotOnlyManagerWithNoSpotCapacityIsReported(t *testing.T) {
 	assert.True(t, kinds[pool.EventNoCapacity])
 }
 
-func TestSpotShareCapDiversifies(t *testing.T) {
+func TestSpotShareCapDiversifiesWithinTheMargin(t *testing.T) {
 	m := &want{name: "m", req: manager.Request{Target: 9}}
-	// z1 is much cheaper, but no spot pool may hold more than 40%.
-	b := book(t, map[string]float64{"z1": 0.020, "z2": 0.030, "z3": 0.031})
+	// z1 is cheapest, the others within 5% of it; no spot pool may hold
+	// more than 40%.
+	b := book(t, map[string]float64{"z1": 0.0300, "z2": 0.0305, "z3": 0.0310})
 	pl := spotPool(t, b, pool.Spot, func(c *pool.Config) { c.MaxSpotShare = 0.4 }, m).Plan(context.Background(), pool.Snapshot{Now: t0})
 	zones := map[string]int{}
 	for _, r := range pl.Launches {
@@ -323,4 +325,22 @@ func TestSpotStrategiesNeedAPriceBook(t *testing.T) {
 		Types: []pool.InstanceType{{Name: "m5.large"}}, Zones: []string{"z1"}, Policy: spotprice.Policy{SpotRatio: 1.5}})
 	require.ErrorIs(t, err, pool.ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "SpotRatio")
+}
+
+func TestSpotShareCapDoesNotBuyDiversityAtAnyPrice(t *testing.T) {
+	m := &want{name: "m", req: manager.Request{Target: 9}}
+	// z2 and z3 cost half as much again as z1: past the margin, the pool
+	// launches over the cap in z1 and says so.
+	b := book(t, map[string]float64{"z1": 0.020, "z2": 0.030, "z3": 0.031})
+	pl := spotPool(t, b, pool.Spot, func(c *pool.Config) { c.MaxSpotShare = 0.4 }, m).Plan(context.Background(), pool.Snapshot{Now: t0})
+	zones := map[string]int{}
+	for _, r := range pl.Launches {
+		zones[r.Offerings[0].Zone] += r.Capacity
+	}
+	assert.Equal(t, map[string]int{"z1": 9}, zones)
+	over := false
+	for _, e := range pl.Events {
+		over = over || e.Kind == pool.EventNoCapacity && strings.Contains(e.Reason, "over the cap")
+	}
+	assert.True(t, over, "going over the cap is reported")
 }
