@@ -67,10 +67,14 @@
 // or [FastStart] (on-demand first, then each server replaced by spot,
 // make-before-break, when the saving pays for the swap). With
 // [Config.Prices], launches go to the cheapest acceptable offerings,
-// reservations first, spread by [Config.MaxSpotShare]; offerings that just
-// failed for lack of capacity, and instance families whose vCPU quota is
-// used up, are avoided for a while ([Config.Unavailable]); nothing is
-// launched at an unknown price.
+// reservations first, spread by [Config.MaxSpotShare] over offerings within
+// [Config.SpotShareMargin] of the cheapest; offerings that just failed for
+// lack of capacity, and instance families whose vCPU quota is used up, are
+// avoided for a while ([Config.Unavailable]); nothing is launched at an
+// unknown price. While no spot offering can be bought, scale-down takes
+// on-demand servers first and keeps spot ones over target for
+// [Config.SpotHold], since a spot server shed then would be bought back
+// on-demand.
 //
 // # Day two: drift, refreshes, lifetimes, EC2 events
 //
@@ -95,7 +99,8 @@
 //
 // # Billing
 //
-// With [PerSecond] billing (the default) a server is kept for at least
+// A role with nothing to wind down (role.Immediate) has a server chosen to
+// go terminated in the same pass. With [PerSecond] billing (the default) a server is kept for at least
 // [MinimumCharge], since that much is paid anyway. With [Hourly] billing, a
 // server is wound down only near the end of a paid hour (the one with the
 // least of its hour left first), a swap to spot waits for the end of the
