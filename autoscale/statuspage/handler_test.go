@@ -148,8 +148,8 @@ func TestJSONMatchesTheScaler(t *testing.T) {
 	}
 	for _, p := range snap.Pools {
 		st := f.scaler.Pool(p.Name).Status()
-		got := []int{p.Target, p.Booting, p.Provisioning, p.Free, p.Granted, p.WindingDown, p.Replacing, p.Interrupted, p.MaxUsed, p.Max}
-		want := []int{st.Target, st.Booting, st.Provisioning, st.Free, st.Granted, st.WindingDown, st.Replacing, st.Interrupted, st.MaxUsed, st.Max}
+		got := []int{p.Target, p.Booting, p.Provisioning, p.Free, p.Granted, p.WindingDown, p.Replacing, p.Due, p.Interrupted, p.MaxUsed, p.Max}
+		want := []int{st.Target, st.Booting, st.Provisioning, st.Free, st.Granted, st.WindingDown, st.Replacing, st.Due, st.Interrupted, st.MaxUsed, st.Max}
 		if !slices.Equal(got, want) {
 			t.Errorf("pool %s: counts %v, Status says %v", p.Name, got, want)
 		}

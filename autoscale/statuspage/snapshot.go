@@ -62,6 +62,7 @@ type Pool struct {
 	Granted      int       `json:"granted"`
 	WindingDown  int       `json:"winding_down"`
 	Replacing    int       `json:"replacing"`
+	Due          int       `json:"due"` // due for replacement, waiting: a roll's progress
 	Interrupted  int       `json:"interrupted"`
 	MaxUsed      int       `json:"max_used"`
 	Max          int       `json:"max"`
@@ -171,7 +172,7 @@ func readPool(p *pool.Pool) Pool {
 	out := Pool{
 		Name: p.Name(), Observed: st.Observed, Time: st.Time, Target: st.Target,
 		Booting: st.Booting, Provisioning: st.Provisioning, Free: st.Free, Granted: st.Granted,
-		WindingDown: st.WindingDown, Replacing: st.Replacing, Interrupted: st.Interrupted,
+		WindingDown: st.WindingDown, Replacing: st.Replacing, Due: st.Due, Interrupted: st.Interrupted,
 		MaxUsed: st.MaxUsed, Max: st.Max, HourlySpend: finite(st.HourlySpend),
 		Managers: []Manager{}, States: []StateCount{}, Servers: []Server{},
 	}

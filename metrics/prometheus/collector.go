@@ -22,10 +22,10 @@ import (
 type Collector struct {
 	scaler *autoscale.Scaler
 
-	servers, serverUnits, poolUnits              *prometheus.Desc
-	target, max, maxUsed, spend, unitPrice, pass *prometheus.Desc
-	mgrTarget, mgrHeld                           *prometheus.Desc
-	alarms, paused                               *prometheus.Desc
+	servers, serverUnits, poolUnits                   *prometheus.Desc
+	target, max, maxUsed, due, spend, unitPrice, pass *prometheus.Desc
+	mgrTarget, mgrHeld                                *prometheus.Desc
+	alarms, paused                                    *prometheus.Desc
 }
 
 // NewCollector returns a Collector of s. Errors wrap ErrInvalidOptions.
@@ -57,6 +57,8 @@ func NewCollector(s *autoscale.Scaler, opts Options) (*Collector, error) {
 			"The pool's Max: the capacity it never exceeds.", "pool"),
 		maxUsed: desc("pool_max_used_capacity_units",
 			"Capacity counted toward Max: every server that runs or may run.", "pool"),
+		due: desc("pool_due_capacity_units",
+			"Capacity due for replacement (drift, refresh, lifetime) that waits for the disruption budget, a window or room: a roll's progress.", "pool"),
 		spend: desc("pool_spend_usd_per_hour",
 			"What the pool's instances cost now, in US dollars per hour, as far as the pool knows prices.", "pool"),
 		unitPrice: desc("pool_unit_price_usd_per_hour",
@@ -82,7 +84,7 @@ func NewCollector(s *autoscale.Scaler, opts Options) (*Collector, error) {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.servers, c.serverUnits, c.poolUnits, c.target, c.max, c.maxUsed,
+	for _, d := range []*prometheus.Desc{c.servers, c.serverUnits, c.poolUnits, c.target, c.max, c.maxUsed, c.due,
 		c.spend, c.unitPrice, c.pass, c.mgrTarget, c.mgrHeld, c.alarms, c.paused} {
 		ch <- d
 	}
@@ -148,6 +150,7 @@ func (c *Collector) collectStatus(gauge func(*prometheus.Desc, float64, ...strin
 	}
 	gauge(c.target, float64(st.Target), name)
 	gauge(c.maxUsed, float64(st.MaxUsed), name)
+	gauge(c.due, float64(st.Due), name)
 	gauge(c.spend, st.HourlySpend, name)
 	gauge(c.unitPrice, st.UnitPrice, name)
 	gauge(c.pass, float64(st.Time.UnixNano())/1e9, name)
