@@ -386,7 +386,13 @@ func (p *Pool) replaceOnDemand(ps *pass) {
 		}
 		var offers []awsctl.Offering
 		var best spotprice.Choice
+		// A server that holds its manager's zone minimum is replaced in its
+		// zone: a swap elsewhere would be undone to meet the minimum.
+		sameZone := p.wantOf(ps, s.mgr).req.ZoneMinimums[s.inst.Zone] > 0
 		for _, c := range choices {
+			if sameZone && c.Offering.Zone != s.inst.Zone {
+				continue
+			}
 			if !c.Rejected && c.Market == awsctl.MarketSpot && c.Offering.Weight == s.weight && !slices.Contains(offers, c.Offering) {
 				if len(offers) == 0 {
 					best = c
