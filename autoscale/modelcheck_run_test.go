@@ -144,7 +144,7 @@ func (r *mcRun) startScaler(cloud awsctl.CloudClient) {
 			Billing:          ps.billing,
 			Market:           ps.market,
 			LaunchBatch:      ps.batch,
-			WindDownTimeout:  10 * time.Minute,
+			WindDownTimeout:  mcWindDownTimeout,
 			ProvisionTimeout: 3 * time.Minute,
 			HookTimeout:      30 * time.Second,
 			Disruption:       pool.Disruption{MaxServers: ps.budget},

@@ -36,7 +36,9 @@ const (
 	mcHourlyDrain   = 140 // an hourly pool winds down only near the end of a paid hour
 	mcConvergeBound = 30  // passes after the last demand change
 	mcIdentity      = "mc-scaler"
-	mcForeignPool   = "p0"
+	// mcWindDownTimeout is every pool's WindDownTimeout.
+	mcWindDownTimeout = 10 * time.Minute
+	mcForeignPool     = "p0"
 )
 
 // mcTypes are the instance types scenarios draw from; the sim and the price

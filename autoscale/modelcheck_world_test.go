@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,8 +98,31 @@ func (c *mcCloud) Terminate(ctx context.Context, ids []string) ([]string, error)
 		if m := inst.Tags[pool.TagManager]; m != "" && !winding && working(inst.State) {
 			r.violate("granted-terminated-without-wind-down", "terminating %s, granted to %s, without a wind-down", id, m)
 		}
+		// A server whose role still reports it busy (its drain is under
+		// way) is waited for past its deadline, unless its hooks fail or
+		// EC2 reclaims it (RELIABILITY: long jobs are not cut short).
+		if start, busy := r.srv.busy(id, time.Now()); busy && working(inst.State) && !r.noticed[id] && !r.srv.everHung(id) {
+			r.violate("cut-short", "terminating %s while its role reports it busy (drain since %s, not done) and no hook of it failed",
+				id, start.Format(time.RFC3339))
+		}
+		// With hourly billing a server removed for less demand, or swapped
+		// for spot, goes in the last part of its paid hour (RELIABILITY:
+		// paid time is not thrown away). Shutdown drains at once.
+		why := r.windWhy[id] // the pass's goroutine keeps it
+		if ps := r.poolSpec(inst.Tags[pool.TagPool]); ps != nil && ps.billing == pool.Hourly && r.curPass() < r.sc.passes() &&
+			working(inst.State) && voluntaryScaleIn(why) {
+			if into := time.Since(inst.LaunchTime) % time.Hour; into < time.Hour-mcWindDownTimeout-pool.HourlyMargin {
+				r.violate("hour-thrown", "terminating hourly %s %v into its paid hour (wound down for %q)", id, into.Round(time.Second), why)
+			}
+		}
 	}
 	return c.sim.Terminate(ctx, ids)
+}
+
+// voluntaryScaleIn reports whether a wind-down's reason is less demand or a
+// swap to spot: the removals hourly billing times to the paid hour.
+func voluntaryScaleIn(reason string) bool {
+	return strings.HasPrefix(reason, "manager holds") || reason == "spare capacity" || strings.HasPrefix(reason, "replaced by")
 }
 
 func (c *mcCloud) Tag(ctx context.Context, ids []string, tags map[string]string) error {
@@ -167,11 +191,13 @@ type mcServers struct {
 	hanging    map[string]int       // hooks hanging now, per instance
 	failed     map[string]bool      // provisioning failed at least once
 	tornDown   map[string]bool      // Teardown was called: the server is leaving
+	hung       map[string]bool      // a hook of the server hung at least once
+	drainLen   map[string]time.Duration
 }
 
 func newServersModel(seed int64, chaos func() bool) *mcServers {
 	return &mcServers{seed: seed, chaos: chaos, drainStart: map[string]time.Time{}, hanging: map[string]int{}, failed: map[string]bool{},
-		tornDown: map[string]bool{}}
+		tornDown: map[string]bool{}, hung: map[string]bool{}, drainLen: map[string]time.Duration{}}
 }
 
 // draw returns a number in [0, 1) for (instance, what), the same in every
@@ -192,6 +218,7 @@ func (m *mcServers) wait(ctx context.Context, id string, d time.Duration, hang b
 	if hang {
 		m.mu.Lock()
 		m.hanging[id]++
+		m.hung[id] = true
 		m.mu.Unlock()
 		defer func() {
 			m.mu.Lock()
@@ -235,6 +262,21 @@ func (m *mcServers) tearingDown(id string) bool {
 	return m.tornDown[id]
 }
 
+// busy reports whether the server drains now: a wind-down reached it and
+// its drain has not finished.
+func (m *mcServers) busy(id string, now time.Time) (time.Time, bool) {
+	m.mu.Lock()
+	start, ok := m.drainStart[id]
+	m.mu.Unlock()
+	return start, ok && !m.drainDone(id, now)
+}
+
+func (m *mcServers) everHung(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hung[id]
+}
+
 func (m *mcServers) provisionFailed(id string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -246,8 +288,9 @@ func (m *mcServers) provisionFailed(id string) bool {
 func (m *mcServers) drainDone(id string, now time.Time) bool {
 	m.mu.Lock()
 	start, ok := m.drainStart[id]
+	d := m.drainLen[id]
 	m.mu.Unlock()
-	return ok && !now.Before(start.Add(m.span(id, "drain", 3*time.Minute)))
+	return ok && !now.Before(start.Add(d))
 }
 
 func (m *mcServers) role(name string) role.Role {
@@ -270,7 +313,16 @@ func (m *mcServers) role(name string) role.Role {
 			}
 			m.mu.Lock()
 			if _, ok := m.drainStart[inst.ID]; !ok {
-				m.drainStart[inst.ID] = time.Now()
+				now := time.Now()
+				m.drainStart[inst.ID] = now
+				// Most jobs end within minutes; in the chaos phase one in
+				// ten runs past the wind-down timeout (10 min), a long job
+				// the pool must wait for.
+				d := m.span(inst.ID, "drain", 3*time.Minute)
+				if m.chaos() && m.draw(inst.ID, "long-job/"+now.String()) < 0.1 {
+					d = 11*time.Minute + m.span(inst.ID, "long-drain", 3*time.Minute)
+				}
+				m.drainLen[inst.ID] = d
 			}
 			m.mu.Unlock()
 			return nil

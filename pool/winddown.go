@@ -320,11 +320,28 @@ func (p *Pool) advanceWindDown(ps *pass, s *server) {
 		ps.pl.change(s, nil, nil, HookWindDown)
 	case !noWork && !s.m.woundDown:
 		ps.pl.change(s, nil, nil, HookCheck)
+	case !s.m.tornDown && s.inst.State == awsctl.StateRunning && p.earlyInPaidHour(ps, s):
+		// Wound down for capacity another manager needed, which the pass
+		// then found elsewhere: terminating it now would throw away the
+		// rest of its paid hour. It goes back to the pool, and leaves as
+		// spare capacity near the hour's end if nobody needs it.
+		p.restore(ps, s, true, "wound down early in its paid hour; kept until the hour's end")
 	case !s.m.tornDown && s.inst.State == awsctl.StateRunning:
 		ps.pl.change(s, nil, nil, HookTeardown)
 	default:
 		p.terminate(ps, s, w)
 	}
+}
+
+// earlyInPaidHour reports whether an hourly server that wound down for
+// less demand is too early in its paid hour to be terminated without
+// waste: more than the wind-down timeout and the margin of the hour left.
+func (p *Pool) earlyInPaidHour(ps *pass, s *server) bool {
+	if p.cfg.Billing != Hourly || s.state != windingDown || p.draining {
+		return false
+	}
+	left := time.Hour - ps.now.Sub(s.inst.LaunchTime)%time.Hour
+	return left > p.cfg.WindDownTimeout+HourlyMargin
 }
 
 // terminate plans the termination of s, whose manager (if any) is w.
