@@ -69,6 +69,7 @@ type mcRun struct {
 	lastWind  map[string]int            // server -> pass of its latest wind-down event
 	windWhy   map[string]string         // server -> reason of its latest wind-down event
 	lastRest  map[string]int            // server -> pass of its latest restore event
+	grantAt   map[string]time.Time      // server -> start of the pass of its latest grant
 	held      map[string]map[string]int // at the end of the settle phase: pool -> manager -> held
 	full      map[string]bool           // at the end of the settle phase: pools without room for their lightest type
 
@@ -78,7 +79,8 @@ type mcRun struct {
 func newMCRun(sc *mcScenario, label string, crashAfter int) *mcRun {
 	r := &mcRun{sc: sc, label: label, start: time.Now(), seen: map[string]bool{}, foreign: map[string]awsctl.Instance{},
 		swappedIn: map[string]string{}, swapPass: map[string]int{}, replaced: map[string]bool{}, noticed: map[string]bool{},
-		lastWind: map[string]int{}, windWhy: map[string]string{}, lastRest: map[string]int{}}
+		lastWind: map[string]int{}, windWhy: map[string]string{}, lastRest: map[string]int{},
+		grantAt: map[string]time.Time{}}
 	sim, err := ec2sim.New(ec2sim.Config{
 		Clock:         time.Now,
 		BootDelay:     ec2sim.Uniform(30*time.Second, 90*time.Second),
@@ -286,12 +288,45 @@ type mcImageRole struct {
 	pass func() int
 }
 
+// ReportsHealth: the model's Check reports sick servers in service.
+func (m *mcImageRole) ReportsHealth() bool { return true }
+
 func (m *mcImageRole) LaunchSpec() awsctl.LaunchSpec {
 	spec := m.Role.LaunchSpec()
 	if m.from >= 0 && m.pass() >= m.from {
 		spec.ImageID = "ami-00000002"
 	}
 	return spec
+}
+
+// mcSickBound is how long a sick server may stay counted as a manager's
+// capacity: the health grace from ready (5 min) or the sickness, whichever
+// is later, then three readings a minute apart, the passes that act on
+// them, a Check that hangs until its timeout, and a crash that forgets the
+// readings so far.
+const mcSickBound = 10 * time.Minute
+
+// checkSick: a server its role reports unhealthy stops working for its
+// manager within mcSickBound (RELIABILITY: sick servers are replaced).
+func (r *mcRun) checkSick(insts []awsctl.Instance) {
+	now := time.Now()
+	for _, inst := range insts {
+		from, sick := r.srv.sick(inst.ID, now)
+		if !sick || inst.Tags[pool.TagOwner] != mcIdentity || !working(inst.State) || inst.Tags[pool.TagManager] == "" ||
+			inst.Tags[pool.TagWindDownStart] != "" {
+			continue
+		}
+		if ready, err := time.Parse(time.RFC3339, inst.Tags[pool.TagReady]); err == nil && ready.Add(pool.DefaultHealthGrace).After(from) {
+			from = ready.Add(pool.DefaultHealthGrace)
+		}
+		if at := r.grantAt[inst.ID]; at.After(from) {
+			from = at // health is read while a server works
+		}
+		if now.Sub(from) > mcSickBound {
+			r.violateOnce(inst.ID, "sick-kept", "%s, sick since %s, still works for %s", inst.ID,
+				from.Format(time.RFC3339), inst.Tags[pool.TagManager])
+		}
+	}
 }
 
 // checkBudget: no more servers of a pool under voluntary replacement (a
@@ -421,6 +456,7 @@ func (r *mcRun) after() {
 	r.checkMax(insts)
 	r.checkReplacements(insts)
 	r.checkBudget(insts)
+	r.checkSick(insts)
 	r.checkLaunchWhileWinding(events, insts)
 	r.checkForeign()
 	r.checkLaunchWithoutDemand()
@@ -442,6 +478,8 @@ func (r *mcRun) track(events []autoscale.Event, insts []awsctl.Instance) {
 			r.windWhy[e.Instance] = e.Reason
 		case pool.EventRestore, pool.EventHandOver:
 			r.lastRest[e.Instance] = r.pass
+		case pool.EventGrant:
+			r.grantAt[e.Instance] = e.Time
 		}
 	}
 	for _, l := range r.cloud.launchesOf(r.pass) {

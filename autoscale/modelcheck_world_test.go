@@ -193,11 +193,13 @@ type mcServers struct {
 	tornDown   map[string]bool      // Teardown was called: the server is leaving
 	hung       map[string]bool      // a hook of the server hung at least once
 	drainLen   map[string]time.Duration
+	sickFrom   map[string]time.Time // when a server turns unhealthy for good (some, in the chaos phase)
 }
 
 func newServersModel(seed int64, chaos func() bool) *mcServers {
 	return &mcServers{seed: seed, chaos: chaos, drainStart: map[string]time.Time{}, hanging: map[string]int{}, failed: map[string]bool{},
-		tornDown: map[string]bool{}, hung: map[string]bool{}, drainLen: map[string]time.Duration{}}
+		tornDown: map[string]bool{}, hung: map[string]bool{}, drainLen: map[string]time.Duration{},
+		sickFrom: map[string]time.Time{}}
 }
 
 // draw returns a number in [0, 1) for (instance, what), the same in every
@@ -271,6 +273,14 @@ func (m *mcServers) busy(id string, now time.Time) (time.Time, bool) {
 	return start, ok && !m.drainDone(id, now)
 }
 
+// sick reports whether the server is unhealthy now, and since when.
+func (m *mcServers) sick(id string, now time.Time) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	from, ok := m.sickFrom[id]
+	return from, ok && !now.Before(from)
+}
+
 func (m *mcServers) everHung(id string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -305,6 +315,15 @@ func (m *mcServers) role(name string) role.Role {
 				m.failed[inst.ID] = true
 				m.mu.Unlock()
 			}
+			if err == nil && m.chaos() && m.draw(inst.ID, "sick") < 0.05 {
+				// One server in twenty falls sick within ten minutes of
+				// being ready, and stays sick.
+				m.mu.Lock()
+				if _, ok := m.sickFrom[inst.ID]; !ok {
+					m.sickFrom[inst.ID] = time.Now().Add(m.span(inst.ID, "sick-after", 10*time.Minute))
+				}
+				m.mu.Unlock()
+			}
 			return err
 		},
 		WindDown: func(ctx context.Context, inst awsctl.Instance) error {
@@ -335,7 +354,8 @@ func (m *mcServers) role(name string) role.Role {
 			m.mu.Lock()
 			_, asked := m.drainStart[inst.ID]
 			m.mu.Unlock()
-			return role.Status{Idle: !asked || done, WoundDown: done}, nil
+			_, sick := m.sick(inst.ID, time.Now())
+			return role.Status{Idle: !asked || done, WoundDown: done, Unhealthy: sick}, nil
 		},
 		Restore: func(ctx context.Context, inst awsctl.Instance) error {
 			if err := m.wait(ctx, inst.ID, m.span(inst.ID, "restore", 10*time.Second), m.hangs(inst.ID, "restore", 0.05)); err != nil {

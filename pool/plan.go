@@ -251,9 +251,12 @@ func (p *Pool) decide(ps *pass) {
 // replaceUnhealthy retires granted servers the role has read unhealthy
 // UnhealthyAfter times in a row, past their grace period: they stop
 // counting, so the pass grants or launches another in their place.
+//
+// A free server whose latest readings, taken while it worked, were as bad
+// is retired too, rather than granted again.
 func (p *Pool) replaceUnhealthy(ps *pass) {
 	for _, s := range ps.servers {
-		if s.state != granted || s.decided || s.m.badHealth < p.cfg.UnhealthyAfter {
+		if s.state != granted && s.state != free || s.decided || s.m.badHealth < p.cfg.UnhealthyAfter {
 			continue
 		}
 		ready := s.inst.LaunchTime
@@ -263,8 +266,11 @@ func (p *Pool) replaceUnhealthy(ps *pass) {
 		if ps.now.Sub(ready) < p.cfg.HealthGrace {
 			continue
 		}
-		w := p.wantOf(ps, s.mgr)
-		p.event(ps.pl, Event{Kind: EventRevoke, Instance: s.inst.ID, Manager: s.mgr,
+		w, mgr := p.wantOf(ps, s.mgr), s.mgr
+		if s.state != granted {
+			w, mgr = nil, ""
+		}
+		p.event(ps.pl, Event{Kind: EventRevoke, Instance: s.inst.ID, Manager: mgr,
 			Reason: fmt.Sprintf("unhealthy in %d readings in a row; replaced", s.m.badHealth)})
 		p.retire(ps, s, RetireUnhealthy, w, "unhealthy")
 	}
