@@ -110,7 +110,7 @@ func (c *mcCloud) Terminate(ctx context.Context, ids []string) ([]string, error)
 		// paid time is not thrown away). Shutdown drains at once.
 		why := r.windWhy[id] // the pass's goroutine keeps it
 		if ps := r.poolSpec(inst.Tags[pool.TagPool]); ps != nil && ps.billing == pool.Hourly && r.curPass() < r.sc.passes() &&
-			working(inst.State) && voluntaryScaleIn(why) {
+			working(inst.State) && voluntaryScaleIn(why) && !r.noticed[id] && inst.Tags[pool.TagInterrupted] == "" && inst.Tags[pool.TagRetire] == "" {
 			if into := time.Since(inst.LaunchTime) % time.Hour; into < time.Hour-mcWindDownTimeout-pool.HourlyMargin {
 				r.violate("hour-thrown", "terminating hourly %s %v into its paid hour (wound down for %q)", id, into.Round(time.Second), why)
 			}
