@@ -78,6 +78,9 @@ type Scaler struct {
 	passEvents []Event           // events of the pass in progress, for the rails
 	instBuf    []awsctl.Instance // the listing grouped by pool, kept between passes
 	poolOf     []int             // pool index of each listed instance, kept between passes
+	// listed is what the latest pass read of each listed instance, in the
+	// listing's order; listedNext is its spare buffer.
+	listed, listedNext []listed
 	poolIndex  map[string]int
 
 	// health is EC2's latest report of owned instances that need
@@ -279,34 +282,43 @@ func (s *Scaler) pass(ctx context.Context) (short bool, err error) {
 // one backing array kept between passes: a pass must not allocate per
 // instance. Owned instances of pools the scaler does not have are reported
 // once and left alone.
+//
+// Which pool an instance belongs to is read from its tags once: while the
+// listing shows the same Tags map (a CloudClient never modifies a map it
+// returned), the previous pass's answer stands, found where the previous
+// listing had the instance.
 func (s *Scaler) groupByPool(ctx context.Context, now time.Time, insts []awsctl.Instance) [][]awsctl.Instance {
 	if cap(s.instBuf) < len(insts) {
 		s.instBuf = make([]awsctl.Instance, 0, len(insts)+len(insts)/4)
 		s.poolOf = make([]int, 0, cap(s.instBuf))
 	}
+	if cap(s.listedNext) < len(insts) {
+		s.listedNext = make([]listed, 0, len(insts)+len(insts)/4)
+	}
 	idx := s.poolOf[:len(insts)]
 	counts := make([]int, len(s.pools))
+	prev, cur, next := s.listed, s.listedNext[:0], 0
 	for i, inst := range insts {
-		if inst.Tags[pool.TagOwner] != s.opts.Identity {
-			// A cloud whose filter matched more than the exact owner (a
-			// wildcard taken as such): never ours.
-			idx[i] = -1
-			continue
-		}
-		name := inst.Tags[pool.TagPool]
-		k, ok := s.poolIndex[name]
-		if !ok {
-			k = -1
-			if inst.State.Live() && !s.strays[inst.ID] {
-				s.strays[inst.ID] = true
-				s.emit(ctx, Event{Time: now, Kind: pool.EventUnknownPool, Instance: inst.ID,
-					Reason: fmt.Sprintf("owned instance of unknown pool %q left alone", name)})
+		k, known := 0, false
+		for j := next; j < len(prev) && j < next+listedLookahead; j++ {
+			if prev[j].id == inst.ID {
+				next = j + 1
+				k, known = prev[j].pool, sameMap(prev[j].tags, inst.Tags)
+				break
 			}
-		} else {
+		}
+		if !known {
+			k = s.poolOfTags(ctx, now, inst)
+		} else if selfCheck && k != s.poolIndexOf(inst) {
+			panic(fmt.Sprintf("autoscale: %s kept in pool %d, its tags say %d", inst.ID, k, s.poolIndexOf(inst)))
+		}
+		cur = append(cur, listed{id: inst.ID, tags: inst.Tags, pool: k})
+		if k >= 0 {
 			counts[k]++
 		}
 		idx[i] = k
 	}
+	s.listed, s.listedNext = cur, prev[:0]
 	backing := s.instBuf[:0]
 	byPool := make([][]awsctl.Instance, len(s.pools))
 	for k, n := range counts {
@@ -319,6 +331,49 @@ func (s *Scaler) groupByPool(ctx context.Context, now time.Time, insts []awsctl.
 		}
 	}
 	return byPool
+}
+
+// listedLookahead is how far past the expected position groupByPool looks
+// for an instance of the previous listing.
+const listedLookahead = 4
+
+// listed is what groupByPool read from one instance of a listing.
+type listed struct {
+	id   string
+	tags map[string]string // the map pool was read from
+	pool int               // index in s.pools, -1 for none
+}
+
+// poolOfTags returns the index of inst's pool, or -1 if the scaler has no
+// such pool or inst is not its own. An owned instance of an unknown pool is
+// reported once.
+func (s *Scaler) poolOfTags(ctx context.Context, now time.Time, inst awsctl.Instance) int {
+	k := s.poolIndexOf(inst)
+	if k < 0 && inst.Tags[pool.TagOwner] == s.opts.Identity && inst.State.Live() && !s.strays[inst.ID] {
+		s.strays[inst.ID] = true
+		s.emit(ctx, Event{Time: now, Kind: pool.EventUnknownPool, Instance: inst.ID,
+			Reason: fmt.Sprintf("owned instance of unknown pool %q left alone", inst.Tags[pool.TagPool])})
+	}
+	return k
+}
+
+// poolIndexOf returns the index of inst's pool, or -1 if the scaler has no
+// such pool or inst is not its own.
+func (s *Scaler) poolIndexOf(inst awsctl.Instance) int {
+	if inst.Tags[pool.TagOwner] != s.opts.Identity {
+		// A cloud whose filter matched more than the exact owner (a
+		// wildcard taken as such): never ours.
+		return -1
+	}
+	if k, ok := s.poolIndex[inst.Tags[pool.TagPool]]; ok {
+		return k
+	}
+	return -1
+}
+
+// sameMap reports whether a and b are the same map (not merely equal ones).
+func sameMap(a, b map[string]string) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // keepOwned drops any action on an instance the listing did not show with

@@ -11,6 +11,8 @@ import (
 // Batch mutations report partial success: they return what took effect
 // alongside an error describing what did not, because with EC2 a batch that
 // half-succeeds is normal and the caller must not lose track of either half.
+//
+// An Instance's Tags map, once returned, never changes (see Instance.Tags).
 type CloudClient interface {
 	// ListInstances returns every instance carrying all of filter.Tags, in
 	// any state but terminated unless filter.IncludeTerminated is set. One
@@ -100,7 +102,12 @@ type Instance struct {
 	State      State
 	LaunchTime time.Time
 	PrivateIP  string
-	// Tags holds every tag of the instance. Callers must not modify it.
+	// Tags holds every tag of the instance. Callers must not modify it,
+	// and a client never modifies a map it has returned (from
+	// ListInstances or Launch): tags that change show in a new map. So a
+	// caller that kept a map may take the same map in a later listing to
+	// mean the same tags, as the scaler does to read an instance's tags
+	// again only when they changed.
 	Tags map[string]string
 }
 

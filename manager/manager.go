@@ -59,7 +59,10 @@ type Instant interface {
 type State struct {
 	// Now is the pass's time.
 	Now time.Time
-	// Servers granted to this manager, including those winding down.
+	// Servers granted to this manager, including those winding down. The
+	// slice is the pool's: read it, keep it if you like, but do not modify
+	// it. A pass may hand the same slice again when what the manager holds
+	// has not changed.
 	Servers []Server
 	// Max is the most capacity the pool can hold; a request above it is
 	// clamped.

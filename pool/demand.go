@@ -31,28 +31,7 @@ type demandResult struct {
 // event.
 func (p *Pool) askManagers(ctx context.Context, ps *pass) []*want {
 	n := len(p.cfg.Managers)
-	held := func(s *server) bool {
-		switch s.state {
-		case granted, windingDown, restoring, retiring:
-			return s.mgr != ""
-		}
-		return false
-	}
-	counts := make([]int, n)
-	for _, s := range ps.servers {
-		if held(s) {
-			counts[s.mgrIdx]++
-		}
-	}
-	byMgr := make([][]manager.Server, n)
-	for i, c := range counts {
-		byMgr[i] = make([]manager.Server, 0, c)
-	}
-	for _, s := range ps.servers {
-		if held(s) {
-			byMgr[s.mgrIdx] = append(byMgr[s.mgrIdx], s.managerServer())
-		}
-	}
+	byMgr := p.heldServers(ps.servers)
 	wants := make([]*want, 0, n)
 	for i, m := range p.cfg.Managers {
 		w := &want{m: m, name: m.Name(), index: i}

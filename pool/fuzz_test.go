@@ -3,6 +3,7 @@ package pool_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -154,12 +155,19 @@ func (w *fuzzWorld) apply(pl *pool.Plan) pool.Outcome {
 	var out pool.Outcome
 	for _, ch := range pl.Changes {
 		inst := w.insts[ch.Instance.ID]
+		if len(ch.Set) == 0 && len(ch.Remove) == 0 {
+			continue
+		}
+		// A new map, as a CloudClient shows changed tags: a map it returned
+		// never changes.
+		tags := maps.Clone(inst.Tags)
 		for k, v := range ch.Set {
-			inst.Tags[k] = v
+			tags[k] = v
 		}
 		for _, k := range ch.Remove {
-			delete(inst.Tags, k)
+			delete(tags, k)
 		}
+		inst.Tags = tags
 	}
 	for _, l := range pl.Launches {
 		var got []awsctl.Instance

@@ -56,7 +56,7 @@ func (s state) String() string {
 type facts struct {
 	ec2        awsctl.State
 	listed     bool
-	tags       ownTagValues
+	tags       *ownTagValues
 	knownMgr   bool      // tags.manager names a manager of the pool
 	notice     time.Time // spot interruption time, from a notice or TagInterrupted
 	hook       HookKind  // role hook running, 0 for none

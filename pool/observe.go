@@ -4,31 +4,29 @@ import (
 	"cmp"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/manager"
 )
 
-// server is an instance as one pass sees it.
+// server is an instance as one pass sees it. Each instance's server lives
+// in its memo and is kept from pass to pass, so that a pass costs little
+// per server that did not change: observe rebuilds serverPass, everything a
+// pass derives or decides, from scratch every pass (nothing a pass decides
+// carries over to the next but through the memo and the tags), and copies
+// the listing's view of the instance only when it changed.
 type server struct {
-	inst   awsctl.Instance
-	weight int
-	state  state
-	tags   ownTagValues
-	// mgr is the manager the grant tag names (also while winding down or
-	// restoring); "" for none or an unknown one.
-	mgr    string
-	mgrIdx int
-	// start and deadline of a wind-down in progress.
-	start, deadline time.Time
-	// notice is when EC2 reclaims this spot server; zero for none.
-	notice    time.Time
-	rebalance bool
-	hook      HookKind // the role hook running, 0 for none
-	m         *memo
-	// replaces is, for a replacement on its way, the server it stands in
-	// for; replacedBy is the converse.
-	replaces, replacedBy *server
+	serverPass
+	inst awsctl.Instance
+}
+
+// serverPass is the part of a server each pass rebuilds. Every field a
+// pass derives or decides belongs here. The fields most walks read come
+// first, so that a walk over the servers touches one cache line of each,
+// next to its memo's.
+type serverPass struct {
+	state state
 	// decided: the server already has a decision this pass.
 	decided bool
 	// claimed: a winding-down server kept as capacity this pass (to be
@@ -40,41 +38,145 @@ type server struct {
 	handover bool
 	// staleGrant: the grant tag names a manager the pool does not have.
 	staleGrant bool
+	rebalance  bool
+	// reserved: an on-demand server a reservation covers.
+	reserved bool
+	// typeKnown: the instance's type is one of the pool's.
+	typeKnown bool
+	hook      HookKind // the role hook running, 0 for none
+	weight    int
+	mgrIdx    int
+	m         *memo
+	// replaces is, for a replacement on its way, the server it stands in
+	// for; replacedBy is the converse.
+	replaces, replacedBy *server
+	// instSame: the listing shows the instance as the previous pass's did
+	// (same fields, same Tags map).
+	instSame bool
+	// mgr is the manager the grant tag names (also while winding down or
+	// restoring); "" for none or an unknown one.
+	mgr string
 	// prevMgr: the server was just handed back to the pool by this
 	// manager; its grant tag goes unless another grant replaces it.
 	prevMgr    *want
 	launchNano int64 // for ordering without time.Time compares
-	// reserved: an on-demand server a reservation covers.
-	reserved bool
+	tags       ownTagValues
+	// start and deadline of a wind-down in progress.
+	start, deadline time.Time
+	// notice is when EC2 reclaims this spot server; zero for none.
+	notice time.Time
 }
 
 // memo is what this process learnt about an instance that the cloud does
 // not show. It is a cache: a restarted scaler that loses it makes the same
-// decisions, at worst running an idempotent hook once more.
+// decisions, at worst running an idempotent hook once more. It also holds
+// the instance's server (srv) and what observe read from the listing
+// (read).
 type memo struct {
+	// The fields passes read of every server come first, the server right
+	// after them.
+	seen         uint64 // the latest pass whose listing showed the instance
+	grantedTo    *want  // the manager that held it at the end of the last pass
+	provFailed   error  // the Provision hook failed; TagRetire follows
+	badHealth    int    // Check readings of Unhealthy in a row
 	windDownSent bool
 	woundDown    bool
 	tornDown     bool
 	restored     bool
-	restoreFree  bool      // the restore hands the server back to the pool
-	provFailed   error     // the Provision hook failed; TagRetire follows
-	noticed      bool      // the interruption was acted on
-	rebalanced   bool      // the manager was told of the rebalance recommendation
-	swapSkipped  bool      // a replacement was judged not worth it (reported once)
-	handOver     bool      // kept for a hand-over (reported once)
-	hookFailing  bool      // the latest WindDown or Check hook failed
-	badHealth    int       // Check readings of Unhealthy in a row
-	lastHealth   time.Time // when the latest health Check of a granted server started
-	overdue      bool      // past its wind-down deadline, still busy (reported once)
-	grantedTo    *want     // the manager that held it at the end of the last pass
+	restoreFree  bool // the restore hands the server back to the pool
+	noticed      bool // the interruption was acted on
+	rebalanced   bool // the manager was told of the rebalance recommendation
+	swapSkipped  bool // a replacement was judged not worth it (reported once)
+	handOver     bool // kept for a hand-over (reported once)
+	hookFailing  bool // the latest WindDown or Check hook failed
+	overdue      bool // past its wind-down deadline, still busy (reported once)
 	// Day-two: TagSpec and TagRefresh as read once (see readDayTwoTags),
 	// when an impaired check was first seen (EC2 did not say since when),
 	// and a replacement that waits reported once.
-	dayTwoRead    bool
+	dayTwoRead bool
+	dueSaid    bool
+
+	srv server
+
+	lastHealth    time.Time // when the latest health Check of a granted server started
 	spec, refresh string
 	impairedSeen  time.Time
-	dueSaid       bool
-	seen          uint64
+	id            string
+	read          readCache
+}
+
+// readCache is what observe read from one instance's tags: the scaler's
+// tags, the manager they name, the times they hold and the state they give
+// a server without notices, hooks or failures. It is valid while the listing
+// shows the same Tags map: a CloudClient never modifies a map it returned
+// (see awsctl.Instance), so the same map means the same tags.
+type readCache struct {
+	ok   bool
+	tags map[string]string // the map the values below were read from
+	own  ownTagValues
+	// interrupted, windStart and windDeadline are the tags as written;
+	// notice, start and deadline are them parsed, each with whether it
+	// parsed.
+	interrupted, windStart, windDeadline string
+	notice, start, deadline              time.Time
+	noticeOK, startOK, deadlineOK        bool
+	// mgrIdx is the index of the manager own.manager names, -1 for none or
+	// an unknown one.
+	mgrIdx int
+	// derived is the state derive gave the server in the EC2 state ec2,
+	// listed or not, with no notice, hook, restore or failed provisioning;
+	// derivedOK says it is known.
+	derived   state
+	derivedOK bool
+	listed    bool
+	ec2       awsctl.State
+	// typ is the instance type weight and typeKnown were read for.
+	typ       string
+	weight    int
+	typeKnown bool
+}
+
+// sameMap reports whether a and b are the same map, not merely equal ones.
+// A map value is a pointer to the map's header.
+func sameMap(a, b map[string]string) bool {
+	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
+}
+
+// sameInstance reports whether the listing shows inst as a does: same
+// fields, same Tags map.
+func sameInstance(a, inst *awsctl.Instance) bool {
+	return a.ID == inst.ID && a.State == inst.State && sameMap(a.Tags, inst.Tags) && a.Type == inst.Type &&
+		a.Zone == inst.Zone && a.Market == inst.Market && a.PrivateIP == inst.PrivateIP && a.LaunchTime == inst.LaunchTime
+}
+
+// readTags fills c from tags, the map the listing shows now.
+func (p *Pool) readTags(c *readCache, tags map[string]string) {
+	*c = readCache{ok: true, tags: tags, mgrIdx: -1, typ: c.typ, weight: c.weight, typeKnown: c.typeKnown}
+	c.own = readOwnTags(tags, c)
+	if name := c.own.manager; name != "" {
+		if i, ok := p.mgrIndex[name]; ok {
+			c.mgrIdx = i
+		}
+	}
+	if c.interrupted != "" {
+		c.notice, c.noticeOK = parseTime(c.interrupted)
+	}
+	if c.own.winding {
+		c.start, c.startOK = parseTime(c.windStart)
+		c.deadline, c.deadlineOK = parseTime(c.windDeadline)
+	}
+}
+
+// readType fills c's weight for instance type t.
+func (p *Pool) readType(c *readCache, t string) {
+	if c.weight != 0 && c.typ == t {
+		return
+	}
+	c.typ = t
+	c.weight, c.typeKnown = p.types[t]
+	if !c.typeKnown {
+		c.weight = 1 // a type removed from the config still counts
+	}
 }
 
 func (s *server) managerServer() manager.Server {
@@ -88,8 +190,93 @@ func (s *server) managerServer() manager.Server {
 		LaunchTime:  s.inst.LaunchTime,
 		WindingDown: s.state != granted,
 		Deadline:    s.deadline,
-		Replaced:    s.replacedBy != nil && s.replacedBy.state == granted,
+		Replaced:    s.replaced(),
 	}
+}
+
+// replaced reports whether s's replacement already works in its place.
+func (s *server) replaced() bool { return s.replacedBy != nil && s.replacedBy.state == granted }
+
+// sameManagerServer reports whether ms, built from s's instance in an
+// earlier pass, still shows s as it is: the instance unchanged since then
+// (instSame in every pass since) and the same state as far as the manager
+// sees it.
+func (s *server) sameManagerServer(ms *manager.Server) bool {
+	return s.instSame && ms.ID == s.inst.ID && ms.WindingDown == (s.state != granted) && ms.Weight == s.weight &&
+		ms.Replaced == s.replaced() && ms.Deadline == s.deadline
+}
+
+// heldServers returns what each manager holds (by index), as the manager
+// sees it in manager.State.Servers: servers granted to it, winding down,
+// being restored or retiring. A manager whose servers are as they were in
+// the previous pass gets the previous pass's slice again; one whose changed
+// gets a new slice. A slice handed to a manager is never written to again,
+// so a manager may keep it.
+func (p *Pool) heldServers(servers []*server) [][]manager.Server {
+	n := len(p.cfg.Managers)
+	if len(p.held) != n {
+		p.held = make([][]manager.Server, n)
+	}
+	prev := p.held
+	pos := make([]int, n)
+	same := make([]bool, n)
+	for i := range same {
+		same[i] = true
+	}
+	for _, s := range servers {
+		if !holdsFor(s) {
+			continue
+		}
+		i := s.mgrIdx
+		if k := pos[i]; same[i] && (k >= len(prev[i]) || !s.sameManagerServer(&prev[i][k])) {
+			same[i] = false
+		}
+		pos[i]++
+	}
+	changed := false
+	out := make([][]manager.Server, n)
+	for i := range out {
+		if same[i] && pos[i] == len(prev[i]) {
+			out[i] = prev[i]
+			continue
+		}
+		same[i] = false
+		changed = true
+		out[i] = make([]manager.Server, 0, pos[i])
+	}
+	if changed {
+		for _, s := range servers {
+			if holdsFor(s) && !same[s.mgrIdx] {
+				out[s.mgrIdx] = append(out[s.mgrIdx], s.managerServer())
+			}
+		}
+	}
+	p.held = out
+	if selfCheck {
+		p.checkHeld(servers, out)
+	}
+	return out
+}
+
+// holdsFor reports whether s is in its manager's manager.State.Servers.
+func holdsFor(s *server) bool {
+	switch s.state {
+	case granted, windingDown, restoring, retiring:
+		return s.mgr != ""
+	}
+	return false
+}
+
+// wantFor returns the want of the manager s works for, as wantOf(ps,
+// s.mgr) does, without a lookup by name when s.mgrIdx already says which.
+func (p *Pool) wantFor(ps *pass, s *server) *want {
+	if s.mgr == "" {
+		return nil
+	}
+	if i := s.mgrIdx; i >= 0 && i < len(ps.wants) && ps.wants[i].name == s.mgr {
+		return ps.wants[i]
+	}
+	return p.wantOf(ps, s.mgr)
 }
 
 // idle reports whether no role hook runs on s.
@@ -147,14 +334,37 @@ func (pl *Plan) markReady(id string) {
 func (p *Pool) memoOf(id string) *memo {
 	m, ok := p.mem[id]
 	if !ok {
-		m = &memo{}
+		m = &memo{id: id}
 		p.mem[id] = m
 	}
 	return m
 }
 
+// listedLookahead is how far past the expected position observe looks for
+// an instance of the previous listing before it looks the instance up by id.
+const listedLookahead = 4
+
+// listedMemo returns the memo of id, the next instance of the listing. The
+// listing usually comes in the same order as the previous pass's (prev, where
+// *next is the position expected), with instances gone or added here and
+// there: a match near the expected position costs a comparison, not a map
+// lookup.
+func (p *Pool) listedMemo(id string, prev []*memo, next *int) *memo {
+	for i := *next; i < len(prev) && i < *next+listedLookahead; i++ {
+		if prev[i].id == id {
+			*next = i + 1
+			return prev[i]
+		}
+	}
+	return p.memoOf(id)
+}
+
 // observe turns the listing and the launches in flight into servers, each
 // in the state derive gives it, and returns them with the pass's ledger.
+//
+// A steady pass costs little per instance: the memo is found where the
+// previous listing had it, and the tags are read again only when the
+// listing shows a different Tags map (see readCache).
 func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 	now, instances := snap.Now, snap.Instances
 	p.pass++
@@ -162,32 +372,44 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 	// listing is the bulk of a pass's work, so it must not allocate per
 	// instance when the pool is steady.
 	n := len(instances) + len(p.inflight)
-	if cap(p.backing) < n {
-		p.backing = make([]server, 0, n+n/4)
+	if cap(p.ptrs) < n {
 		p.ptrs = make([]*server, 0, n+n/4)
 	}
-	backing, servers := p.backing[:0], p.ptrs[:0]
+	if cap(p.listedNext) < len(instances) {
+		p.listedNext = make([]*memo, 0, len(instances)+len(instances)/4)
+	}
+	servers := p.ptrs[:0]
+	prev, listed, next := p.listed, p.listedNext[:0], 0
+	p.seenCount = 0
 	running := p.hooks.snapshot()
-	add := func(inst awsctl.Instance, listed bool) {
-		m := p.memoOf(inst.ID)
+	add := func(inst *awsctl.Instance, m *memo, listed bool) {
 		if listed {
+			p.seenCount++
 			m.seen = p.pass
 		}
-		tags := readOwnTags(inst.Tags)
-		backing = append(backing, server{inst: inst, weight: p.weight(inst.Type), m: m, tags: tags,
-			launchNano: inst.LaunchTime.UnixNano()})
-		s := &backing[len(backing)-1]
-		if pl.ready[inst.ID] && tags.ready == "" {
+		c := &m.read
+		if !c.ok || !sameMap(c.tags, inst.Tags) {
+			p.readTags(c, inst.Tags)
+		}
+		s := &m.srv
+		same := sameInstance(&s.inst, inst)
+		if !same {
+			s.inst = *inst
+			p.readType(c, inst.Type)
+		}
+		s.serverPass = serverPass{weight: c.weight, typeKnown: c.typeKnown, m: m, tags: c.own, instSame: same,
+			launchNano: inst.LaunchTime.UnixNano(), mgrIdx: c.mgrIdx}
+		plain := true // no notice, hook, restore or failure: the state is the tags'
+		if len(pl.ready) > 0 && pl.ready[inst.ID] && c.own.ready == "" {
 			s.tags.ready = formatTime(now) // written this pass
+			plain = false
 		}
 		if len(snap.Interrupted) > 0 {
 			s.notice = snap.Interrupted[inst.ID]
 		}
-		if s.notice.IsZero() && tags.interrupted != "" {
-			if t, ok := parseTime(tags.interrupted); ok {
-				s.notice = t
-				m.noticed = true // acted on before: the tag is its record
-			}
+		if s.notice.IsZero() && c.noticeOK {
+			s.notice = c.notice
+			m.noticed = true // acted on before: the tag is its record
 		}
 		if len(snap.Rebalance) > 0 {
 			_, s.rebalance = snap.Rebalance[inst.ID]
@@ -196,48 +418,72 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 			s.hook = running[inst.ID]
 		}
 		known := false
-		if name := tags.manager; name != "" {
-			if i, ok := p.mgrIndex[name]; ok {
-				s.mgr, s.mgrIdx, known = name, i, true
+		if name := c.own.manager; name != "" {
+			if c.mgrIdx >= 0 {
+				s.mgr, known = name, true
 			} else {
+				s.mgrIdx = 0
 				s.staleGrant = true // removed below unless granted again this pass
 				p.event(pl, Event{Kind: EventBadTag, Instance: inst.ID, Manager: name,
 					Reason: "grant tag names an unknown manager; the server returns to the pool"})
 			}
+		} else {
+			s.mgrIdx = 0
 		}
-		if tags.winding {
+		if c.own.winding {
 			p.readWindDown(pl, now, s)
 		} else if m.windDownSent || m.woundDown || m.tornDown || m.restored || m.handOver {
 			// The wind-down ended (its tags are gone): forget its progress.
 			m.windDownSent, m.woundDown, m.tornDown, m.restored, m.restoreFree = false, false, false, false, false
 			m.handOver, m.hookFailing, m.overdue = false, false, false
 		}
-		s.state = derive(facts{ec2: inst.State, listed: listed, tags: s.tags, knownMgr: known, notice: s.notice,
-			hook: s.hook, restored: m.restored, provFailed: m.provFailed != nil})
+		plain = plain && s.notice.IsZero() && s.hook == 0 && !m.restored && m.provFailed == nil
+		switch {
+		case plain && c.derivedOK && c.listed == listed && c.ec2 == inst.State:
+			s.state = c.derived
+		default:
+			s.state = derive(facts{ec2: inst.State, listed: listed, tags: &s.tags, knownMgr: known, notice: s.notice,
+				hook: s.hook, restored: m.restored, provFailed: m.provFailed != nil})
+			if plain {
+				c.derived, c.derivedOK, c.listed, c.ec2 = s.state, true, listed, inst.State
+			}
+		}
 		servers = append(servers, s)
 	}
 	for _, inst := range instances {
 		if !inst.State.Live() {
 			continue
 		}
-		if _, ok := p.terminating[inst.ID]; ok {
-			continue // termination requested; the listing lags
+		if len(p.terminating) > 0 {
+			if _, ok := p.terminating[inst.ID]; ok {
+				continue // termination requested; the listing lags
+			}
 		}
-		add(p.applyOverlay(now, inst), true)
+		m := p.listedMemo(inst.ID, prev, &next)
+		if m.seen == p.pass {
+			continue // listed twice: one server
+		}
+		listed = append(listed, m)
+		inst = p.applyOverlay(now, inst)
+		add(&inst, m, true)
 	}
 	for id, f := range p.inflight {
 		if p.seen(id) || now.Sub(f.at) > p.cfg.LaunchGrace {
 			delete(p.inflight, id)
 			continue
 		}
-		add(f.inst, false)
+		add(&f.inst, p.memoOf(id), false)
 	}
 	for id, at := range p.terminating {
 		if !p.seen(id) || now.Sub(at) > p.cfg.LaunchGrace {
 			delete(p.terminating, id)
 		}
 	}
-	p.backing, p.ptrs = backing[:0], servers[:0] // keep what append grew
+	p.ptrs = servers[:0] // keep what append grew
+	p.listed, p.listedNext = listed, prev[:0]
+	if selfCheck {
+		p.checkObserved(pl, snap, servers)
+	}
 	p.linkReplacements(servers)
 	return servers
 }
@@ -245,16 +491,15 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 // readWindDown reads a wind-down's tags, repairing a deadline that does not
 // parse rather than guessing.
 func (p *Pool) readWindDown(pl *Plan, now time.Time, s *server) {
-	var ok bool
-	s.start, ok = parseTime(s.tags.windStart)
-	if !ok {
+	c := &s.m.read
+	s.start, s.deadline = c.start, c.deadline
+	if !c.startOK {
 		s.start = now
 	}
-	s.deadline, ok = parseTime(s.tags.windDeadline)
-	if !ok {
+	if !c.deadlineOK {
 		s.deadline = now.Add(p.cfg.WindDownTimeout)
 		p.event(pl, Event{Kind: EventBadTag, Instance: s.inst.ID,
-			Reason: fmt.Sprintf("wind-down deadline %q does not parse; reset", s.tags.windDeadline)})
+			Reason: fmt.Sprintf("wind-down deadline %q does not parse; reset", c.windDeadline)})
 		pl.change(s, map[string]string{TagWindDownStart: formatTime(s.start), TagWindDownDeadline: formatTime(s.deadline)}, nil, 0)
 	}
 }
@@ -337,27 +582,25 @@ func (p *Pool) applyOverlay(now time.Time, inst awsctl.Instance) awsctl.Instance
 	return inst
 }
 
-// ownTagValues are the scaler's tags of one instance.
+// ownTagValues are the scaler's tags of one instance that decisions read.
 type ownTagValues struct {
-	manager, replaces, interrupted string
-	ready, retire                  string
-	windStart, windDeadline        string
-	winding                        bool
+	manager, replaces, ready, retire string
+	winding                          bool
 }
 
-// readOwnTags reads the scaler's tags of an instance. The tags a pass
-// writes only together with a wind-down (interrupted, retire) are read only
-// when one is in progress, and TagReady only for a server no manager holds:
-// a steady pass reads three tags per server.
-func readOwnTags(tags map[string]string) ownTagValues {
+// readOwnTags reads the scaler's tags of an instance, and into c those only
+// observe reads. The tags a pass writes only together with a wind-down
+// (interrupted, retire) are read only when one is in progress, and TagReady
+// only for a server no manager holds.
+func readOwnTags(tags map[string]string, c *readCache) ownTagValues {
 	v := ownTagValues{
 		manager:  tags[TagManager],
 		replaces: tags[TagReplaces],
 	}
-	v.windStart, v.winding = tags[TagWindDownStart]
+	c.windStart, v.winding = tags[TagWindDownStart]
 	if v.winding {
-		v.windDeadline = tags[TagWindDownDeadline]
-		v.interrupted = tags[TagInterrupted]
+		c.windDeadline = tags[TagWindDownDeadline]
+		c.interrupted = tags[TagInterrupted]
 		v.retire = tags[TagRetire]
 	}
 	if v.manager == "" {

@@ -463,7 +463,7 @@ func (p *Pool) recordGrants(ps *pass) {
 			s.state == retiring && s.tags.retire != RetireStopped:
 			// Every server the manager was told it holds until it hears
 			// otherwise; a stopped one was revoked when it was seen stopped.
-			s.m.grantedTo = p.wantOf(ps, s.mgr)
+			s.m.grantedTo = p.wantFor(ps, s)
 		default:
 			s.m.grantedTo = nil
 		}
@@ -476,6 +476,9 @@ func (p *Pool) recordGrants(ps *pass) {
 // running still needs it. One walk over the memory, which only instances
 // the listing showed or launches in flight add to.
 func (p *Pool) dropGone(ps *pass) {
+	if p.seenCount == len(p.mem) {
+		return // the listing showed every server the pool remembers
+	}
 	for id, m := range p.mem {
 		if m.seen == p.pass {
 			continue

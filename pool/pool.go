@@ -49,10 +49,15 @@ type Pool struct {
 	bugs      []string
 	// resLeft is this pass's unused reservations by scope.
 	resLeft map[spotprice.ReservationKey]int
-	// backing and ptrs are the buffers of a pass's servers, kept between
-	// passes.
-	backing []server
-	ptrs    []*server
+	// ptrs is the buffer of a pass's servers, kept between passes.
+	ptrs []*server
+	// listed is the memos of the latest listing's instances in its order,
+	// for the next pass to find them without a lookup by id (listedNext is
+	// its spare buffer); seenCount is how many memos that listing showed.
+	listed, listedNext []*memo
+	seenCount          int
+	// held is what each manager held in the latest pass, as handed to it.
+	held [][]manager.Server
 }
 
 type inflight struct {
@@ -151,6 +156,7 @@ func (p *Pool) reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mem = map[string]*memo{}
+	p.listed, p.held = nil, nil
 	p.inflight = map[string]inflight{}
 	p.terminating = map[string]time.Time{}
 	p.overlay = map[string]overlay{}

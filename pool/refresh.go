@@ -152,7 +152,7 @@ func (p *Pool) dueReason(ps *pass, s *server) (string, bool) {
 			return fmt.Sprintf("EC2 scheduled %s not before %s", e.Code, e.NotBefore.UTC().Format(time.RFC3339)), true
 		}
 	}
-	if _, ok := p.types[s.inst.Type]; !ok {
+	if !s.typeKnown {
 		return fmt.Sprintf("type %s is no longer in the pool", s.inst.Type), false
 	}
 	readDayTwoTags(s)

@@ -71,6 +71,7 @@ func cases() []testCase {
 		{"TerminateIsIdempotent", testTerminateIsIdempotent},
 		{"TerminateUnknownIDStillTerminatesKnown", testTerminateUnknownID},
 		{"TagAndUntagShowInListing", testTagAndUntag},
+		{"ReturnedTagsNeverChange", testReturnedTagsNeverChange},
 		{"TagUnknownIDIsNotFound", testTagUnknownID},
 		{"TagLimitsAreInvalid", testTagLimits},
 	}
@@ -448,6 +449,73 @@ func testTagAndUntag(e *env) {
 	} else if _, has := tags[a]; has {
 		e.t.Errorf("after Untag the listing still shows %s: %v", a, tags)
 	}
+}
+
+// testReturnedTagsNeverChange checks that a Tags map a client returned is
+// never modified afterwards: changed tags show in a new map (the scaler
+// takes the same map to mean the same tags).
+func testReturnedTagsNeverChange(e *env) {
+	launched := e.launch(e.request(1))[0]
+	id := launched.ID
+	type kept struct {
+		what string
+		m    map[string]string
+		was  map[string]string
+	}
+	var maps []kept
+	keep := func(what string, m map[string]string) {
+		maps = append(maps, kept{what, m, copyTags(m)})
+	}
+	listed := func() map[string]string {
+		e.t.Helper()
+		inst, ok := find(e.list(e.ownerTags(), false), id)
+		if !ok {
+			e.t.Fatalf("%s vanished from the listing", id)
+		}
+		return inst.Tags
+	}
+	keep("the map Launch returned", launched.Tags)
+	keep("the map listed after Launch", listed())
+	a := tagPref + "a"
+	if err := e.h.Client.Tag(e.ctx, []string{id}, map[string]string{a: "1"}); err != nil {
+		e.t.Fatalf("Tag: %v", err)
+	}
+	keep("the map listed after Tag", listed())
+	if err := e.h.Client.Tag(e.ctx, []string{id}, map[string]string{a: "2"}); err != nil {
+		e.t.Fatalf("Tag overwrite: %v", err)
+	}
+	keep("the map listed after a Tag that overwrote a value", listed())
+	if err := e.h.Client.Untag(e.ctx, []string{id}, []string{a}); err != nil {
+		e.t.Fatalf("Untag: %v", err)
+	}
+	if tags := listed(); tags[a] != "" {
+		e.t.Errorf("after Untag the listing still shows %s: %v", a, tags)
+	}
+	for _, k := range maps {
+		if !sameTags(k.m, k.was) {
+			e.t.Errorf("%s changed after it was returned: was %v, now %v (changed tags must come in a new map)", k.what, k.was, k.m)
+		}
+	}
+}
+
+func copyTags(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func sameTags(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
 
 func testTagUnknownID(e *env) {

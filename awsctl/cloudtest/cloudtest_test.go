@@ -43,6 +43,7 @@ func TestSuiteCatchesDefects(t *testing.T) {
 		"tag-partial":              "TagUnknownIDIsNotFound",
 		"untag-ignored":            "TagAndUntagShowInListing",
 		"tag-unchecked-kind":       "TagLimitsAreInvalid",
+		"tags-modified-in-place":   "ReturnedTagsNeverChange",
 	}
 	failLine := regexp.MustCompile(`--- FAIL: TestBrokenCloud/(\w+)`)
 	for _, defect := range slices.Sorted(maps.Keys(caughtBy)) {
@@ -85,6 +86,7 @@ type brokenCloud struct {
 	*ec2sim.Sim
 	defect string
 	tokens map[string]bool
+	tags   map[string]map[string]string // per instance, the one map tags-modified-in-place returns
 }
 
 func (b *brokenCloud) ListInstances(ctx context.Context, f awsctl.ListFilter) ([]awsctl.Instance, error) {
@@ -93,6 +95,24 @@ func (b *brokenCloud) ListInstances(ctx context.Context, f awsctl.ListFilter) ([
 		f.Tags = nil
 	case "lists-terminated":
 		f.IncludeTerminated = true
+	case "tags-modified-in-place":
+		// One map per instance, kept and rewritten: a listing changes the
+		// maps earlier listings returned.
+		insts, err := b.Sim.ListInstances(ctx, f)
+		if b.tags == nil {
+			b.tags = map[string]map[string]string{}
+		}
+		for i, inst := range insts {
+			m := b.tags[inst.ID]
+			if m == nil {
+				m = map[string]string{}
+				b.tags[inst.ID] = m
+			}
+			clear(m)
+			maps.Copy(m, inst.Tags)
+			insts[i].Tags = m
+		}
+		return insts, err
 	}
 	return b.Sim.ListInstances(ctx, f)
 }

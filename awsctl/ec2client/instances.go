@@ -37,7 +37,8 @@ func listedStates(includeTerminated bool) []string {
 // paginated DescribeInstances. The tag values are sent escaped, and each
 // instance listed is checked again for exact equality, so that a value with
 // wildcard characters ("team-*") never selects other owners' instances,
-// even from an EC2-compatible service that matches filters loosely.
+// even from an EC2-compatible service that matches filters loosely. Every
+// call returns new Tags maps, which the client never touches again.
 func (c *Client) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]awsctl.Instance, error) {
 	in := &ec2.DescribeInstancesInput{
 		Filters: append(tagFilters(filter.Tags),

@@ -1,0 +1,82 @@
+package pool
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/ec2autoscale/ec2autoscale/manager"
+)
+
+// checkObserved checks what observe kept from earlier passes (the memo
+// found by position, the tags read from an unchanged map, the state derived
+// from them) against a reading of everything afresh, and panics if they
+// differ: a cache that goes stale is a bug that makes decisions on a world
+// that no longer exists. It runs only with selfCheck (race-detector builds).
+func (p *Pool) checkObserved(pl *Plan, snap Snapshot, servers []*server) {
+	for _, s := range servers {
+		if m := p.mem[s.inst.ID]; m != s.m {
+			panic(fmt.Sprintf("pool %s: observe found %s's memo by position but it is not the pool's", p.cfg.Name, s.inst.ID))
+		}
+		var c readCache
+		own := readOwnTags(s.inst.Tags, &c)
+		if len(pl.ready) > 0 && pl.ready[s.inst.ID] && own.ready == "" {
+			own.ready = s.tags.ready // written this pass
+		}
+		weight, known := p.types[s.inst.Type]
+		if !known {
+			weight = 1
+		}
+		mgr, mgrIdx, knownMgr := "", 0, false
+		if i, ok := p.mgrIndex[own.manager]; ok && own.manager != "" {
+			mgr, mgrIdx, knownMgr = own.manager, i, true
+		}
+		var diffs []string
+		check := func(what string, got, want any) {
+			if got != want {
+				diffs = append(diffs, fmt.Sprintf("%s %v, afresh %v", what, got, want))
+			}
+		}
+		check("tags", s.tags, own)
+		check("weight", s.weight, weight)
+		check("typeKnown", s.typeKnown, known)
+		check("manager", s.mgr, mgr)
+		check("manager index", s.mgrIdx, mgrIdx)
+		check("stale grant", s.staleGrant, own.manager != "" && !knownMgr)
+		check("launch time", s.launchNano, s.inst.LaunchTime.UnixNano())
+		if own.winding {
+			start, okStart := parseTime(c.windStart)
+			deadline, okDeadline := parseTime(c.windDeadline)
+			if okStart {
+				check("wind-down start", s.start, start)
+			}
+			if okDeadline {
+				check("wind-down deadline", s.deadline, deadline)
+			}
+		}
+		if t, ok := parseTime(c.interrupted); ok && snap.Interrupted[s.inst.ID].IsZero() {
+			check("interruption", s.notice, t) // a notice of this pass comes first
+		}
+		listed := s.m.seen == p.pass
+		want := derive(facts{ec2: s.inst.State, listed: listed, tags: &own, knownMgr: knownMgr, notice: s.notice,
+			hook: s.hook, restored: s.m.restored, provFailed: s.m.provFailed != nil})
+		check("state", s.state, want)
+		if len(diffs) > 0 {
+			panic(fmt.Sprintf("pool %s: server %s as observed differs from a fresh reading: %v", p.cfg.Name, s.inst.ID, diffs))
+		}
+	}
+}
+
+// checkHeld checks heldServers' answer against the servers' as they are.
+func (p *Pool) checkHeld(servers []*server, held [][]manager.Server) {
+	want := make([][]manager.Server, len(p.cfg.Managers))
+	for _, s := range servers {
+		if holdsFor(s) {
+			want[s.mgrIdx] = append(want[s.mgrIdx], s.managerServer())
+		}
+	}
+	for i := range want {
+		if !slices.Equal(held[i], want[i]) {
+			panic(fmt.Sprintf("pool %s: manager %d is handed %v, holds %v", p.cfg.Name, i, held[i], want[i]))
+		}
+	}
+}
