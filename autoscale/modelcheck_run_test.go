@@ -598,7 +598,7 @@ func (r *mcRun) checkReplacements(insts []awsctl.Instance) {
 // with a server of the same pool still winding down for spare capacity,
 // which the same need could have used by cancelling its wind-down. Servers
 // winding down for another reason (interrupted, stopped, failed, replaced
-// by spot, retiring), already drained, past their deadline, with a hook hung, heavier
+// by spot, retiring, sick), already drained, past their deadline, with a hook hung, heavier
 // than what was launched or in another zone than a zone minimum needs are
 // left out.
 func (r *mcRun) checkLaunchWhileWinding(events []autoscale.Event, insts []awsctl.Instance) {
@@ -650,6 +650,9 @@ func (r *mcRun) checkLaunchWhileWinding(events []autoscale.Event, insts []awsctl
 			}
 			if r.noticed[s.ID] || r.replaced[s.ID] || r.srv.provisionFailed(s.ID) || r.srv.isHanging(s.ID) || r.srv.tearingDown(s.ID) ||
 				s.Tags[pool.TagRetire] != "" { // retiring: never put back to work
+				continue
+			}
+			if _, sick := r.srv.sick(s.ID, passStart); sick { // sick: not put back to work either
 				continue
 			}
 			if r.srv.drainDone(s.ID, passStart) || ps.weight(s.Type) > launched {

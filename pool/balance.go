@@ -121,7 +121,7 @@ func (p *Pool) balance(ps *pass) {
 func (p *Pool) claimWindingDown(ps *pass, short *need) {
 	var cands []*server
 	for _, s := range ps.servers {
-		if restorable(s) {
+		if p.restorable(s) {
 			cands = append(cands, s)
 		}
 	}
@@ -157,7 +157,7 @@ func (p *Pool) claimInZone(ps *pass, zn *launchNeed) {
 		if zn.units <= 0 {
 			return
 		}
-		if !restorable(s) || s.inst.Zone != zn.zone ||
+		if !p.restorable(s) || s.inst.Zone != zn.zone ||
 			(s.inst.Market == awsctl.MarketSpot && !zn.allowSpot && !zn.anyMarket) ||
 			(s.inst.Market == awsctl.MarketOnDemand && !zn.allowOD && !zn.anyMarket) {
 			continue

@@ -126,9 +126,11 @@ func (p *Pool) restore(ps *pass, s *server, toPool bool, reason string) {
 	p.event(ps.pl, Event{Kind: EventRestore, Instance: s.inst.ID, Manager: s.mgr, Reason: reason})
 }
 
-// restorable reports whether a winding-down server may be put back to work.
-func restorable(s *server) bool {
-	return s.state == windingDown && !s.claimed && !s.handover && !s.m.tornDown && s.hook != HookTeardown
+// restorable reports whether a winding-down server may be put back to work:
+// not one being torn down, nor one whose latest health readings were bad.
+func (p *Pool) restorable(s *server) bool {
+	return s.state == windingDown && !s.claimed && !s.handover && !s.m.tornDown && s.hook != HookTeardown &&
+		s.m.badHealth < p.cfg.UnhealthyAfter
 }
 
 // restoreOwn cancels wind-downs of managers whose demand came back: a
@@ -141,7 +143,7 @@ func (p *Pool) restoreOwn(ps *pass) {
 		}
 		var cands []*server
 		for _, s := range ps.servers {
-			if restorable(s) && s.mgr == w.name {
+			if p.restorable(s) && s.mgr == w.name {
 				cands = append(cands, s)
 			}
 		}
@@ -292,7 +294,8 @@ func (p *Pool) advanceWindDown(ps *pass, s *server) {
 	noWork := w == nil || s.state == stopped || s.tags.retire == RetireStopped || s.inst.State != awsctl.StateRunning
 	if !s.m.woundDown && !noWork && ps.now.After(s.deadline) {
 		switch {
-		case (p.cfg.Billing == Hourly || p.cfg.OnWindDownTimeout == Restore) && s.state == windingDown:
+		case (p.cfg.Billing == Hourly || p.cfg.OnWindDownTimeout == Restore) && s.state == windingDown &&
+			s.m.badHealth < p.cfg.UnhealthyAfter: // a sick server is not put back to work
 			p.restore(ps, s, false, "wind-down passed its deadline")
 			return
 		case p.cfg.OnWindDownTimeout == Wait && !s.m.hookFailing && s.state != interrupted:
