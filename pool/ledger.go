@@ -1,6 +1,10 @@
 package pool
 
-import "github.com/ec2autoscale/ec2autoscale/awsctl"
+import (
+	"math"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+)
 
 // ledger is a pool's capacity in one pass, in capacity units, counted once
 // from the servers and kept up to date by every decision through move. Every
@@ -32,6 +36,8 @@ type ledger struct {
 	// spreading launches; counted only when a pass launches (see spread).
 	perZone  map[string]int
 	perOffer map[offeringKey]int
+	// offers are the pool's offerings, which server.offer indexes.
+	offers []offeringKey
 }
 
 // mgrZone is a manager (by index) in a zone.
@@ -48,7 +54,14 @@ func marketIndex(m awsctl.Market) int {
 }
 
 func (p *Pool) newLedger(servers []*server) *ledger {
-	l := &ledger{held: make([]int, len(p.cfg.Managers))}
+	if l := p.observed; l != nil {
+		p.observed = nil
+		if selfCheck {
+			p.checkLedger(servers, l)
+		}
+		return l // counted by observe
+	}
+	l := &ledger{held: make([]int, len(p.cfg.Managers)), offers: p.offers}
 	for _, s := range servers {
 		l.add(s, 1)
 	}
@@ -137,11 +150,51 @@ func (l *ledger) trackZones(servers []*server) {
 // the pass sees counts toward Max); launches add to it as they are planned.
 func (l *ledger) spread(servers []*server) (map[string]int, map[offeringKey]int) {
 	if l.perZone == nil {
-		l.perZone, l.perOffer = map[string]int{}, map[offeringKey]int{}
+		// Counted by offering index, then turned into the maps: a map
+		// update per offering, not per server.
+		counts := make([]int, len(l.offers))
 		for _, s := range servers {
-			l.perZone[s.inst.Zone] += s.weight
-			l.perOffer[offeringKey{s.inst.Type, s.inst.Zone, s.inst.Market}] += s.weight
+			counts[s.offer] += s.weight
+		}
+		l.perZone, l.perOffer = map[string]int{}, map[offeringKey]int{}
+		for i, n := range counts {
+			if n == 0 {
+				continue
+			}
+			k := l.offers[i]
+			l.perZone[k.zone] += n
+			l.perOffer[k] += n
 		}
 	}
 	return l.perZone, l.perOffer
+}
+
+// spend is what the pass's servers cost per hour: each offering priced
+// once, added up server by server in the pass's order.
+func (p *Pool) spend(ps *pass) float64 {
+	if p.cfg.Price != nil {
+		total := 0.0
+		for _, s := range ps.servers {
+			total += p.hourly(ps.now, s)
+		}
+		return total
+	}
+	// price[2*offer] is the offering's hourly price, price[2*offer+1] that
+	// of a reserved server of it; NaN until needed.
+	price := make([]float64, 2*len(p.offers))
+	for i := range price {
+		price[i] = math.NaN()
+	}
+	total := 0.0
+	for _, s := range ps.servers {
+		i := 2 * int(s.offer)
+		if s.reserved {
+			i++
+		}
+		if math.IsNaN(price[i]) {
+			price[i] = p.hourly(ps.now, s)
+		}
+		total += price[i]
+	}
+	return total
 }

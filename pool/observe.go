@@ -14,17 +14,24 @@ import (
 // in its memo and is kept from pass to pass, so that a pass costs little
 // per server that did not change: observe rebuilds serverPass, everything a
 // pass derives or decides, from scratch every pass (nothing a pass decides
-// carries over to the next but through the memo and the tags), and copies
-// the listing's view of the instance only when it changed.
+// carries over to the next but through the memo and the tags), and the rest
+// only when the listing shows the instance changed.
 type server struct {
+	// Set from the listing's view of the instance; decisions only read
+	// them.
+	m          *memo
+	weight     int
+	launchNano int64 // for ordering without time.Time compares
+	typeKnown  bool  // the instance's type is one of the pool's
+	offer      int32 // index of the instance's offering in Pool.offers
 	serverPass
 	inst awsctl.Instance
 }
 
 // serverPass is the part of a server each pass rebuilds. Every field a
 // pass derives or decides belongs here. The fields most walks read come
-// first, so that a walk over the servers touches one cache line of each,
-// next to its memo's.
+// first, so that a walk over the servers touches one or two cache lines of
+// each, next to its memo's.
 type serverPass struct {
 	state state
 	// decided: the server already has a decision this pass.
@@ -41,26 +48,21 @@ type serverPass struct {
 	rebalance  bool
 	// reserved: an on-demand server a reservation covers.
 	reserved bool
-	// typeKnown: the instance's type is one of the pool's.
-	typeKnown bool
-	hook      HookKind // the role hook running, 0 for none
-	weight    int
-	mgrIdx    int
-	m         *memo
-	// replaces is, for a replacement on its way, the server it stands in
-	// for; replacedBy is the converse.
-	replaces, replacedBy *server
 	// instSame: the listing shows the instance as the previous pass's did
 	// (same fields, same Tags map).
 	instSame bool
+	hook     HookKind // the role hook running, 0 for none
+	mgrIdx   int
+	// replaces is, for a replacement on its way, the server it stands in
+	// for; replacedBy is the converse.
+	replaces, replacedBy *server
 	// mgr is the manager the grant tag names (also while winding down or
 	// restoring); "" for none or an unknown one.
 	mgr string
 	// prevMgr: the server was just handed back to the pool by this
 	// manager; its grant tag goes unless another grant replaces it.
-	prevMgr    *want
-	launchNano int64 // for ordering without time.Time compares
-	tags       ownTagValues
+	prevMgr *want
+	tags    ownTagValues
 	// start and deadline of a wind-down in progress.
 	start, deadline time.Time
 	// notice is when EC2 reclaims this spot server; zero for none.
@@ -102,6 +104,7 @@ type memo struct {
 	spec, refresh string
 	impairedSeen  time.Time
 	id            string
+	seenAs        seenAs
 	read          readCache
 }
 
@@ -109,31 +112,28 @@ type memo struct {
 // tags, the manager they name, the times they hold and the state they give
 // a server without notices, hooks or failures. It is valid while the listing
 // shows the same Tags map: a CloudClient never modifies a map it returned
-// (see awsctl.Instance), so the same map means the same tags.
+// (see awsctl.Instance), so the same map means the same tags. What a steady
+// pass reads comes first.
 type readCache struct {
-	ok   bool
-	tags map[string]string // the map the values below were read from
-	own  ownTagValues
-	// interrupted, windStart and windDeadline are the tags as written;
-	// notice, start and deadline are them parsed, each with whether it
-	// parsed.
-	interrupted, windStart, windDeadline string
-	notice, start, deadline              time.Time
-	noticeOK, startOK, deadlineOK        bool
-	// mgrIdx is the index of the manager own.manager names, -1 for none or
-	// an unknown one.
-	mgrIdx int
+	ok bool
 	// derived is the state derive gave the server in the EC2 state ec2,
 	// listed or not, with no notice, hook, restore or failed provisioning;
 	// derivedOK says it is known.
-	derived   state
 	derivedOK bool
 	listed    bool
-	ec2       awsctl.State
-	// typ is the instance type weight and typeKnown were read for.
-	typ       string
-	weight    int
-	typeKnown bool
+	derived   state
+	// noticeOK, startOK and deadlineOK: notice, start and deadline parsed.
+	noticeOK, startOK, deadlineOK bool
+	tags                          map[string]string // the map the values below were read from
+	// mgrIdx is the index of the manager own.manager names, -1 for none or
+	// an unknown one.
+	mgrIdx int
+	ec2    awsctl.State
+	own    ownTagValues
+	// interrupted, windStart and windDeadline are the tags as written;
+	// notice, start and deadline are them parsed.
+	interrupted, windStart, windDeadline string
+	notice, start, deadline              time.Time
 }
 
 // sameMap reports whether a and b are the same map, not merely equal ones.
@@ -151,7 +151,7 @@ func sameInstance(a, inst *awsctl.Instance) bool {
 
 // readTags fills c from tags, the map the listing shows now.
 func (p *Pool) readTags(c *readCache, tags map[string]string) {
-	*c = readCache{ok: true, tags: tags, mgrIdx: -1, typ: c.typ, weight: c.weight, typeKnown: c.typeKnown}
+	*c = readCache{ok: true, tags: tags, mgrIdx: -1}
 	c.own = readOwnTags(tags, c)
 	if name := c.own.manager; name != "" {
 		if i, ok := p.mgrIndex[name]; ok {
@@ -167,16 +167,26 @@ func (p *Pool) readTags(c *readCache, tags map[string]string) {
 	}
 }
 
-// readType fills c's weight for instance type t.
-func (p *Pool) readType(c *readCache, t string) {
-	if c.weight != 0 && c.typ == t {
-		return
+// readInstance sets what s derives from inst, the listing's view of its
+// instance, which changed since the previous pass.
+func (p *Pool) readInstance(s *server, inst *awsctl.Instance) {
+	s.inst = *inst
+	s.launchNano = inst.LaunchTime.UnixNano()
+	s.weight, s.typeKnown = p.types[inst.Type]
+	if !s.typeKnown {
+		s.weight = 1 // a type removed from the config still counts
 	}
-	c.typ = t
-	c.weight, c.typeKnown = p.types[t]
-	if !c.typeKnown {
-		c.weight = 1 // a type removed from the config still counts
+	k := offeringKey{inst.Type, inst.Zone, inst.Market}
+	i, ok := p.offerIndex[k]
+	if !ok {
+		if p.offerIndex == nil {
+			p.offerIndex = map[offeringKey]int32{}
+		}
+		i = int32(len(p.offers))
+		p.offers = append(p.offers, k)
+		p.offerIndex[k] = i
 	}
+	s.offer = i
 }
 
 func (s *server) managerServer() manager.Server {
@@ -197,56 +207,35 @@ func (s *server) managerServer() manager.Server {
 // replaced reports whether s's replacement already works in its place.
 func (s *server) replaced() bool { return s.replacedBy != nil && s.replacedBy.state == granted }
 
-// sameManagerServer reports whether ms, built from s's instance in an
-// earlier pass, still shows s as it is: the instance unchanged since then
-// (instSame in every pass since) and the same state as far as the manager
-// sees it.
-func (s *server) sameManagerServer(ms *manager.Server) bool {
-	return s.instSame && ms.ID == s.inst.ID && ms.WindingDown == (s.state != granted) && ms.Weight == s.weight &&
-		ms.Replaced == s.replaced() && ms.Deadline == s.deadline
-}
-
 // heldServers returns what each manager holds (by index), as the manager
 // sees it in manager.State.Servers: servers granted to it, winding down,
-// being restored or retiring. A manager whose servers are as they were in
-// the previous pass gets the previous pass's slice again; one whose changed
-// gets a new slice. A slice handed to a manager is never written to again,
-// so a manager may keep it.
+// being restored or retiring, in the listing's order. A manager whose
+// servers are as they were in the previous pass (observe marks the others
+// in heldDirty) gets the previous pass's slice again; one whose changed gets
+// a new slice. A slice handed to a manager is never written to again, so a
+// manager may keep it.
 func (p *Pool) heldServers(servers []*server) [][]manager.Server {
 	n := len(p.cfg.Managers)
 	if len(p.held) != n {
 		p.held = make([][]manager.Server, n)
 	}
 	prev := p.held
-	pos := make([]int, n)
-	same := make([]bool, n)
-	for i := range same {
-		same[i] = true
-	}
-	for _, s := range servers {
-		if !holdsFor(s) {
-			continue
-		}
-		i := s.mgrIdx
-		if k := pos[i]; same[i] && (k >= len(prev[i]) || !s.sameManagerServer(&prev[i][k])) {
-			same[i] = false
-		}
-		pos[i]++
-	}
-	changed := false
 	out := make([][]manager.Server, n)
+	var rebuild []bool
 	for i := range out {
-		if same[i] && pos[i] == len(prev[i]) {
+		if !p.relinked && !p.heldDirty[i] && p.heldCount[i] == len(prev[i]) {
 			out[i] = prev[i]
 			continue
 		}
-		same[i] = false
-		changed = true
-		out[i] = make([]manager.Server, 0, pos[i])
+		if rebuild == nil {
+			rebuild = make([]bool, n)
+		}
+		rebuild[i] = true
+		out[i] = make([]manager.Server, 0, p.heldCount[i])
 	}
-	if changed {
+	if rebuild != nil {
 		for _, s := range servers {
-			if holdsFor(s) && !same[s.mgrIdx] {
+			if holdsFor(s) && rebuild[s.mgrIdx] {
 				out[s.mgrIdx] = append(out[s.mgrIdx], s.managerServer())
 			}
 		}
@@ -273,7 +262,7 @@ func (p *Pool) wantFor(ps *pass, s *server) *want {
 	if s.mgr == "" {
 		return nil
 	}
-	if i := s.mgrIdx; i >= 0 && i < len(ps.wants) && ps.wants[i].name == s.mgr {
+	if i := s.mgrIdx; i >= 0 && i < len(ps.wants) && p.mgrNames[i] == s.mgr {
 		return ps.wants[i]
 	}
 	return p.wantOf(ps, s.mgr)
@@ -344,19 +333,28 @@ func (p *Pool) memoOf(id string) *memo {
 // an instance of the previous listing before it looks the instance up by id.
 const listedLookahead = 4
 
-// listedMemo returns the memo of id, the next instance of the listing. The
+// listedMemo is an instance of a listing and its memo.
+type listedMemo struct {
+	id string
+	m  *memo
+}
+
+// memoAt returns the memo of id, the next instance of the listing. The
 // listing usually comes in the same order as the previous pass's (prev, where
 // *next is the position expected), with instances gone or added here and
 // there: a match near the expected position costs a comparison, not a map
 // lookup.
-func (p *Pool) listedMemo(id string, prev []*memo, next *int) *memo {
+//
+// inOrder reports a memo found that way: the previous pass observed it, and
+// the instances between it and the previous one found so are gone.
+func (p *Pool) memoAt(id string, prev []listedMemo, next *int) (m *memo, inOrder bool) {
 	for i := *next; i < len(prev) && i < *next+listedLookahead; i++ {
 		if prev[i].id == id {
 			*next = i + 1
-			return prev[i]
+			return prev[i].m, true
 		}
 	}
-	return p.memoOf(id)
+	return p.memoOf(id), false
 }
 
 // observe turns the listing and the launches in flight into servers, each
@@ -376,13 +374,21 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 		p.ptrs = make([]*server, 0, n+n/4)
 	}
 	if cap(p.listedNext) < len(instances) {
-		p.listedNext = make([]*memo, 0, len(instances)+len(instances)/4)
+		p.listedNext = make([]listedMemo, 0, len(instances)+len(instances)/4)
 	}
 	servers := p.ptrs[:0]
 	prev, listed, next := p.listed, p.listedNext[:0], 0
 	p.seenCount = 0
 	running := p.hooks.snapshot()
-	add := func(inst *awsctl.Instance, m *memo, listed bool) {
+	// What each manager holds is counted as it is seen, and marked changed
+	// when a server joins, leaves or changes in its manager's eyes (see
+	// heldServers); capacity is counted into a ledger at the same time,
+	// used unless replacements need linking first (see newLedger).
+	nm := len(p.cfg.Managers)
+	p.heldCount, p.heldDirty = resize(p.heldCount, nm), resize(p.heldDirty, nm)
+	l := &ledger{held: make([]int, nm)}
+	replacements := 0
+	add := func(inst *awsctl.Instance, m *memo, listed, inOrder bool) {
 		if listed {
 			p.seenCount++
 			m.seen = p.pass
@@ -392,13 +398,12 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 			p.readTags(c, inst.Tags)
 		}
 		s := &m.srv
-		same := sameInstance(&s.inst, inst)
+		same := s.m == m && sameInstance(&s.inst, inst)
 		if !same {
-			s.inst = *inst
-			p.readType(c, inst.Type)
+			s.m = m
+			p.readInstance(s, inst)
 		}
-		s.serverPass = serverPass{weight: c.weight, typeKnown: c.typeKnown, m: m, tags: c.own, instSame: same,
-			launchNano: inst.LaunchTime.UnixNano(), mgrIdx: c.mgrIdx}
+		s.serverPass = serverPass{tags: c.own, instSame: same, mgrIdx: c.mgrIdx}
 		plain := true // no notice, hook, restore or failure: the state is the tags'
 		if len(pl.ready) > 0 && pl.ready[inst.ID] && c.own.ready == "" {
 			s.tags.ready = formatTime(now) // written this pass
@@ -420,7 +425,7 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 		known := false
 		if name := c.own.manager; name != "" {
 			if c.mgrIdx >= 0 {
-				s.mgr, known = name, true
+				s.mgr, known = p.mgrNames[c.mgrIdx], true
 			} else {
 				s.mgrIdx = 0
 				s.staleGrant = true // removed below unless granted again this pass
@@ -448,6 +453,24 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 				c.derived, c.derivedOK, c.listed, c.ec2 = s.state, true, listed, inst.State
 			}
 		}
+		heldBy := int32(0) // manager index + 1, 0 for none
+		if holdsFor(s) {
+			heldBy = int32(s.mgrIdx) + 1
+			p.heldCount[s.mgrIdx]++
+		}
+		if o := &m.seenAs; !inOrder || !same || o.state != s.state || o.heldBy != heldBy || o.deadline != s.deadline {
+			if heldBy > 0 {
+				p.heldDirty[heldBy-1] = true
+			}
+			if o.heldBy > 0 && int(o.heldBy) <= nm {
+				p.heldDirty[o.heldBy-1] = true
+			}
+			*o = seenAs{state: s.state, heldBy: heldBy, deadline: s.deadline}
+		}
+		if s.tags.replaces != "" {
+			replacements++
+		}
+		l.add(s, 1)
 		servers = append(servers, s)
 	}
 	for _, inst := range instances {
@@ -459,20 +482,20 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 				continue // termination requested; the listing lags
 			}
 		}
-		m := p.listedMemo(inst.ID, prev, &next)
+		m, inOrder := p.memoAt(inst.ID, prev, &next)
 		if m.seen == p.pass {
 			continue // listed twice: one server
 		}
-		listed = append(listed, m)
+		listed = append(listed, listedMemo{inst.ID, m})
 		inst = p.applyOverlay(now, inst)
-		add(&inst, m, true)
+		add(&inst, m, true, inOrder)
 	}
 	for id, f := range p.inflight {
 		if p.seen(id) || now.Sub(f.at) > p.cfg.LaunchGrace {
 			delete(p.inflight, id)
 			continue
 		}
-		add(&f.inst, p.memoOf(id), false)
+		add(&f.inst, p.memoOf(id), false, false)
 	}
 	for id, at := range p.terminating {
 		if !p.seen(id) || now.Sub(at) > p.cfg.LaunchGrace {
@@ -484,8 +507,37 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 	if selfCheck {
 		p.checkObserved(pl, snap, servers)
 	}
-	p.linkReplacements(servers)
+	// Replacements, once linked, count apart (see ledger.add) and show as
+	// Replaced to their managers: the counts above do not hold for them.
+	p.observed = nil
+	if replacements == 0 {
+		l.offers = p.offers
+		p.observed = l
+	}
+	p.relinked = replacements > 0 || p.linked
+	p.linked = replacements > 0
+	if p.linked {
+		p.linkReplacements(servers)
+	}
 	return servers
+}
+
+// seenAs is how observe saw a server in the latest pass it observed it, as
+// far as what its manager is handed depends on it (see heldServers).
+type seenAs struct {
+	state    state
+	heldBy   int32 // index of the manager holding it + 1, 0 for none
+	deadline time.Time
+}
+
+// resize returns s with n zero elements, reusing its array.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 // readWindDown reads a wind-down's tags, repairing a deadline that does not

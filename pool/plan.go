@@ -327,7 +327,7 @@ func (p *Pool) announceAdopted(ps *pass) {
 // succeeded since the last pass, and retires those whose hook failed.
 func (p *Pool) finishProvisioning(ps *pass) {
 	for _, s := range ps.servers {
-		if ps.pl.ready[s.inst.ID] && s.state != stopped && s.state != interrupted {
+		if len(ps.pl.ready) > 0 && ps.pl.ready[s.inst.ID] && s.state != stopped && s.state != interrupted {
 			ps.pl.change(s, map[string]string{TagReady: s.tags.ready}, nil, 0)
 		}
 		if s.m.provFailed != nil && s.tags.retire == "" && s.state == retiring {
@@ -380,6 +380,16 @@ func (p *Pool) dropStaleGrants(ps *pass) {
 
 // wantOf returns the want of the named manager, or nil.
 func (p *Pool) wantOf(ps *pass, name string) *want {
+	if len(p.mgrNames) <= 8 {
+		// A few managers: comparing names (the very strings observe gives
+		// servers) costs less than hashing one.
+		for i, n := range p.mgrNames {
+			if n == name && i < len(ps.wants) {
+				return ps.wants[i]
+			}
+		}
+		return nil
+	}
 	if i, ok := p.mgrIndex[name]; ok && i < len(ps.wants) {
 		return ps.wants[i]
 	}
@@ -507,14 +517,6 @@ func (p *Pool) recordStatus(ps *pass) {
 	l := ps.l
 	st := Status{Observed: true, Time: now, Target: max(sumTarget, ps.minimum), Managers: make(map[string]ManagerStatus, len(ps.wants)),
 		MaxUsed: l.live, Max: p.cfg.Max}
-	type priceKey struct {
-		offeringKey
-		reserved bool
-	}
-	var prices map[priceKey]float64
-	if p.cfg.Prices != nil && p.cfg.Price == nil {
-		prices = map[priceKey]float64{}
-	}
 	// Capacity comes from the ledger the decisions used; only spend needs
 	// the servers, and only when prices are known.
 	by := l.byState
@@ -523,20 +525,8 @@ func (p *Pool) recordStatus(ps *pass) {
 	st.WindingDown = by[windingDown] + by[restoring] + by[retiring] + by[stopped]
 	st.Replacing = l.replacing
 	st.Due = ps.due
-	if prices != nil || p.cfg.Price != nil {
-		for _, s := range ps.servers {
-			if prices == nil {
-				st.HourlySpend += p.hourly(now, s)
-				continue
-			}
-			k := priceKey{offeringKey{s.inst.Type, s.inst.Zone, s.inst.Market}, s.reserved}
-			price, ok := prices[k]
-			if !ok {
-				price = p.hourly(now, s)
-				prices[k] = price
-			}
-			st.HourlySpend += price
-		}
+	if p.cfg.Prices != nil || p.cfg.Price != nil {
+		st.HourlySpend = p.spend(ps)
 	}
 	for _, w := range ps.wants {
 		st.Managers[w.name] = ManagerStatus{Target: w.target, Held: ps.held(w)}

@@ -19,6 +19,7 @@ type Pool struct {
 	cfg      Config
 	types    map[string]int // instance type -> weight
 	mgrIndex map[string]int // position in Config.Managers
+	mgrNames []string       // Config.Managers' names, in order
 	hooks    *hookRunner
 	health   bool // poll granted servers' health (the role reports it)
 	// immediate: the role has nothing to wind down (role.Immediate), so a
@@ -54,10 +55,23 @@ type Pool struct {
 	// listed is the memos of the latest listing's instances in its order,
 	// for the next pass to find them without a lookup by id (listedNext is
 	// its spare buffer); seenCount is how many memos that listing showed.
-	listed, listedNext []*memo
+	listed, listedNext []listedMemo
 	seenCount          int
-	// held is what each manager held in the latest pass, as handed to it.
-	held [][]manager.Server
+	// held is what each manager held in the latest pass, as handed to it;
+	// heldCount and heldDirty are what observe saw of it this pass: the
+	// servers each holds, and whether any joined, left or changed.
+	held      [][]manager.Server
+	heldCount []int
+	heldDirty []bool
+	// observed is the ledger observe counted, when no replacement needs
+	// linking; linked: some did in the latest pass, relinked: in it or the
+	// one before (what managers were handed shows them).
+	observed         *ledger
+	linked, relinked bool
+	// offers are the offerings the pool's servers were seen in (server.offer
+	// indexes them), offerIndex the converse.
+	offers     []offeringKey
+	offerIndex map[offeringKey]int32
 }
 
 type inflight struct {
@@ -104,6 +118,7 @@ func New(cfg Config) (*Pool, error) {
 	}
 	for _, m := range c.Managers {
 		p.mgrIndex[m.Name()] = len(p.mgrIndex)
+		p.mgrNames = append(p.mgrNames, m.Name())
 	}
 	p.status.Store(&Status{Managers: map[string]ManagerStatus{}})
 	return p, nil
@@ -156,7 +171,7 @@ func (p *Pool) reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mem = map[string]*memo{}
-	p.listed, p.held = nil, nil
+	p.listed, p.held, p.linked = nil, nil, true
 	p.inflight = map[string]inflight{}
 	p.terminating = map[string]time.Time{}
 	p.overlay = map[string]overlay{}

@@ -43,6 +43,7 @@ func (p *Pool) checkObserved(pl *Plan, snap Snapshot, servers []*server) {
 		check("manager index", s.mgrIdx, mgrIdx)
 		check("stale grant", s.staleGrant, own.manager != "" && !knownMgr)
 		check("launch time", s.launchNano, s.inst.LaunchTime.UnixNano())
+		check("offering", p.offers[s.offer], offeringKey{s.inst.Type, s.inst.Zone, s.inst.Market})
 		if own.winding {
 			start, okStart := parseTime(c.windStart)
 			deadline, okDeadline := parseTime(c.windDeadline)
@@ -78,5 +79,17 @@ func (p *Pool) checkHeld(servers []*server, held [][]manager.Server) {
 		if !slices.Equal(held[i], want[i]) {
 			panic(fmt.Sprintf("pool %s: manager %d is handed %v, holds %v", p.cfg.Name, i, held[i], want[i]))
 		}
+	}
+}
+
+// checkLedger checks the ledger observe counted against one counted afresh.
+func (p *Pool) checkLedger(servers []*server, got *ledger) {
+	want := &ledger{held: make([]int, len(p.cfg.Managers)), offers: p.offers}
+	for _, s := range servers {
+		want.add(s, 1)
+	}
+	if got.live != want.live || got.byState != want.byState || got.replacing != want.replacing ||
+		got.supply != want.supply || !slices.Equal(got.held, want.held) {
+		panic(fmt.Sprintf("pool %s: observe counted %+v, afresh %+v", p.cfg.Name, *got, *want))
 	}
 }

@@ -3,6 +3,7 @@ package ec2sim
 import (
 	"container/heap"
 	"time"
+	"unsafe"
 )
 
 // The listing index. ListInstances must cost what it returns, not what the
@@ -23,20 +24,40 @@ type tagPair struct{ key, value string }
 type posting struct {
 	all   bool // the posting of every instance, whatever its tags
 	pair  tagPair
-	items []*instance
+	items []postEntry
 	stale int // entries in items that are no longer members
 }
 
-// member reports whether r currently belongs to p.
-func (p *posting) member(r *instance) bool {
+// postEntry is an instance of a posting, with the Tags map it last had when
+// it was found a member: tags maps are replaced, never modified, so while
+// the instance keeps that map it keeps the tag, and a listing need not read
+// the map again.
+type postEntry struct {
+	r    *instance
+	tags map[string]string
+}
+
+// member reports whether e's instance currently belongs to p.
+func (p *posting) member(e *postEntry) bool {
+	r := e.r
 	if r.forgotten {
 		return false
 	}
-	if p.all {
+	if p.all || sameMap(e.tags, r.view.Tags) {
 		return true
 	}
 	v, ok := r.view.Tags[p.pair.key]
-	return ok && v == p.pair.value
+	if ok && v == p.pair.value {
+		e.tags = r.view.Tags
+		return true
+	}
+	return false
+}
+
+// sameMap reports whether a and b are the same map, not merely equal ones.
+// A map value is a pointer to the map's header.
+func sameMap(a, b map[string]string) bool {
+	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
 }
 
 // sweepDue reports whether enough of p is stale to be worth sweeping. A
@@ -60,7 +81,7 @@ func (s *Sim) join(r *instance, pair tagPair) {
 			return
 		}
 	}
-	p.items = append(p.items, r)
+	p.items = append(p.items, postEntry{r: r, tags: r.view.Tags})
 	r.inPostings = append(r.inPostings, p)
 }
 
@@ -77,9 +98,11 @@ func (s *Sim) leave(pair tagPair) {
 // sweep drops p's stale entries, and p itself once empty.
 func (s *Sim) sweep(p *posting) {
 	kept := p.items[:0]
-	for _, r := range p.items {
-		if p.member(r) {
-			kept = append(kept, r)
+	for i := range p.items {
+		e := &p.items[i]
+		r := e.r
+		if p.member(e) {
+			kept = append(kept, *e)
 			continue
 		}
 		if !p.all {
@@ -101,7 +124,7 @@ func (s *Sim) sweep(p *posting) {
 
 // add puts a new instance into the index.
 func (s *Sim) add(r *instance) {
-	s.all.items = append(s.all.items, r)
+	s.all.items = append(s.all.items, postEntry{r: r, tags: r.view.Tags})
 	for k, v := range r.view.Tags {
 		s.join(r, tagPair{k, v})
 	}

@@ -121,12 +121,18 @@ func checkIndex(t *testing.T, s *Sim) {
 		require.Equal(t, pair, p.pair)
 		require.NotEmpty(t, p.items, "empty posting %v kept", pair)
 		stale := 0
-		for _, r := range p.items {
+		for i := range p.items {
+			e := &p.items[i]
+			r := e.r
 			if holds[r] == nil {
 				holds[r] = map[*posting]int{}
 			}
 			holds[r][p]++
-			if !p.member(r) {
+			if sameMap(e.tags, r.view.Tags) && !p.all {
+				v, ok := e.tags[pair.key]
+				require.True(t, ok && v == pair.value, "%s listed under %v by a map without it", r.view.ID, pair)
+			}
+			if !p.member(e) {
 				stale++
 			}
 		}
@@ -144,8 +150,8 @@ func checkIndex(t *testing.T, s *Sim) {
 		}
 	}
 	stale := 0
-	for _, r := range s.all.items {
-		if r.forgotten {
+	for _, e := range s.all.items {
+		if e.r.forgotten {
 			stale++
 		}
 	}

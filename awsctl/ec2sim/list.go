@@ -116,8 +116,10 @@ func (s *Sim) list(now time.Time, exact map[string]string, includeTerminated boo
 		}
 	}
 	var out []awsctl.Instance
-	for _, r := range candidates.items {
-		if !candidates.member(r) || now.Before(r.visibleAt) {
+	for i := range candidates.items {
+		e := &candidates.items[i]
+		r := e.r
+		if !candidates.member(e) || now.Before(r.visibleAt) {
 			continue
 		}
 		state := r.state(now)
