@@ -31,7 +31,14 @@ type Bill struct {
 // or by EC2 at an interruption's deadline) or its stop is (see Stop), at
 // least MinimumCharge once it is running; an instance terminated while
 // still pending costs nothing. An instance still running is billed up to
-// now, and at least the minimum.
+// now, and at least the minimum. Running starts at the end of the pending
+// phase (Config.BootDelay), so the operating system's boot and start-up
+// that follow (Config.ReadyDelay, see ReadyAt) are billed though the
+// instance cannot work yet: "Amazon EC2 instance state changes" (EC2 user
+// guide, https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-lifecycle.html,
+// "Billing by instance state") lists pending as not billed and running as
+// billed, "for each second, with a one-minute minimum" from the transition
+// to running.
 //
 // On-demand instances cost their hourly on-demand price (see
 // Config.OnDemandPrices), except for the time a reservation covers them

@@ -18,9 +18,12 @@ var DefaultStart = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Defaults for the zero values of [Config].
 const (
-	// DefaultBootDelay is the time from launch to running, a typical
-	// figure for a Linux instance from a current AMI.
+	// DefaultBootDelay is the pending phase, from launch to running, a
+	// typical figure for a Linux instance from a current AMI.
 	DefaultBootDelay = 40 * time.Second
+	// DefaultReadyDelay is the time from running to ready (see
+	// Config.ReadyDelay): zero, an instance is ready as soon as it runs.
+	DefaultReadyDelay time.Duration = 0
 	// DefaultShutdownDelay is the time from a termination request to the
 	// terminated state.
 	DefaultShutdownDelay = 20 * time.Second
@@ -54,6 +57,13 @@ const (
 	DefaultReservedPriceRatio = 0.6
 )
 
+// TypeDelays are the boot phases of one instance type (see
+// Config.TypeDelays): Pending replaces Config.BootDelay and Ready
+// Config.ReadyDelay for it, each when not nil.
+type TypeDelays struct {
+	Pending, Ready Delay
+}
+
 // ErrInvalidConfig is wrapped by every error New returns.
 var ErrInvalidConfig = errors.New("ec2sim: invalid config")
 
@@ -77,9 +87,18 @@ type Config struct {
 	// followed by a suffix ("us-east-1a"); empty means Region plus "a",
 	// "b" and "c".
 	Zones []string
-	// BootDelay is the time from launch to running; nil means
-	// Fixed(DefaultBootDelay).
+	// BootDelay is the pending phase: the time from launch to the running
+	// state, which EC2 does not bill. Nil means Fixed(DefaultBootDelay).
 	BootDelay Delay
+	// ReadyDelay is the time from running until the instance is ready for
+	// work: its operating system's boot and whatever start-up it does of
+	// its own. EC2 reports the instance running, and bills it, all along
+	// (see [Sim.Bill]); [Sim.ReadyAt] tells when it is ready, for a role's
+	// Provision hook to wait for. Nil means Fixed(DefaultReadyDelay).
+	ReadyDelay Delay
+	// TypeDelays overrides BootDelay and ReadyDelay per instance type;
+	// a nil Delay in it keeps the general one.
+	TypeDelays map[string]TypeDelays
 	// ShutdownDelay is the time from a termination request to terminated;
 	// nil means Fixed(DefaultShutdownDelay).
 	ShutdownDelay Delay
@@ -137,7 +156,22 @@ type Config struct {
 	// exponential distribution with that monthly probability. Types
 	// missing here are never interrupted (but see [Sim.Interrupt]).
 	// Rates must lie in [0, 1).
+	//
+	// With InterruptionShare set, interruptions come as events of a pool
+	// instead (see there); the monthly probability per instance stays the
+	// same.
 	InterruptionRates map[string]float64
+	// InterruptionShare correlates interruptions within a spot pool (an
+	// instance type in a zone), as EC2 reclaims a pool's capacity: each
+	// pool with an interruption rate has interruption events, and each
+	// event sends interruption notices to every spot instance of the pool
+	// that is running then with probability InterruptionShare (so, on
+	// average, that share of them at once). Events come at a rate that
+	// keeps each instance's monthly interruption probability at
+	// InterruptionRates: -ln(1-rate)/(InterruptionShare*30 days). Zero
+	// means independent interruptions, each instance drawing its own
+	// time at launch. It must lie in [0, 1].
+	InterruptionShare float64
 	// RebalanceShare is the probability that an interruption notice is
 	// preceded by a rebalance recommendation, 5 to 30 minutes (uniformly)
 	// earlier. Zero means DefaultRebalanceShare; a negative value means
@@ -213,6 +247,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"ShutdownDelay", &c.ShutdownDelay, Fixed(DefaultShutdownDelay)},
 		{"ListDelay", &c.ListDelay, Fixed(DefaultListDelay)},
 		{"StatusInitDelay", &c.StatusInitDelay, Fixed(DefaultStatusInitDelay)},
+		{"ReadyDelay", &c.ReadyDelay, Fixed(DefaultReadyDelay)},
 	}
 	for _, d := range delays {
 		if *d.d == nil {
@@ -223,6 +258,26 @@ func (c Config) withDefaults() (Config, error) {
 				return bad(d.field, "%v", err)
 			}
 		}
+	}
+	if len(c.TypeDelays) > 0 {
+		typed := make(map[string]TypeDelays, len(c.TypeDelays))
+		for typ, td := range c.TypeDelays {
+			if typ == "" {
+				return bad("TypeDelays", "empty instance type")
+			}
+			for _, d := range []struct {
+				name string
+				d    Delay
+			}{{"Pending", td.Pending}, {"Ready", td.Ready}} {
+				if v, ok := d.d.(validator); ok {
+					if err := v.validate(); err != nil {
+						return bad("TypeDelays", "%s: %s: %v", typ, d.name, err)
+					}
+				}
+			}
+			typed[typ] = td
+		}
+		c.TypeDelays = typed
 	}
 	switch {
 	case c.TerminatedVisibleFor < 0:
@@ -290,6 +345,9 @@ func (c *Config) validateSpot() error {
 			rates[typ] = p
 		}
 		c.InterruptionRates = rates
+	}
+	if !(c.InterruptionShare >= 0 && c.InterruptionShare <= 1) {
+		return bad("InterruptionShare", "%v is not a share in [0, 1]", c.InterruptionShare)
 	}
 	switch {
 	case math.IsNaN(c.RebalanceShare) || c.RebalanceShare > 1:

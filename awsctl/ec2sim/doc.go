@@ -15,7 +15,13 @@
 // Nothing happens in the background. Each instance's state follows from
 // times fixed when it is launched or terminated (a boot delay, a shutdown
 // delay, a list delay, each sampled from a [Delay]), so the sim only needs a
-// clock. By default that is a manual clock moved by [Sim.Advance]. With
+// clock.
+//
+// An instance boots in two phases, as on EC2: pending (Config.BootDelay),
+// which is not billed, then running while its operating system boots and it
+// starts up (Config.ReadyDelay, per type with Config.TypeDelays), which is
+// billed although the instance cannot work yet. [Sim.ReadyAt] tells when it
+// is ready, for a simulated role's Provision hook to wait for. By default that is a manual clock moved by [Sim.Advance]. With
 // Config.Clock set to time.Now inside a testing/synctest bubble, the sim
 // follows the bubble's fake time instead, which suits code that sleeps and
 // uses timers itself.
@@ -71,8 +77,14 @@
 // counts them. As on EC2, a spot instance that EC2 interrupts within its
 // first hour of running costs nothing.
 //
-// [Sim.AddCapacityOutage] makes an offering of a market unavailable for a
-// window of time, as EC2's shortages of a pool are.
+// Config.InterruptionShare correlates interruptions within a pool (an
+// instance type in a zone): the pool has interruption events, each taking
+// about that share of its running spot instances at once, at a rate that
+// keeps each instance's monthly probability. [Sim.AddCapacityOutage] makes
+// an offering of a market unavailable for a window of time, as EC2's
+// shortages of a pool are, and [Sim.ScheduleReclaim] takes a share of a
+// pool's running spot instances (with the two-minute notice) at a given
+// time, such as the start of an outage.
 //
 // [Sim.Stop] stops an on-demand instance as a person could from the console:
 // it stays listed, tagged and in its zone, in state stopping then stopped,

@@ -51,8 +51,9 @@ type interruptionPlan struct {
 // at now, and queues the plan. Every draw is made whatever its outcome, so
 // that one launch's fate never shifts the next one's.
 func (s *Sim) planInterruption(r *instance, now time.Time) {
+	s.trackSpot(r, now)
 	rate := s.cfg.InterruptionRates[r.view.Type]
-	if rate <= 0 {
+	if rate <= 0 || s.cfg.InterruptionShare > 0 { // correlated: the pool's events (pools.go)
 		return
 	}
 	exp := s.interruptRand.ExpFloat64()
@@ -88,9 +89,19 @@ func (s *Sim) cancelInterruption(r *instance) {
 	}
 }
 
-// interruptUntil plays the interruption events due by now, in time order.
+// interruptUntil plays the interruption events due by now, in time order:
+// each instance's own, and the pools' (pools.go), a pool's first at equal
+// times.
 func (s *Sim) interruptUntil(now time.Time) {
-	for len(s.spotEvents) > 0 {
+	for {
+		at, ok := s.nextPoolEvent()
+		if ok && !at.After(now) && (len(s.spotEvents) == 0 || !s.spotEvents[0].interruption.next.Before(at)) {
+			s.playPoolEvent()
+			continue
+		}
+		if len(s.spotEvents) == 0 {
+			return
+		}
 		r := s.spotEvents[0]
 		p := r.interruption
 		if p.next.After(now) {

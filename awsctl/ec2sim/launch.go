@@ -171,9 +171,9 @@ func (s *Sim) start(now time.Time, market awsctl.Market, off awsctl.Offering, ta
 			PrivateIP:  privateIP(seq),
 			Tags:       tags,
 		},
-		runningAt: now.Add(sample(s.cfg.BootDelay, s.bootRand)),
 		visibleAt: now.Add(sample(s.cfg.ListDelay, s.listRand)),
 	}
+	r.runningAt, r.readyAt = s.bootTimes(now, off.InstanceType)
 	r.checksOKAt = r.runningAt.Add(sample(s.cfg.StatusInitDelay, s.statusRand))
 	if market == awsctl.MarketSpot {
 		s.planInterruption(r, now)

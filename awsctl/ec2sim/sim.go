@@ -58,6 +58,7 @@ type Sim struct {
 	// Independent random streams, so that changing one distribution (say
 	// the list delay) leaves the others' samples unchanged.
 	bootRand, shutdownRand, listRand, faultRand, interruptRand, statusRand *rand.Rand
+	readyRand, poolRand, reclaimRand                                       *rand.Rand
 	ids                                                                    idSource
 
 	zones    map[string]bool
@@ -79,6 +80,7 @@ type Sim struct {
 	notices       []awsctl.SpotNotice // issued and not yet returned by SpotNotices
 	interruptions int
 	outages       map[offeringKey][]window // set by AddCapacityOutage
+	pools         spotPools                // spot instances per pool, pool interruption events (pools.go)
 
 	maintenance maintenanceQueue // scheduled events not yet carried out, by due time
 	eventSeq    uint64           // scheduled events ever made, for their ids
@@ -93,7 +95,8 @@ type instance struct {
 	view awsctl.Instance
 	seq  uint64
 
-	runningAt time.Time // end of the boot delay
+	runningAt time.Time // end of the boot delay (pending)
+	readyAt   time.Time // end of the ready delay, after runningAt
 	visibleAt time.Time // end of the list delay
 
 	terminating  bool
@@ -155,6 +158,9 @@ const (
 	streamIDs
 	streamInterrupt
 	streamStatus
+	streamReady
+	streamPools
+	streamReclaim
 )
 
 // New returns a sim configured by cfg, or an error wrapping
@@ -176,6 +182,9 @@ func New(cfg Config) (*Sim, error) {
 		faultRand:     stream(streamFault),
 		interruptRand: stream(streamInterrupt),
 		statusRand:    stream(streamStatus),
+		readyRand:     stream(streamReady),
+		poolRand:      stream(streamPools),
+		reclaimRand:   stream(streamReclaim),
 		ids:           newIDSource(stream(streamIDs)),
 		zones:         make(map[string]bool, len(cfg.Zones)),
 		byID:          map[string]*instance{},

@@ -5,7 +5,9 @@
 // calls it made.
 //
 // The policies of one run face the same prices, demand, boot times,
-// interruption rates and capacity outages:
+// interruption rates and capacity outages, and run with the library's
+// defaults except for what the policy is about (the report lists every
+// setting that differs from a default):
 //
 //   - recommended: the library's recommended configuration (spot first,
 //     on-demand fallback, replacement of on-demand by spot when it pays,
@@ -16,35 +18,58 @@
 //     replaced by spot when spot costs less than 0.8 of on-demand);
 //   - the lower bound: demand times the cheapest spot price of the pool at
 //     each instant, with no boot time and no interruptions, computed
-//     directly. No policy can beat it.
+//     directly. No policy can beat it once unserved demand is charged at
+//     the on-demand price (the "cost incl. unmet demand" row).
 //
 // Two price traces are shipped (a month of us-east-1 and of eu-west-1 spot
 // prices, see testdata/README.md); -prices also takes a CSV file in the
 // DescribeSpotPriceHistory export format. Demand comes from seeded
 // generators (steady, diurnal, bursty job arrivals) or a CSV file, either
-// time_s,servers or a job log (submit_s,wait_s,run_s,procs). Spot
-// interruptions follow the Spot Instance Advisor buckets compiled into
-// package spotprice; -outages empties zones of spot capacity for hours at
-// a time; EC2's default API request limits are enforced on every call.
+// time_s,servers or a job log (submit_s,wait_s,run_s,procs), fed to the
+// library's Queue manager as it changes.
+//
+// The simulated EC2 is meant to be no kinder than EC2. An instance is
+// pending (not billed) for -pending, then running, and billed, while its
+// operating system boots and it starts up for -ready, before the role's
+// Provision hook returns. Spot interruptions follow the Spot Instance
+// Advisor buckets compiled into package spotprice, as events of a spot
+// pool (a type in a zone) that each take -interruption-share of its
+// running instances, with two minutes' notice; -outages empties zones of
+// spot capacity for hours at a time and reclaims -outage-reclaim of their
+// running spot instances as it starts; a job cut short by an interruption
+// runs again from the start; EC2's default API request limits are
+// enforced on every call.
+//
+// Passes are timed as Scaler.Run times them (-timing run, the default: its
+// interval, its busy interval while capacity is on its way, and a pass
+// within MinPassGap of a role hook finishing or a rise of demand), or by a
+// host that calls Step every -interval (-timing loop). Run itself cannot
+// run on the simulation's clock outside a testing/synctest bubble; the
+// simulation replays its timing, and run_test.go checks the replay against
+// Run on a bubble's clock.
 //
 // For each policy the report gives the cost (by market, against the lower
-// bound and against on-demand only), the demand left unserved (and how
-// much of it boot time, or boot time and the wait for the next pass, make
-// unavoidable), the time from each rise of demand until it is served, spot
-// interruptions and the work they cut short, launches and terminations,
-// and EC2 requests by API (throttled ones counted apart). It prints a
-// table, and with -csv and -svg writes the figures as CSV and a plot of
-// demand against working capacity by market, and of cumulative cost.
+// bound, with unserved demand charged at the on-demand price, and against
+// on-demand only), the demand left unserved (and how much of it boot time,
+// or boot time and the wait for the next pass, make unavoidable), the time
+// from each rise of demand until it is served, spot interruptions and the
+// work they cut short, launches, terminations and the on-demand servers
+// replaced by spot, and EC2 requests by API (throttled ones counted apart).
+// It prints a table, and with -csv and -svg writes the figures as CSV and a
+// plot of demand against working capacity by market, and of cumulative
+// cost.
 //
 // Usage:
 //
-//	go run ./examples/simulate                              # us-east-1, bursty jobs, 30 days
-//	go run ./examples/simulate -prices eu-west-1 -demand diurnal -svg docs/plots
+//	go run ./examples/simulate                              # us-east-1, bursty jobs, 4 days
+//	go run ./examples/simulate -length 720h -prices eu-west-1 -demand diurnal -svg docs/plots
 //	go run ./examples/simulate -demand jobs.csv -csv out.csv
 //	go run ./examples/simulate -demand diurnal -outages 1   # spot out everywhere ~2 h a day
+//	go run ./examples/simulate -timing loop -interval 1m    # a host calling Step once a minute
 //
-// The run is virtual time on ec2sim: a month of a 500-server pool takes
-// seconds. Progress goes to stderr, the report to stdout. BENCHMARKS.md at
+// The run is virtual time on ec2sim: a month of a 500-server pool takes a
+// minute or a few. With -parallel above 1 each policy runs in a process of
+// its own. Progress goes to stderr, the report to stdout. BENCHMARKS.md at
 // the root of the repository records the figures of the shipped traces.
 package main
 
@@ -60,66 +85,134 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
 	"github.com/ec2autoscale/ec2autoscale/examples/simulate/internal/demand"
 )
 
 type config struct {
-	prices         string
-	types          string
-	zones          string
-	demand         string
-	servers        int
-	scale          float64
-	offset         time.Duration
-	length         time.Duration
-	interval       time.Duration
-	scaleDownDelay time.Duration
-	regrant        bool
-	runTiming      bool
-	boot           time.Duration
-	bootSigma      float64
-	seed           uint64
-	policies       string
-	outagesPerDay  float64
-	outageFor      time.Duration
-	outageZones    int
-	csvPath        string
-	svgDir         string
-	parallel       int
-	progress       io.Writer
+	prices            string
+	types             string
+	zones             string
+	demand            string
+	servers           int
+	scale             float64
+	offset            time.Duration
+	length            time.Duration
+	timing            string
+	interval          time.Duration
+	busyInterval      time.Duration
+	passGap           time.Duration
+	scaleDownDelay    time.Duration
+	pending, ready    time.Duration
+	bootSigma         float64
+	typeDelays        map[string]ec2sim.TypeDelays
+	seed              uint64
+	policies          string
+	interruptionShare float64
+	outagesPerDay     float64
+	outageFor         time.Duration
+	outageZones       int
+	outageReclaim     float64
+	requeue           bool
+	csvPath           string
+	svgDir            string
+	parallel          int
+	progress          io.Writer
+	// args are the program's flags, for running policies in processes of
+	// their own (worker.go); nil runs them in this process.
+	args []string
 }
 
+// defaultConfig is the flags' defaults.
+func defaultConfig() config {
+	return config{
+		prices:            "us-east-1",
+		types:             defaultTypes,
+		demand:            "bursty",
+		servers:           500,
+		scale:             1,
+		length:            defaultLength,
+		timing:            "run",
+		pending:           defaultPending,
+		ready:             defaultReady,
+		bootSigma:         0.25,
+		seed:              1,
+		policies:          "all",
+		interruptionShare: defaultInterruptionShare,
+		outageFor:         2 * time.Hour,
+		outageReclaim:     defaultOutageReclaim,
+		requeue:           true,
+		parallel:          runtime.GOMAXPROCS(0),
+	}
+}
+
+// Defaults of the simulated world (not of the library).
+const (
+	// defaultLength keeps a run with the default flags within a minute;
+	// the benchmarks run 30 days (-length 720h).
+	defaultLength = 4 * 24 * time.Hour
+	// defaultPending and defaultReady split a launch into EC2's pending
+	// phase (not billed) and the boot and start-up that follow (billed):
+	// 45 s from launch to ready in all, as before the split. For scale:
+	// Colin Percival's ec2-boot-bench measured about 5 s from pending to
+	// running and 23 s more until SSH answers on a c5.xlarge (2021), and
+	// brevdev's ec2-coldboot-research 16.4-16.6 s of pending for every
+	// family it tried; a worker's own start-up comes on top.
+	defaultPending = 10 * time.Second
+	defaultReady   = 35 * time.Second
+	// defaultInterruptionShare is the share of a spot pool's running
+	// instances one interruption event takes (ec2sim's
+	// Config.InterruptionShare). AWS publishes no figure; capacity is
+	// reclaimed by pool, so many go at once.
+	defaultInterruptionShare = 0.5
+	// defaultOutageReclaim is the share of an out pool's running spot
+	// instances reclaimed, with the two-minute notice, as the outage starts.
+	defaultOutageReclaim = 0.5
+)
+
 func main() {
-	cfg := config{progress: os.Stderr}
-	flag.StringVar(&cfg.prices, "prices", "us-east-1", "spot prices: a shipped trace (us-east-1, eu-west-1) or a CSV file")
-	flag.StringVar(&cfg.types, "types", defaultTypes, "the pool's instance types, each with :weight if not 1")
+	cfg := defaultConfig()
+	cfg.progress = os.Stderr
+	flag.StringVar(&cfg.prices, "prices", cfg.prices, "spot prices: a shipped trace (us-east-1, eu-west-1) or a CSV file")
+	flag.StringVar(&cfg.types, "types", cfg.types, "the pool's instance types, each with :weight if not 1")
 	flag.StringVar(&cfg.zones, "zones", "", "the pool's zones, comma-separated (default: every zone of the prices)")
-	flag.StringVar(&cfg.demand, "demand", "bursty", "demand: steady, diurnal, bursty, or a CSV file (time_s,servers or submit_s,wait_s,run_s,procs)")
-	flag.IntVar(&cfg.servers, "servers", 500, "scale of a generated demand: steady level, diurnal peak, bursty twice the mean")
-	flag.Float64Var(&cfg.scale, "scale", 1, "multiply the demand by this")
+	flag.StringVar(&cfg.demand, "demand", cfg.demand, "demand: steady, diurnal, bursty, or a CSV file (time_s,servers or submit_s,wait_s,run_s,procs)")
+	flag.IntVar(&cfg.servers, "servers", cfg.servers, "scale of a generated demand: steady level, diurnal peak, bursty twice the mean")
+	flag.Float64Var(&cfg.scale, "scale", cfg.scale, "multiply the demand by this")
 	flag.DurationVar(&cfg.offset, "offset", 0, "skip this much of a CSV demand trace")
-	flag.DurationVar(&cfg.length, "length", 30*24*time.Hour, "simulated time (at most what prices and demand cover)")
-	flag.DurationVar(&cfg.interval, "interval", time.Minute, "time between two reconcile passes")
-	flag.DurationVar(&cfg.scaleDownDelay, "scale-down-delay", 0, "the host lowers its demand only once it has stayed lower this long (0: at the next pass)")
-	flag.BoolVar(&cfg.regrant, "regrant", false, "after a pass that provisioned servers, run another at once so they are granted without waiting an interval")
-	flag.BoolVar(&cfg.runTiming, "run-timing", false, "time passes as Scaler.Run does: every interval, every autoscale.DefaultBusyInterval while capacity is on its way, and again as soon as provisioning hooks finish (implies -regrant)")
-	flag.DurationVar(&cfg.boot, "boot", 45*time.Second, "median boot time (log-normal)")
-	flag.Float64Var(&cfg.bootSigma, "boot-sigma", 0.25, "spread of boot times (sigma of the log)")
-	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of demand, boot times, interruptions and outages")
-	flag.StringVar(&cfg.policies, "policies", "all", "policies to run, comma-separated: recommended, on-demand, spot-only, 2016-rules")
+	flag.DurationVar(&cfg.length, "length", cfg.length, "simulated time (at most what prices and demand cover)")
+	flag.StringVar(&cfg.timing, "timing", cfg.timing, "how passes are timed: run (as Scaler.Run does, library defaults) or loop (the host calls Step every -interval)")
+	flag.DurationVar(&cfg.interval, "interval", 0, "time between passes: Options.Interval with -timing run (default: the library's, 30s), the host's loop with -timing loop (default 1m)")
+	flag.DurationVar(&cfg.busyInterval, "busy-interval", 0, "Options.BusyInterval (default: the library's)")
+	flag.DurationVar(&cfg.passGap, "min-pass-gap", 0, "Options.MinPassGap (default: the library's)")
+	flag.DurationVar(&cfg.scaleDownDelay, "scale-down-delay", 0, "manager.QueueConfig.ScaleDownDelay (default: the library's)")
+	flag.DurationVar(&cfg.pending, "pending", cfg.pending, "median time from launch to running (EC2's pending phase, not billed; log-normal)")
+	flag.DurationVar(&cfg.ready, "ready", cfg.ready, "median time from running to ready (OS boot and start-up, billed; log-normal)")
+	flag.Float64Var(&cfg.bootSigma, "boot-sigma", cfg.bootSigma, "spread of both boot phases (sigma of the log)")
+	typeDelays := flag.String("type-delays", "", "per-type medians of the two phases, type=pending/ready,... (e.g. r5.large=12s/40s)")
+	flag.Uint64Var(&cfg.seed, "seed", cfg.seed, "seed of demand, boot times, interruptions and outages")
+	flag.StringVar(&cfg.policies, "policies", cfg.policies, "policies to run, comma-separated: recommended, on-demand, spot-only, 2016-rules")
+	flag.Float64Var(&cfg.interruptionShare, "interruption-share", cfg.interruptionShare, "share of a spot pool's running instances one interruption event takes (0: each instance on its own)")
 	flag.Float64Var(&cfg.outagesPerDay, "outages", 0, "spot capacity outages per day (0: none)")
-	flag.DurationVar(&cfg.outageFor, "outage-length", 2*time.Hour, "length of each spot capacity outage")
+	flag.DurationVar(&cfg.outageFor, "outage-length", cfg.outageFor, "length of each spot capacity outage")
 	flag.IntVar(&cfg.outageZones, "outage-zones", 0, "zones each outage empties of spot capacity (0: all)")
+	flag.Float64Var(&cfg.outageReclaim, "outage-reclaim", cfg.outageReclaim, "share of an out pool's running spot instances reclaimed (two minutes' notice) as an outage starts")
+	flag.BoolVar(&cfg.requeue, "requeue", cfg.requeue, "run a job cut short again from the start (job demand)")
 	flag.StringVar(&cfg.csvPath, "csv", "", "also write the report as CSV to this file")
 	flag.StringVar(&cfg.svgDir, "svg", "", "also write the run's plot as SVG into this directory")
-	flag.IntVar(&cfg.parallel, "parallel", runtime.GOMAXPROCS(0), "policies simulated at once")
+	flag.IntVar(&cfg.parallel, "parallel", cfg.parallel, "policies simulated at once")
 	quiet := flag.Bool("q", false, "no progress on stderr")
 	gcPercent := flag.Int("gc", 200, "garbage collection target percentage (debug.SetGCPercent); the GOGC environment variable overrides it")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file (of the program; with -parallel above 1 the policies run in processes of their own)")
+	worker := flag.String("worker-policy", "", "internal: simulate this one policy and write its result for the parent process")
 	flag.Parse()
+	var err error
+	if cfg.typeDelays, err = parseTypeDelays(*typeDelays, cfg.bootSigma); err != nil {
+		fmt.Fprintln(os.Stderr, "simulate:", err)
+		os.Exit(2)
+	}
 	if *quiet {
 		cfg.progress = nil
 	}
@@ -129,6 +222,20 @@ func main() {
 		// its bill: collecting less often trades memory for time.
 		debug.SetGCPercent(*gcPercent)
 	}
+	if *worker != "" {
+		// A child of runWorkers: one policy, its result on stdout.
+		cfg.policies, cfg.parallel = *worker, 1
+		rep, err := simulateAll(context.Background(), cfg)
+		if err == nil {
+			err = writeWorkerResult(os.Stdout, rep.results[0])
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "simulate:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	cfg.args = os.Args[1:]
 	if err := profiled(*cpuProfile, func() error { return run(context.Background(), os.Stdout, cfg) }); err != nil {
 		fmt.Fprintln(os.Stderr, "simulate:", err)
 		os.Exit(1)
@@ -198,8 +305,17 @@ func writeFile(path string, write func(io.Writer) error) error {
 // simulateAll builds the scenario and runs every policy through it.
 func simulateAll(ctx context.Context, cfg config) (*report, error) {
 	began := time.Now()
-	if cfg.interval <= 0 || cfg.boot <= 0 || cfg.bootSigma < 0 || cfg.scale <= 0 || cfg.servers <= 0 || cfg.scaleDownDelay < 0 {
-		return nil, errors.New("-interval, -boot, -scale and -servers must be positive, -boot-sigma and -scale-down-delay not negative")
+	switch {
+	case cfg.timing != "run" && cfg.timing != "loop":
+		return nil, fmt.Errorf("-timing %q: want run or loop", cfg.timing)
+	case cfg.interval < 0 || cfg.busyInterval < 0 || cfg.passGap < 0 || cfg.scaleDownDelay < 0:
+		return nil, errors.New("-interval, -busy-interval, -min-pass-gap and -scale-down-delay must not be negative")
+	case cfg.pending <= 0 || cfg.ready <= 0 || cfg.bootSigma < 0:
+		return nil, errors.New("-pending and -ready must be positive, -boot-sigma not negative")
+	case cfg.scale <= 0 || cfg.servers <= 0:
+		return nil, errors.New("-scale and -servers must be positive")
+	case !(cfg.interruptionShare >= 0 && cfg.interruptionShare <= 1) || !(cfg.outageReclaim >= 0 && cfg.outageReclaim <= 1):
+		return nil, errors.New("-interruption-share and -outage-reclaim must lie in [0, 1]")
 	}
 	policies, err := choosePolicies(cfg.policies)
 	if err != nil {
@@ -226,24 +342,17 @@ func simulateAll(ctx context.Context, cfg config) (*report, error) {
 		return nil, err
 	}
 	rep := &report{sc: sc, results: make([]*result, len(policies))}
-	errs := make([]error, len(policies))
-	sem := make(chan struct{}, max(1, cfg.parallel))
-	var wg sync.WaitGroup
-	for i, p := range policies {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			rep.results[i], errs[i] = sc.simulate(ctx, p)
-			if errs[i] != nil {
-				errs[i] = fmt.Errorf("policy %s: %w", p.name, errs[i])
+	if cfg.args != nil && cfg.parallel > 1 && len(policies) > 1 {
+		if rep.results, err = runWorkers(ctx, cfg.args, policies, cfg.parallel, cfg.progress); err != nil {
+			return nil, err
+		}
+	} else {
+		// One after another: see worker.go.
+		for i, p := range policies {
+			if rep.results[i], err = sc.simulate(ctx, p); err != nil {
+				return nil, fmt.Errorf("policy %s: %w", p.name, err)
 			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		}
 	}
 	rep.wall = time.Since(began)
 	return rep, nil
@@ -278,4 +387,27 @@ func loadDemand(cfg config, start time.Time) (*demand.Trace, error) {
 		return nil, err
 	}
 	return t.Scale(cfg.scale), nil
+}
+
+// parseTypeDelays reads -type-delays: type=pending/ready,... as medians of
+// log-normal delays with spread sigma.
+func parseTypeDelays(s string, sigma float64) (map[string]ec2sim.TypeDelays, error) {
+	if s == "" {
+		return nil, nil
+	}
+	out := map[string]ec2sim.TypeDelays{}
+	for _, part := range strings.Split(s, ",") {
+		typ, phases, ok := strings.Cut(strings.TrimSpace(part), "=")
+		p, r, ok2 := strings.Cut(phases, "/")
+		if !ok || !ok2 || typ == "" {
+			return nil, fmt.Errorf("-type-delays: %q: want type=pending/ready", part)
+		}
+		pending, err1 := time.ParseDuration(p)
+		ready, err2 := time.ParseDuration(r)
+		if err1 != nil || err2 != nil || pending <= 0 || ready <= 0 {
+			return nil, fmt.Errorf("-type-delays: %q: want two positive durations", part)
+		}
+		out[typ] = ec2sim.TypeDelays{Pending: ec2sim.LogNormal(pending, sigma), Ready: ec2sim.LogNormal(ready, sigma)}
+	}
+	return out, nil
 }

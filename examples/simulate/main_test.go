@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,20 +21,12 @@ import (
 // shortRun is a small run on the shipped us-east-1 trace: bursty jobs for
 // eight hours.
 func shortRun() config {
-	return config{
-		prices:   "us-east-1",
-		types:    defaultTypes,
-		demand:   "bursty",
-		servers:  60,
-		scale:    1,
-		length:   8 * time.Hour,
-		interval: time.Minute,
-		boot:     45 * time.Second, bootSigma: 0.25,
-		seed:      3,
-		policies:  "all",
-		outageFor: 2 * time.Hour,
-		parallel:  2,
-	}
+	cfg := defaultConfig()
+	cfg.servers = 60
+	cfg.length = 8 * time.Hour
+	cfg.seed = 3
+	cfg.parallel = 2
+	return cfg
 }
 
 func byName(t *testing.T, rep *report, name string) *result {
@@ -92,8 +85,8 @@ func TestReportIsSaneAndRepeatsForASeed(t *testing.T) {
 	rows, err := csv.NewReader(&buf).ReadAll()
 	require.NoError(t, err)
 	require.Len(t, rows, 1+len(allPolicies)+1, "header, one row per policy, the lower bound")
-	assert.Equal(t, "policy", rows[0][3])
-	assert.Equal(t, "lower-bound", rows[len(rows)-1][3])
+	assert.Equal(t, "policy", rows[0][4])
+	assert.Equal(t, "lower-bound", rows[len(rows)-1][4])
 	buf.Reset()
 	require.NoError(t, rep.writeSVG(&buf))
 	requireWellFormed(t, buf.Bytes())
@@ -160,4 +153,91 @@ func TestBadFlagsAreNamed(t *testing.T) {
 		_, err := simulateAll(context.Background(), cfg)
 		assert.ErrorContains(t, err, flagName)
 	}
+}
+
+// steadyRun is ten units all along for two hours, with boots of exactly
+// their medians, on-demand only.
+func steadyRun() config {
+	cfg := shortRun()
+	cfg.demand, cfg.servers, cfg.length = "steady", 10, 2*time.Hour
+	cfg.bootSigma = 0
+	cfg.policies = "on-demand"
+	return cfg
+}
+
+// EC2 bills from running: the pending phase is free, the boot to ready is
+// paid. Ten units launched at 0 run from 10 s and are ready at 45 s.
+func TestBillStartsAtRunningAndCapacityAtReady(t *testing.T) {
+	rep, err := simulateAll(context.Background(), steadyRun())
+	require.NoError(t, err)
+	r := rep.results[0]
+	assert.InDelta(t, 10*rep.sc.odUnitPrice*(7200-10)/3600, r.cost(), 1e-6, "ten units billed from 10 s to the end")
+	assert.Equal(t, []time.Duration{45 * time.Second}, r.ttc, "Run passes as the Provision hooks end, at 45 s")
+	assert.InDelta(t, 10*45, r.unmet, 1e-6)
+
+	cfg := steadyRun()
+	cfg.timing = "loop"
+	rep, err = simulateAll(context.Background(), cfg)
+	require.NoError(t, err)
+	r = rep.results[0]
+	assert.Equal(t, []time.Duration{2 * time.Minute}, r.ttc,
+		"one-minute passes: running at the second pass, whose Provision is read by the third")
+}
+
+func TestSettingsThatDifferFromTheLibrarysDefaultsAreListed(t *testing.T) {
+	cfg := shortRun()
+	cfg.length = time.Hour
+	cfg.scaleDownDelay = time.Nanosecond
+	rep, err := simulateAll(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"manager.QueueConfig.ScaleDownDelay: 1ns (default: 0s)"}, byName(t, rep, "on-demand").settings)
+	rec := byName(t, rep, "recommended").settings
+	assert.Contains(t, rec, "pool.Config.MaxSpotShare: 0.25 (default: 0)")
+	assert.Contains(t, rec, "pool.Config.Market: Spot (default: OnDemand)")
+	assert.Contains(t, strings.Join(byName(t, rep, "2016-rules").settings, "\n"), "pool.Config.Replace.MaxPerPass: 1048576 (default: 10)")
+	var out bytes.Buffer
+	rep.writeTable(&out)
+	assert.Contains(t, out.String(), "settings that differ from the library's defaults:")
+	assert.Contains(t, out.String(), "Run's timing: every 30s, every 10s while capacity is on its way, 1s after")
+}
+
+// Spot failing: outages refuse spot launches and take running spot
+// instances; jobs cut short run again; charging unserved demand at the
+// on-demand price keeps every policy at or above the lower bound.
+func TestOutagesReclaimSpotAndCutJobsRunAgain(t *testing.T) {
+	dir := t.TempDir()
+	jobs := filepath.Join(dir, "jobs.csv")
+	require.NoError(t, os.WriteFile(jobs, []byte("submit_s,wait_s,run_s,procs\n0,0,14400,8\n600,0,10800,6\n1200,0,3600,4\n"), 0o644))
+	cfg := shortRun()
+	cfg.demand = jobs
+	cfg.length = 4 * time.Hour
+	cfg.policies = "spot-only,recommended"
+	cfg.outagesPerDay, cfg.outageFor, cfg.outageReclaim = 12, 30*time.Minute, 1
+	rep, err := simulateAll(context.Background(), cfg)
+	require.NoError(t, err)
+	require.NotEmpty(t, rep.sc.outages)
+	spot := byName(t, rep, "spot-only")
+	assert.Positive(t, spot.interruptions, "outages reclaim running spot")
+	assert.Positive(t, spot.jobsCut)
+	assert.Positive(t, spot.workLost)
+	assert.Greater(t, spot.demanded, rep.sc.demanded, "work cut short is demanded again")
+	for _, r := range rep.results {
+		assert.GreaterOrEqual(t, rep.costWithUnmet(r), rep.sc.lowerBound, r.policy.name)
+	}
+
+	cfg.requeue = false
+	again, err := simulateAll(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.InDelta(t, again.sc.demanded, byName(t, again, "spot-only").demanded, 1e-6, "-requeue=false replays demand as recorded")
+}
+
+func TestOnDemandReplacedCountsSwapsDone(t *testing.T) {
+	cfg := shortRun()
+	cfg.policies = "2016-rules"
+	rep, err := simulateAll(context.Background(), cfg)
+	require.NoError(t, err)
+	r := rep.results[0]
+	assert.Positive(t, r.swapped)
+	assert.LessOrEqual(t, r.swapped, r.swapLaunches, "a swap needs a replacement launched")
+	assert.LessOrEqual(t, r.swapped, r.terminations, "a swap ends with the replaced server terminated")
 }

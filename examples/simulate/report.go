@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
 	"github.com/ec2autoscale/ec2autoscale/examples/simulate/internal/svgplot"
 )
 
@@ -21,13 +22,21 @@ import (
 func (r *result) cost() float64                  { return r.bill.Total }
 func (r *result) costOf(m awsctl.Market) float64 { return r.bill.ByMarket[m] }
 
-// unmetShare is the share of demanded capacity-seconds not served.
-func (rep *report) unmetShare(r *result) float64 { return ratio(r.unmet, rep.sc.demanded) }
+// unmetShare is the share of demanded capacity-seconds not served (the
+// policy's demand: work cut short and run again included).
+func (rep *report) unmetShare(r *result) float64 { return ratio(r.unmet, r.demanded) }
 
 // unmetBeyond is the unmet share beyond what is unavoidable (limit
 // unit-seconds).
 func (rep *report) unmetBeyond(r *result, limit float64) float64 {
-	return ratio(max(0, r.unmet-limit), rep.sc.demanded)
+	return ratio(max(0, r.unmet-limit), r.demanded)
+}
+
+// costWithUnmet is the cost plus every unserved unit-hour at the pool's
+// cheapest on-demand price per unit: what serving it would have cost at
+// least, were capacity there at once.
+func (rep *report) costWithUnmet(r *result) float64 {
+	return r.cost() + r.unmet/3600*rep.sc.odUnitPrice
 }
 
 // onDemandOnly returns the on-demand-only policy's cost, or 0 if it did not
@@ -101,9 +110,21 @@ func (rep *report) writeTable(out io.Writer) {
 	fmt.Fprintf(out, "pool     %s; Max %d units\n", typeList(sc.types), sc.max)
 	fmt.Fprintf(out, "demand   %s: mean %.1f units, peak %d; %d rises\n", sc.trace.Name,
 		sc.demanded/sc.length.Seconds(), sc.trace.Peak(sc.length), len(sc.trace.Rises(sc.length)))
-	fmt.Fprintf(out, "boot     log-normal, median %v; passes every %v\n", sc.bootMed, sc.interval)
+	fmt.Fprintf(out, "boot     pending median %v (not billed), then running to ready median %v (billed); log-normal, sigma %g%s; launch to ready %v\n",
+		sc.pendingMed, sc.readyMed, sc.bootSigma, typeDelayList(sc.typeDelays), sc.launchToReady())
+	fmt.Fprintf(out, "passes   %s\n", sc.timing)
+	fmt.Fprintf(out, "spot     interruption events take %.0f%% of a pool's running spot instances", 100*sc.interruptionShare)
 	if len(sc.outages) > 0 {
-		fmt.Fprintf(out, "outages  %d zone-outages of spot capacity\n", len(sc.outages))
+		fmt.Fprintf(out, "; %d zone-outages of spot capacity, each reclaiming %.0f%% of its pools' running spot instances",
+			len(sc.outages), 100*sc.outageReclaim)
+	}
+	fmt.Fprintln(out)
+	if sc.trace.Jobs != nil {
+		if sc.requeue {
+			fmt.Fprintln(out, "jobs     a job cut short is run again from the start")
+		} else {
+			fmt.Fprintln(out, "jobs     a job cut short carries on as recorded (-requeue=false)")
+		}
 	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -120,6 +141,8 @@ func (rep *report) writeTable(out io.Writer) {
 	row("  on-demand", func(r *result) string { return dollars(r.costOf(awsctl.MarketOnDemand)) }, "")
 	row("  spot", func(r *result) string { return dollars(r.costOf(awsctl.MarketSpot)) }, "")
 	row("cost / lower bound", func(r *result) string { return fmt.Sprintf("%.3f", ratio(r.cost(), sc.lowerBound)) }, "1")
+	row("cost incl. unmet demand", func(r *result) string { return dollars(rep.costWithUnmet(r)) }, dollars(sc.lowerBound))
+	row("  / lower bound", func(r *result) string { return fmt.Sprintf("%.3f", ratio(rep.costWithUnmet(r), sc.lowerBound)) }, "1")
 	if od := rep.onDemandOnly(); od > 0 {
 		row("cost / on-demand only", func(r *result) string { return fmt.Sprintf("%.3f", r.cost()/od) },
 			fmt.Sprintf("%.3f", sc.lowerBound/od))
@@ -133,16 +156,21 @@ func (rep *report) writeTable(out io.Writer) {
 	row("  p95", func(r *result) string { return dur(percentile(r.ttc, 0.95)) }, "0s")
 	row("  max", func(r *result) string { return dur(percentile(r.ttc, 1)) }, "0s")
 	row("  rises that waited", func(r *result) string { return fmt.Sprintf("%d of %d", r.waited, len(r.ttc)) }, "0")
+	row("  p50 / p95 of those", func(r *result) string {
+		return dur(percentile(r.ttcWaited, 0.5)) + " / " + dur(percentile(r.ttcWaited, 0.95))
+	}, "")
 	row("  rises never covered", func(r *result) string { return strconv.Itoa(r.unsettled) }, "0")
-	row("interruptions", func(r *result) string { return strconv.Itoa(r.interruptions) }, "0")
+	row("interruption notices", func(r *result) string { return strconv.Itoa(r.interruptions) }, "0")
 	row("  working units hit", func(r *result) string { return strconv.Itoa(r.interruptedUnits) }, "")
 	if sc.trace.Jobs != nil {
-		row("  jobs cut short", func(r *result) string { return strconv.Itoa(r.jobsCut) }, "")
+		row("jobs cut by interruptions", func(r *result) string { return strconv.Itoa(r.jobsCut) }, "")
+		row("jobs moved by scale-down", func(r *result) string { return strconv.Itoa(r.jobsMoved) }, "")
 		row("  work lost (unit-h)", func(r *result) string { return fmt.Sprintf("%.1f", r.workLost/3600) }, "")
 	}
 	row("instances launched", func(r *result) string { return strconv.Itoa(r.launches) }, "")
 	row("terminated by scaler", func(r *result) string { return strconv.Itoa(r.terminations) }, "")
-	row("on-demand replaced", func(r *result) string { return strconv.Itoa(r.replacements) }, "")
+	row("replacements launched", func(r *result) string { return strconv.Itoa(r.swapLaunches) }, "")
+	row("on-demand replaced", func(r *result) string { return strconv.Itoa(r.swapped) }, "")
 	row("cloud calls", func(r *result) string { c, _ := r.totalCalls(); return strconv.Itoa(c) }, "")
 	for _, op := range rep.callOps() {
 		row("  "+op, func(r *result) string { return strconv.Itoa(r.calls[op]) }, "")
@@ -158,6 +186,36 @@ func (rep *report) writeTable(out io.Writer) {
 	for _, r := range rep.results {
 		fmt.Fprintf(out, "%-12s %s\n", r.policy.name, r.policy.about)
 	}
+	fmt.Fprintln(out, "\nsettings that differ from the library's defaults:")
+	for _, r := range rep.results {
+		if len(r.settings) == 0 {
+			fmt.Fprintf(out, "  %-12s none\n", r.policy.name)
+		}
+		for i, s := range r.settings {
+			name := ""
+			if i == 0 {
+				name = r.policy.name
+			}
+			fmt.Fprintf(out, "  %-12s %s\n", name, s)
+		}
+	}
+	for _, r := range rep.results {
+		if r.lateResults+r.lateStarts > 0 {
+			fmt.Fprintf(out, "\nwarning: %s: the scaler's hooks did not come quiet %d times before a pass and %d times after one: this run may not repeat exactly (see hooks.go)\n",
+				r.policy.name, r.lateResults, r.lateStarts)
+		}
+	}
+}
+
+func typeDelayList(m map[string]ec2sim.TypeDelays) string {
+	if len(m) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, typ := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %v/%v", typ, m[typ].Pending, m[typ].Ready))
+	}
+	return "; per type: " + strings.Join(parts, ", ")
 }
 
 func days(d time.Duration) string { return fmt.Sprintf("%.1f days", d.Hours()/24) }
@@ -177,12 +235,12 @@ func typeList(types []instanceType) string {
 func (rep *report) writeCSV(w io.Writer) error {
 	sc := rep.sc
 	ops := rep.callOps()
-	header := []string{"prices", "demand", "days", "policy", "cost_usd", "cost_ondemand_usd", "cost_spot_usd",
-		"cost_vs_lower_bound", "cost_vs_ondemand_only", "unmet_share", "unmet_beyond_boot_share", "unmet_beyond_pass_share",
-		"boot_limited_share", "pass_limited_share",
-		"ttc_p50_s", "ttc_p95_s", "ttc_max_s", "rises", "rises_waited", "rises_never_covered",
-		"interruptions", "interrupted_units", "jobs_cut", "work_lost_unit_hours",
-		"launches", "terminations", "replacements", "calls", "throttled"}
+	header := []string{"prices", "demand", "days", "timing", "policy", "cost_usd", "cost_ondemand_usd", "cost_spot_usd",
+		"cost_vs_lower_bound", "cost_incl_unmet_usd", "cost_incl_unmet_vs_lower_bound", "cost_vs_ondemand_only",
+		"unmet_share", "unmet_beyond_boot_share", "unmet_beyond_pass_share", "boot_limited_share", "pass_limited_share",
+		"ttc_p50_s", "ttc_p95_s", "ttc_max_s", "rises", "rises_waited", "rises_never_covered", "ttc_waited_p50_s", "ttc_waited_p95_s",
+		"interruptions", "interrupted_units", "jobs_cut", "jobs_moved_scale_down", "work_lost_unit_hours",
+		"launches", "terminations", "replacements_launched", "ondemand_replaced", "calls", "throttled"}
 	for _, op := range ops {
 		header = append(header, "calls_"+op)
 	}
@@ -193,7 +251,11 @@ func (rep *report) writeCSV(w io.Writer) error {
 	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	secs := func(d time.Duration) string { return f(d.Seconds()) }
-	base := []string{sc.prices.name, sc.trace.Name, f(sc.length.Hours() / 24)}
+	timingName := "loop"
+	if sc.timing.run {
+		timingName = "run"
+	}
+	base := []string{sc.prices.name, sc.trace.Name, f(sc.length.Hours() / 24), timingName}
 	od := rep.onDemandOnly()
 	for _, r := range rep.results {
 		calls, throttled := r.totalCalls()
@@ -202,11 +264,13 @@ func (rep *report) writeCSV(w io.Writer) error {
 			vsOD = f(r.cost() / od)
 		}
 		rec := append(slices.Clone(base), r.policy.name, f(r.cost()), f(r.costOf(awsctl.MarketOnDemand)), f(r.costOf(awsctl.MarketSpot)),
-			f(ratio(r.cost(), sc.lowerBound)), vsOD, f(rep.unmetShare(r)), f(rep.unmetBeyond(r, sc.bootLimited)), f(rep.unmetBeyond(r, sc.passLimited)),
+			f(ratio(r.cost(), sc.lowerBound)), f(rep.costWithUnmet(r)), f(ratio(rep.costWithUnmet(r), sc.lowerBound)), vsOD,
+			f(rep.unmetShare(r)), f(rep.unmetBeyond(r, sc.bootLimited)), f(rep.unmetBeyond(r, sc.passLimited)),
 			f(ratio(sc.bootLimited, sc.demanded)), f(ratio(sc.passLimited, sc.demanded)),
 			secs(percentile(r.ttc, 0.5)), secs(percentile(r.ttc, 0.95)), secs(percentile(r.ttc, 1)), strconv.Itoa(len(r.ttc)), strconv.Itoa(r.waited), strconv.Itoa(r.unsettled),
-			strconv.Itoa(r.interruptions), strconv.Itoa(r.interruptedUnits), strconv.Itoa(r.jobsCut), f(r.workLost/3600),
-			strconv.Itoa(r.launches), strconv.Itoa(r.terminations), strconv.Itoa(r.replacements), strconv.Itoa(calls), strconv.Itoa(throttled))
+			secs(percentile(r.ttcWaited, 0.5)), secs(percentile(r.ttcWaited, 0.95)),
+			strconv.Itoa(r.interruptions), strconv.Itoa(r.interruptedUnits), strconv.Itoa(r.jobsCut), strconv.Itoa(r.jobsMoved), f(r.workLost/3600),
+			strconv.Itoa(r.launches), strconv.Itoa(r.terminations), strconv.Itoa(r.swapLaunches), strconv.Itoa(r.swapped), strconv.Itoa(calls), strconv.Itoa(throttled))
 		for _, op := range ops {
 			rec = append(rec, strconv.Itoa(r.calls[op]))
 		}
@@ -219,8 +283,8 @@ func (rep *report) writeCSV(w io.Writer) error {
 	if od > 0 {
 		vsOD = f(sc.lowerBound / od)
 	}
-	lower := append(slices.Clone(base), "lower-bound", f(sc.lowerBound), "0", f(sc.lowerBound), "1", vsOD, "0", "0", "0",
-		f(ratio(sc.bootLimited, sc.demanded)), f(ratio(sc.passLimited, sc.demanded)))
+	lower := append(slices.Clone(base), "lower-bound", f(sc.lowerBound), "0", f(sc.lowerBound), "1", f(sc.lowerBound), "1", vsOD,
+		"0", "0", "0", f(ratio(sc.bootLimited, sc.demanded)), f(ratio(sc.passLimited, sc.demanded)))
 	lower = append(lower, make([]string, len(header)-len(lower))...)
 	if err := cw.Write(lower); err != nil {
 		return err

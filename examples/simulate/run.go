@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"time"
 
@@ -17,40 +18,81 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/examples/simulate/internal/demand"
 	"github.com/ec2autoscale/ec2autoscale/manager"
 	"github.com/ec2autoscale/ec2autoscale/pool"
-	"github.com/ec2autoscale/ec2autoscale/role"
 	"github.com/ec2autoscale/ec2autoscale/spotprice"
 )
 
 // scenario is what every policy of a run faces: the same prices, demand,
 // boot times, interruption rates and capacity outages.
 type scenario struct {
-	prices   *priceTrace
-	types    []instanceType
-	trace    *demand.Trace
-	start    time.Time
-	length   time.Duration
-	interval time.Duration
-	// scaleDownDelay is the host's: see newWorkload.
-	scaleDownDelay time.Duration
-	// regrant: a second pass right after any pass that provisioned servers.
-	regrant bool
-	// busy, when set, is the time between passes while capacity is on its
-	// way, as Scaler.Run times its passes.
-	busy    time.Duration
-	boot    ec2sim.Delay
-	bootMed time.Duration
-	seed    uint64
-	outages []outage
-	max     int // the pool's Max
+	prices *priceTrace
+	types  []instanceType
+	trace  *demand.Trace
+	start  time.Time
+	length time.Duration
+	timing timing
+	// Library settings the flags changed (zero: the library's default).
+	scaleDownDelay                  time.Duration
+	interval, busyInterval, passGap time.Duration
+	// Boot: pending (not billed), then running until ready (billed).
+	pending, ready       ec2sim.Delay
+	typeDelays           map[string]ec2sim.TypeDelays
+	pendingMed, readyMed time.Duration
+	bootSigma            float64
+	seed                 uint64
+	interruptionShare    float64
+	outages              []outage
+	outageReclaim        float64
+	requeue              bool
+	max                  int // the pool's Max
 	// Figures that do not depend on the policy.
-	demanded    float64 // unit-seconds
+	demanded    float64 // unit-seconds of the trace (no work run again)
 	bootLimited float64 // unit-seconds no reactive policy can serve
 	passLimited float64 // same, for a policy that reads demand at its passes
 	lowerBound  float64 // dollars
 	lowerCurve  []float64
 	cheapest    []pricePoint
+	odUnitPrice float64 // the cheapest on-demand price per unit-hour of the pool
 	plotEvery   time.Duration
 	progress    io.Writer
+	// clock, when set, is the simulated EC2's clock (a testing/synctest
+	// bubble's time.Now), and role hooks wait on it: for running the
+	// library's own Run on virtual time in tests (run_test.go).
+	clock func() time.Time
+}
+
+// timing is how passes are timed.
+type timing struct {
+	// run: as Scaler.Run times them (every interval, every busy interval
+	// while capacity is on its way, and a gap after a hook finishes or
+	// demand rises); otherwise the host calls Step every interval.
+	run                 bool
+	interval, busy, gap time.Duration
+}
+
+func (tm timing) String() string {
+	if !tm.run {
+		return fmt.Sprintf("the host calls Step every %v (no Run)", tm.interval)
+	}
+	return fmt.Sprintf("Run's timing: every %v, every %v while capacity is on its way, %v after a role hook finishes or demand rises",
+		tm.interval, tm.busy, tm.gap)
+}
+
+// next returns when the pass after the one at now comes, before demand
+// rises are taken into account: Run's nextPass, or a hook's end wakes it
+// (at least gap after this pass).
+func (tm timing) next(now time.Duration, st pool.Status, hookEnd time.Duration, hook bool) time.Duration {
+	if !tm.run {
+		return now + tm.interval
+	}
+	wait := tm.interval
+	if st.Booting+st.Provisioning+st.WindingDown+st.Replacing > 0 {
+		wait = tm.busy
+	}
+	next := now + wait
+	if hook {
+		next = min(next, max(hookEnd, now+tm.gap))
+	}
+	return next
 }
 
 // sample is one point of a run's timeline, averaged over a plot step.
@@ -64,43 +106,73 @@ type sample struct {
 // result is what one policy did.
 type result struct {
 	policy    policy
+	settings  []string // settings that differ from the library's defaults
 	bill      ec2sim.Bill
-	unmet     float64 // unit-seconds demanded but not served
-	ttc       []time.Duration
-	unsettled int // rises still not served at the end (counted in ttc up to the end)
-	waited    int // rises the capacity working when they came did not cover
+	demanded  float64         // unit-seconds demanded, work run again included
+	unmet     float64         // unit-seconds demanded but not served
+	ttc       []time.Duration // every rise's time to capacity (0 for those covered when they came)
+	ttcWaited []time.Duration // of the rises that waited
+	unsettled int             // rises still not served at the end (counted in ttc up to the end)
+	waited    int             // rises the capacity working when they came did not cover
 	// Interruptions: notices EC2 issued, and what they hit.
 	interruptions    int
 	interruptedUnits int
 	jobsCut          int
+	jobsMoved        int
 	workLost         float64 // unit-seconds
 	launches         int
 	terminations     int
-	replacements     int
+	swapped          int // on-demand servers replaced by spot: swapped out once their replacement worked
+	swapLaunches     int // replacements launched
 	calls, throttled map[string]int
 	samples          []sample
 	passes           int
-	wall             time.Duration
+	// Checks of the hook replay (see hooks.go): all zero in a sound run.
+	lateResults, lateStarts, otherHooks int
+	wall                                time.Duration
 }
 
 // newScenario computes what every policy shares.
 func newScenario(pt *priceTrace, types []instanceType, trace *demand.Trace, cfg config) (*scenario, error) {
-	sc := &scenario{
-		prices:         pt,
-		types:          types,
-		trace:          trace,
-		start:          pt.start,
-		length:         min(cfg.length, trace.Length, pt.end.Sub(pt.start)),
-		interval:       cfg.interval,
-		scaleDownDelay: cfg.scaleDownDelay,
-		regrant:        cfg.regrant || cfg.runTiming,
-		busy:           busyInterval(cfg),
-		boot:           ec2sim.LogNormal(cfg.boot, cfg.bootSigma),
-		bootMed:        cfg.boot,
-		seed:           cfg.seed,
-		progress:       cfg.progress,
+	tm := timing{run: cfg.timing == "run", interval: cfg.interval, busy: cfg.busyInterval, gap: cfg.passGap}
+	if tm.run {
+		if tm.interval == 0 {
+			tm.interval = autoscale.DefaultInterval
+		}
+		if tm.busy == 0 {
+			tm.busy = autoscale.DefaultBusyInterval
+		}
+		tm.busy = min(tm.busy, tm.interval)
+		if tm.gap == 0 {
+			tm.gap = autoscale.DefaultMinPassGap
+		}
+	} else if tm.interval == 0 {
+		tm.interval = time.Minute
 	}
-	if sc.length < sc.interval {
+	sc := &scenario{
+		prices:            pt,
+		types:             types,
+		trace:             trace,
+		start:             pt.start,
+		length:            min(cfg.length, trace.Length, pt.end.Sub(pt.start)),
+		timing:            tm,
+		scaleDownDelay:    cfg.scaleDownDelay,
+		interval:          cfg.interval,
+		busyInterval:      cfg.busyInterval,
+		passGap:           cfg.passGap,
+		pending:           ec2sim.LogNormal(cfg.pending, cfg.bootSigma),
+		ready:             ec2sim.LogNormal(cfg.ready, cfg.bootSigma),
+		typeDelays:        cfg.typeDelays,
+		pendingMed:        cfg.pending,
+		readyMed:          cfg.ready,
+		bootSigma:         cfg.bootSigma,
+		seed:              cfg.seed,
+		interruptionShare: cfg.interruptionShare,
+		outageReclaim:     cfg.outageReclaim,
+		requeue:           cfg.requeue,
+		progress:          cfg.progress,
+	}
+	if sc.length < tm.interval {
 		return nil, fmt.Errorf("nothing to simulate: the prices cover %v from their start and the demand %v",
 			pt.end.Sub(pt.start).Round(time.Minute), trace.Length)
 	}
@@ -114,13 +186,27 @@ func newScenario(pt *priceTrace, types []instanceType, trace *demand.Trace, cfg 
 	sc.max = peak + peak/10 + maxWeight
 	sc.outages = makeOutages(pt.zones, sc.start, sc.length, cfg)
 	sc.cheapest = pt.cheapestPerUnit(types)
+	for _, t := range types {
+		od, _ := spotprice.OnDemandPrice(pt.region, t.name)
+		if u := od / float64(t.weight); sc.odUnitPrice == 0 || u < sc.odUnitPrice {
+			sc.odUnitPrice = u
+		}
+	}
 	sc.demanded = trace.UnitSeconds(0, sc.length)
-	sc.bootLimited = trace.BootLimited(cfg.boot, sc.length)
-	sc.passLimited = trace.ReactionLimited(cfg.boot, sc.interval, sc.length)
-	sc.plotEvery = max(sc.interval, (sc.length / 360).Truncate(sc.interval))
+	boot := sc.launchToReady()
+	sc.bootLimited = trace.BootLimited(boot, sc.length)
+	if tm.run {
+		sc.passLimited = trace.ReactionLimited(boot, tm.gap, sc.length)
+	} else {
+		sc.passLimited = trace.ReactionLimited(boot, tm.interval, sc.length)
+	}
+	sc.plotEvery = max(time.Minute, (sc.length / 360).Truncate(time.Minute))
 	sc.lowerBound, sc.lowerCurve = sc.lower()
 	return sc, nil
 }
+
+// launchToReady is the median time from launch to ready.
+func (sc *scenario) launchToReady() time.Duration { return sc.pendingMed + sc.readyMed }
 
 // makeOutages draws the spot capacity outages of a run: windows of
 // cfg.outageFor in which every spot offering of cfg.outageZones zones (all
@@ -186,14 +272,17 @@ func (sc *scenario) lower() (float64, []float64) {
 // events counts the scaler's decisions of interest and notes when each
 // instance left: terminated by the scaler, or reclaimed by EC2.
 type events struct {
-	terminations, replacements int
-	ended                      map[string]time.Time
+	terminations int
+	terminated   map[string]time.Time // by the scaler
+	ended        map[string]time.Time // by the scaler or EC2
+	provisioned  map[string]bool      // Provision results read by the current pass
 }
 
 func (e *events) Observe(ev autoscale.Event) {
 	switch ev.Kind {
 	case pool.EventTerminate:
 		e.terminations++
+		e.terminated[ev.Instance] = ev.Time
 		e.ended[ev.Instance] = ev.Time
 	case pool.EventInterrupted:
 		for _, a := range ev.Inputs {
@@ -201,8 +290,8 @@ func (e *events) Observe(ev autoscale.Event) {
 				e.ended[ev.Instance] = a.Value.Time()
 			}
 		}
-	case pool.EventReplace:
-		e.replacements++
+	case pool.EventProvisioned, pool.EventProvisionFailed:
+		e.provisioned[ev.Instance] = true
 	}
 }
 
@@ -211,7 +300,7 @@ func (e *events) Observe(ev autoscale.Event) {
 // every instance ever launched; instead each instance's billed cost is
 // spread evenly over its life, from launch to the time it was terminated
 // or reclaimed, which is exact at the end and close in between.
-func costCurve(sim *ec2sim.Sim, bill ec2sim.Bill, ended map[string]time.Time, start time.Time, samples []sample) []float64 {
+func costCurve(insts []awsctl.Instance, bill ec2sim.Bill, ended map[string]time.Time, start time.Time, samples []sample) []float64 {
 	// delta[k] is the cost accrued within sample k.
 	delta := make([]float64, len(samples)+1)
 	bound := func(t time.Time) int {
@@ -223,7 +312,7 @@ func costCurve(sim *ec2sim.Sim, bill ec2sim.Bill, ended map[string]time.Time, st
 	if len(samples) > 0 {
 		end = start.Add(samples[len(samples)-1].at)
 	}
-	for _, inst := range sim.Instances() {
+	for _, inst := range insts {
 		c := bill.ByInstance[inst.ID]
 		if c == 0 {
 			continue
@@ -278,16 +367,19 @@ func maxTime(a, b time.Time) time.Time {
 
 // world is one policy's simulated cloud, host and scaler.
 type world struct {
-	sim     *ec2sim.Sim
-	cloud   *ec2limits.Client
-	work    *workload
-	scaler  *autoscale.Scaler
-	counted *events
+	sim      *ec2sim.Sim
+	cloud    *listing
+	role     *provisioner
+	work     *workload
+	scaler   *autoscale.Scaler
+	counted  *events
+	settings []string
+	baseline int // goroutines of the process besides the scaler's hooks
 }
 
 // build sets up a simulated EC2 with the scenario's prices, boot times,
 // interruption rates and outages, behind EC2's request limits, and a scaler
-// of one pool configured by p.
+// of one pool configured by p, with the library's defaults elsewhere.
 func (sc *scenario) build(p policy) (*world, error) {
 	region := sc.prices.region
 	onDemand := map[string]float64{}
@@ -304,12 +396,16 @@ func (sc *scenario) build(p policy) (*world, error) {
 		Start:             sc.start,
 		Region:            region,
 		Zones:             sc.prices.zones,
-		BootDelay:         sc.boot,
+		BootDelay:         sc.pending,
+		ReadyDelay:        sc.ready,
+		TypeDelays:        sc.typeDelays,
 		ListDelay:         ec2sim.Uniform(0, 5*time.Second),
 		OnDemandPrices:    onDemand,
 		SpotPrices:        sc.prices.records,
 		InterruptionRates: rates,
+		InterruptionShare: sc.interruptionShare,
 		Seed:              int64(sc.seed),
+		Clock:             sc.clock,
 	})
 	if err != nil {
 		return nil, err
@@ -317,25 +413,30 @@ func (sc *scenario) build(p policy) (*world, error) {
 	for _, o := range sc.outages {
 		for _, t := range sc.types {
 			sim.AddCapacityOutage(awsctl.MarketSpot, t.name, o.zone, o.from, o.to)
+			if sc.outageReclaim > 0 {
+				if err := sim.ScheduleReclaim(t.name, o.zone, o.from, sc.outageReclaim); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
-	cloud, err := ec2limits.New(sim, sim.Now, ec2limits.Default())
+	limited, err := ec2limits.New(sim, sim.Now, ec2limits.Default())
 	if err != nil {
 		return nil, err
 	}
+	cloud := &listing{Client: limited, replaces: map[string]string{}}
 	book, err := spotprice.NewBook(spotprice.BookConfig{Region: region, Spot: cloud})
 	if err != nil {
 		return nil, err
 	}
-	work, err := newWorkload("host", p.market, sc.trace, sc.start, sc.scaleDownDelay)
+	qc := manager.QueueConfig{Market: p.market, ScaleDownDelay: sc.scaleDownDelay}
+	work, err := newWorkload("host", qc, sc.trace, sc.start, sc.requeue)
 	if err != nil {
 		return nil, err
 	}
-	worker, err := role.New("worker", awsctl.LaunchSpec{ImageID: "ami-0123456789abcdef0"}, role.Hooks{})
-	if err != nil {
-		return nil, err
-	}
-	cfg := pool.Config{
+	worker := newProvisioner(sim, awsctl.LaunchSpec{ImageID: "ami-0123456789abcdef0"})
+	worker.sleep = sc.clock != nil
+	base := pool.Config{
 		Name:     "workers",
 		Role:     worker,
 		Managers: []manager.Manager{work},
@@ -344,38 +445,38 @@ func (sc *scenario) build(p policy) (*world, error) {
 		Max:      sc.max,
 		Prices:   book,
 	}
+	cfg := base
 	p.configure(&cfg)
-	counted := &events{ended: map[string]time.Time{}}
+	counted := &events{terminated: map[string]time.Time{}, ended: map[string]time.Time{}, provisioned: map[string]bool{}}
 	opts := autoscale.Options{
-		Identity: "simulate-" + p.name,
-		Interval: sc.interval,
-		Clock:    sim.Now,
-		// The role's hooks return at once; waiting for them makes every
-		// pass see the previous one's hooks done, so runs repeat exactly.
-		HookWait: time.Minute,
-		Observer: counted,
+		Identity:     "simulate-" + p.name,
+		Clock:        sim.Now,
+		Observer:     counted,
+		Interval:     sc.interval,
+		BusyInterval: sc.busyInterval,
+		MinPassGap:   sc.passGap,
 	}
 	if p.notices {
 		opts.SpotNotices = cloud
+	}
+	settings, err := settingsOf(base, cfg, opts, qc)
+	if err != nil {
+		return nil, err
 	}
 	scaler, err := autoscale.New(cloud, []pool.Config{cfg}, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &world{sim: sim, cloud: cloud, work: work, scaler: scaler, counted: counted}, nil
+	return &world{sim: sim, cloud: cloud, role: worker, work: work, scaler: scaler, counted: counted, settings: settings,
+		baseline: runtime.NumGoroutine()}, nil
 }
 
-// busyInterval is the pass interval while capacity is on its way: Run's
-// default with -run-timing, otherwise none (a pass every interval).
-func busyInterval(cfg config) time.Duration {
-	if !cfg.runTiming {
-		return 0
-	}
-	return min(autoscale.DefaultBusyInterval, cfg.interval)
-}
-
-// simulate runs one policy through the scenario: a pass every interval,
-// the demand served in between measured exactly.
+// simulate runs one policy through the scenario. Between passes the
+// simulation moves from event to event (a change of demand, the end of a
+// plot step, the next pass), measuring exactly the demand served in
+// between; passes are timed by sc.timing, and with Run's timing a rise of
+// demand the Queue reports, or a role hook finishing, brings the next pass
+// forward as it wakes Run.
 func (sc *scenario) simulate(ctx context.Context, p policy) (*result, error) {
 	began := time.Now()
 	w, err := sc.build(p)
@@ -383,103 +484,177 @@ func (sc *scenario) simulate(ctx context.Context, p policy) (*result, error) {
 		return nil, err
 	}
 	defer w.scaler.Shutdown(context.Background(), autoscale.ShutdownOptions{})
-	res := &result{policy: p}
-	rises := &riseTracker{rises: sc.trace.Rises(sc.length)}
+	res := &result{policy: p, settings: w.settings}
+	rises := &riseTracker{}
 	var acc sample
 	nextReport := sc.length / 10
-	for now := time.Duration(0); now < sc.length; {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	nextPlot := sc.plotEvery
+	at := func(d time.Duration) time.Time { return sc.start.Add(d) }
+
+	now := time.Duration(0)
+	_, level := w.work.advance(0)
+	rises.arrive(0, level, 0)
+	nextPass := time.Duration(0)
+	var pass time.Duration // time of the latest pass
+	otherHooks, hookNow := 0, false
+	for {
+		// Until the next pass: changes of demand and plot steps.
+		for now < nextPass && now < sc.length {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			next := min(nextPass, nextPlot, sc.length)
+			if change, ok := w.work.nextChange(); ok && change < next {
+				next = max(change, now)
+			}
+			spot, od := w.work.working()
+			d := w.work.demandNow()
+			dt := (next - now).Seconds()
+			served := min(d, spot+od)
+			res.demanded += float64(d) * dt
+			res.unmet += float64(d-served) * dt
+			acc.demand += float64(d) * dt
+			acc.spot += float64(spot) * dt
+			acc.onDemand += float64(od) * dt
+			if err := w.sim.Advance(next - now); err != nil {
+				return nil, err
+			}
+			now = next
+			if now == nextPlot || now == sc.length {
+				span := (now - acc.at).Seconds()
+				res.samples = append(res.samples, sample{at: now, demand: acc.demand / span, spot: acc.spot / span,
+					onDemand: acc.onDemand / span})
+				acc = sample{at: now}
+				nextPlot += sc.plotEvery
+			}
+			if change, ok := w.work.nextChange(); ok && change <= now {
+				before, after := w.work.advance(now)
+				w.work.place()
+				spot, od = w.work.working()
+				if after > before {
+					rises.arrive(now, after, spot+od)
+				}
+				rises.settle(now, spot+od, after)
+				if w.work.takeWake() && sc.timing.run {
+					nextPass = min(nextPass, max(now, pass+sc.timing.gap))
+				}
+			}
+			if sc.progress != nil && now >= nextReport {
+				fmt.Fprintf(sc.progress, "simulate: %-12s %3.0f%% (day %.1f of %.1f) in %v\n", p.name,
+					100*float64(now)/float64(sc.length), now.Hours()/24, sc.length.Hours()/24, time.Since(began).Round(10*time.Millisecond))
+				nextReport += sc.length / 10
+			}
 		}
-		w.work.advance(now)
-		spot, od := w.work.working()
-		rises.arrive(now, spot+od)
+		if now >= sc.length {
+			break
+		}
+		// A pass: hooks that ended by now reach the pool first.
+		pass = now
+		released := w.role.release(at(now))
+		if len(released) > 0 && !w.role.quiesce(w.baseline) {
+			res.lateResults++
+		}
+		w.role.startPass(at(now))
+		clear(w.counted.provisioned)
 		// A pass's errors are single actions the scaler retries next pass
 		// (throttled calls, capacity shortages); they show in the figures.
 		_ = w.scaler.Step(ctx)
 		res.passes++
-		if sc.regrant && w.scaler.Pool("workers").Status().Provisioning > 0 {
-			// The pass started Provision hooks and waited for them: one
-			// more pass at the same instant grants what they made ready.
-			_ = w.scaler.Step(ctx)
-			res.passes++
+		for _, id := range released {
+			if !w.counted.provisioned[id] {
+				if inst, ok := w.sim.Instance(id); ok && inst.State.Live() {
+					res.lateResults++
+				}
+			}
 		}
+		w.work.takeWake() // this pass read the demand
 		w.work.place()
-		spot, od = w.work.working()
-		rises.settle(now, spot+od, sc.trace.At(now))
-		// Until the next pass, what works now serves what is demanded.
-		wait := sc.interval
-		if st := w.scaler.Pool("workers").Status(); sc.busy > 0 && st.Booting+st.Provisioning+st.WindingDown+st.Replacing > 0 {
-			wait = sc.busy
+		spot, od := w.work.working()
+		rises.settle(now, spot+od, w.work.demandNow())
+		if !w.role.quiesce(w.baseline) {
+			res.lateStarts++
 		}
-		next := min(now+wait, sc.length)
-		demanded := sc.trace.UnitSeconds(now, next)
-		res.unmet += demanded - sc.trace.Served(now, next, spot+od)
-		dt := (next - now).Seconds()
-		acc.demand += demanded
-		acc.spot += float64(spot) * dt
-		acc.onDemand += float64(od) * dt
-		if err := w.sim.Advance(next - now); err != nil {
-			return nil, err
+		if others := w.role.otherHooks(); others > otherHooks {
+			// Hooks that return at once (WindDown, as a server is let
+			// go) wake Run too.
+			otherHooks = others
+			hookNow = true
 		}
-		crossed := next/sc.plotEvery != now/sc.plotEvery // passes may not fall on the plot's grid
-		now = next
-		if crossed || now == sc.length {
-			span := (now - acc.at).Seconds()
-			res.samples = append(res.samples, sample{at: now, demand: acc.demand / span, spot: acc.spot / span,
-				onDemand: acc.onDemand / span})
-			acc = sample{at: now}
+		st := w.scaler.Pool("workers").Status()
+		end, hook := w.role.nextEnd()
+		if hookNow && (!hook || end.After(at(now))) {
+			end, hook = at(now), true
 		}
-		if sc.progress != nil && now >= nextReport {
-			fmt.Fprintf(sc.progress, "simulate: %-12s %3.0f%% (day %.1f of %.1f) in %v\n", p.name,
-				100*float64(now)/float64(sc.length), now.Hours()/24, sc.length.Hours()/24, time.Since(began).Round(10*time.Millisecond))
-			nextReport += sc.length / 10
-		}
+		hookNow = false
+		nextPass = sc.timing.next(now, st, end.Sub(sc.start), hook)
 	}
 	res.ttc, res.unsettled = rises.finish(sc.length)
+	res.ttcWaited = rises.slow
 	res.waited = rises.waited
 	res.bill = w.sim.Bill()
-	for k, c := range costCurve(w.sim, res.bill, w.counted.ended, sc.start, res.samples) {
+	insts := w.sim.Instances()
+	for k, c := range costCurve(insts, res.bill, w.counted.ended, sc.start, res.samples) {
 		res.samples[k].cost = c
 	}
 	res.interruptions = w.sim.Interruptions()
-	res.interruptedUnits, res.jobsCut, res.workLost = w.work.interruptedUnits, w.work.jobsCut, w.work.workLost
-	res.launches = len(w.sim.Instances())
-	res.terminations, res.replacements = w.counted.terminations, w.counted.replacements
+	res.interruptedUnits, res.jobsCut, res.jobsMoved, res.workLost = w.work.interruptedUnits, w.work.jobsCut,
+		w.work.jobsMoved, w.work.workLost
+	res.launches = len(insts)
+	res.terminations = w.counted.terminations
+	res.swapLaunches, res.swapped = countSwaps(insts, w.cloud.replaces, w.counted.terminated, w.work.grantedAt, sc.start)
 	res.calls, res.throttled = w.cloud.Calls(), w.cloud.Throttled()
+	res.otherHooks = w.role.otherHooks()
 	res.wall = time.Since(began)
 	return res, nil
+}
+
+// countSwaps counts the replacements launched and the on-demand servers
+// actually swapped out: ones the scaler terminated after their replacement
+// had been granted to the host.
+func countSwaps(insts []awsctl.Instance, replaces map[string]string, terminated map[string]time.Time, grantedAt map[string]time.Duration, start time.Time) (launched, swapped int) {
+	market := make(map[string]awsctl.Market, len(insts))
+	for _, inst := range insts {
+		market[inst.ID] = inst.Market
+	}
+	done := map[string]bool{}
+	for repl, old := range replaces {
+		launched++
+		end, gone := terminated[old]
+		granted, worked := grantedAt[repl]
+		if gone && worked && market[old] == awsctl.MarketOnDemand && !done[old] && !start.Add(granted).After(end) {
+			done[old] = true
+			swapped++
+		}
+	}
+	return launched, swapped
 }
 
 // riseTracker measures the time from each rise of demand until the working
 // capacity covers it (or demand has fallen back to what is working).
 type riseTracker struct {
-	rises   []demand.Step
-	next    int
 	pending riseHeap
 	got     []time.Duration
-	waited  int // rises not covered when they came
+	slow    []time.Duration // of the rises not covered when they came
+	waited  int             // rises not covered when they came
 }
 
-// arrive takes in the rises up to now; those the capacity working since
-// the last pass already covers take no time.
-func (r *riseTracker) arrive(now time.Duration, working int) {
-	for ; r.next < len(r.rises) && r.rises[r.next].At <= now; r.next++ {
-		s := r.rises[r.next]
-		if s.Units <= working {
-			r.got = append(r.got, 0)
-			continue
-		}
-		heap.Push(&r.pending, s)
-		r.waited++
+// arrive takes in a rise to level at now; one the capacity working covers
+// takes no time.
+func (r *riseTracker) arrive(now time.Duration, level, working int) {
+	if level <= working {
+		r.got = append(r.got, 0)
+		return
 	}
+	heap.Push(&r.pending, demand.Step{At: now, Units: level})
+	r.waited++
 }
 
-// settle records the rises covered after the pass at now.
+// settle records the rises covered at now.
 func (r *riseTracker) settle(now time.Duration, working, demandNow int) {
 	for r.pending.Len() > 0 && (working >= demandNow || r.pending[0].Units <= working) {
 		s := heap.Pop(&r.pending).(demand.Step)
 		r.got = append(r.got, now-s.At)
+		r.slow = append(r.slow, now-s.At)
 	}
 }
 
@@ -489,6 +664,7 @@ func (r *riseTracker) finish(end time.Duration) ([]time.Duration, int) {
 	n := r.pending.Len()
 	for _, s := range r.pending {
 		r.got = append(r.got, end-s.At)
+		r.slow = append(r.slow, end-s.At)
 	}
 	r.pending = nil
 	return r.got, n

@@ -14,23 +14,32 @@ import (
 
 // workload is the host: it replays a demand trace as the pool's only
 // manager and keeps track of the servers granted to it. Its demand is the
-// library's Queue manager fed with the trace at every pass. For a trace of
-// jobs it also places each job's units on those servers, marking the
-// servers without work idle, so that a spot interruption cuts short the
-// jobs it hits and a scale-down takes idle servers first.
+// library's Queue manager, told of every change of demand as it happens
+// (Observe). For a trace of jobs it also places each job's units on those
+// servers, marking the servers without work idle, so that a scale-down
+// takes idle servers first and a server lost with work on it cuts its jobs
+// short.
 //
-// Demand is replayed as recorded: a job cut short is counted, with the work
-// it had done since it last started, and carries on elsewhere; it is not
-// run again.
+// A job cut short by an interruption is run again from the start, as a
+// batch system requeues it: the work it had done is lost and its demand
+// lasts that much longer. With requeue off, it carries on elsewhere as
+// recorded (the work lost is still counted).
 type workload struct {
 	*manager.Queue
-	trace *demand.Trace
-	start time.Time
+	trace   *demand.Trace
+	start   time.Time
+	requeue bool
 
-	mu      sync.Mutex
-	now     time.Duration // of the current pass, from the start
-	servers map[string]*granted
-	units   map[awsctl.Market]int // capacity of the servers working
+	mu        sync.Mutex
+	now       time.Duration // from the start
+	level     int           // units demanded now
+	woken     bool          // the Queue asked for a pass (its target must rise)
+	servers   map[string]*granted
+	units     map[awsctl.Market]int // capacity of the servers working
+	grantedAt map[string]time.Duration
+
+	// A trace of levels: the next step.
+	step int
 
 	// Jobs: the next to submit, the running ones by end time, the units of
 	// running jobs without a server (one entry per unit, oldest first) and
@@ -42,10 +51,11 @@ type workload struct {
 	unplaced []int
 	free     []string
 
-	// What interruptions did.
+	// What interruptions and scale-downs did to work.
 	interruptedUnits int     // capacity of working servers interrupted
-	jobsCut          int     // jobs that lost a unit to an interruption
-	workLost         float64 // unit-seconds of work those jobs had done
+	jobsCut          int     // jobs cut short by an interruption
+	jobsMoved        int     // jobs on servers a scale-down let go, carried on elsewhere
+	workLost         float64 // unit-seconds of work the jobs cut short had done
 }
 
 // granted is a server working for the workload.
@@ -58,25 +68,46 @@ type granted struct {
 type jobState struct {
 	job     demand.Job
 	restart time.Duration // when its work last started from scratch
+	end     time.Duration // when it is done: restart + its run time
 	servers []string      // one entry per placed unit
 	running bool
 }
 
-// newWorkload replays trace from start. The target falls only once demand
-// has stayed lower for scaleDownDelay (0 follows every fall at the next
-// pass).
-func newWorkload(name string, market manager.MarketPreference, trace *demand.Trace, start time.Time, scaleDownDelay time.Duration) (*workload, error) {
-	q, err := manager.NewQueue(name, manager.QueueConfig{Market: market, ScaleDownDelay: max(scaleDownDelay, time.Nanosecond)})
+// newWorkload replays trace from start through a Queue configured by qc.
+func newWorkload(name string, qc manager.QueueConfig, trace *demand.Trace, start time.Time, requeue bool) (*workload, error) {
+	q, err := manager.NewQueue(name, qc)
 	if err != nil {
 		return nil, err
 	}
-	w := &workload{Queue: q, trace: trace, start: start, servers: map[string]*granted{}, units: map[awsctl.Market]int{}}
+	w := &workload{Queue: q, trace: trace, start: start, requeue: requeue, servers: map[string]*granted{},
+		units: map[awsctl.Market]int{}, grantedAt: map[string]time.Duration{}}
 	w.jobs = make([]jobState, len(trace.Jobs))
 	for i, j := range trace.Jobs {
-		w.jobs[i] = jobState{job: j, restart: j.Submit}
+		w.jobs[i] = jobState{job: j, restart: j.Submit, end: j.End()}
 	}
 	w.ending.jobs = w.jobs
 	return w, nil
+}
+
+// SetWake is called by the scaler with its wake-up (manager.Waker). The
+// Queue's wake-ups reach it, and are also kept as a flag for a simulation
+// that times passes itself (see scenario.simulate).
+func (w *workload) SetWake(wake func()) {
+	w.Queue.SetWake(func() {
+		w.mu.Lock()
+		w.woken = true
+		w.mu.Unlock()
+		wake()
+	})
+}
+
+// takeWake reports whether the Queue asked for a pass since the last call.
+func (w *workload) takeWake() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	woken := w.woken
+	w.woken = false
+	return woken
 }
 
 // Demand asks for the queue's target. Servers the pool no longer lists
@@ -125,20 +156,26 @@ func (w *workload) Notify(n manager.Notice) {
 		g := &granted{market: n.Server.Market, weight: max(1, n.Server.Weight)}
 		w.servers[n.Server.ID] = g
 		w.units[g.market] += g.weight
+		if _, ok := w.grantedAt[n.Server.ID]; !ok {
+			w.grantedAt[n.Server.ID] = w.now
+		}
 		w.Queue.MarkIdle(n.Server.ID, w.trace.Jobs != nil)
 		for range g.weight {
 			w.free = append(w.free, n.Server.ID)
 		}
-	case manager.WindDown, manager.Revoked:
+	case manager.WindDown:
 		w.lose(n.Server.ID, false)
-	case manager.Interrupted:
+	case manager.Interrupted, manager.Revoked:
 		w.lose(n.Server.ID, true)
 	}
 }
 
-// lose takes a server out of work. An interruption cuts its jobs short; a
-// wind-down hands them to other servers (the role's wind-down would let
-// them finish; the trace replays them either way).
+// lose takes a server out of work. An interrupted server (or one lost
+// outside the scaler) is reclaimed: its jobs are cut short and, with
+// requeue, run again from the start. A server let go by a scale-down hands
+// its jobs to other servers as they free up, as if the role's wind-down had
+// let them finish (the simulated role has no wind-down, so this flatters
+// every policy by the drain it does not pay for; jobsMoved counts them).
 func (w *workload) lose(id string, interrupted bool) {
 	g, ok := w.servers[id]
 	if !ok {
@@ -155,26 +192,80 @@ func (w *workload) lose(id string, interrupted bool) {
 			js.servers = slices.Delete(js.servers, i, i+1)
 		}
 		w.unplaced = append(w.unplaced, j)
-		if interrupted && js.restart < w.now && !slices.Contains(g.jobs[:k], j) {
-			w.jobsCut++
-			w.workLost += float64(js.job.Procs) * (w.now - js.restart).Seconds()
-			js.restart = w.now
+		if slices.Contains(g.jobs[:k], j) {
+			continue // one per job
+		}
+		if !interrupted {
+			w.jobsMoved++
+			continue
+		}
+		if js.restart >= w.now {
+			continue // restarted now already: nothing lost
+		}
+		w.jobsCut++
+		w.workLost += float64(js.job.Procs) * (w.now - js.restart).Seconds()
+		js.restart = w.now
+		if w.requeue && js.running {
+			js.end = w.now + js.job.Run
+			if i := slices.Index(w.ending.idx, j); i >= 0 {
+				heap.Fix(&w.ending, i)
+			}
 		}
 	}
 }
 
-// advance moves the workload to now (from the start of the trace): jobs
-// that ended free their units, submitted jobs queue theirs, and the target
-// becomes the trace's demand.
-func (w *workload) advance(now time.Duration) {
+// nextChange returns when demand may next change, after the changes
+// applied so far.
+func (w *workload) nextChange() (time.Duration, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.trace.Jobs == nil {
+		if w.step < len(w.trace.Steps) {
+			return w.trace.Steps[w.step].At, true
+		}
+		return 0, false
+	}
+	var next time.Duration
+	ok := false
+	if w.nextJob < len(w.jobs) {
+		next, ok = max(0, w.jobs[w.nextJob].job.Submit), true
+	}
+	if w.ending.Len() > 0 {
+		if e := w.jobs[w.ending.idx[0]].end; !ok || e < next {
+			next, ok = e, true
+		}
+	}
+	return next, ok
+}
+
+// advance moves the workload to now (from the start of the trace): jobs
+// that ended free their units, submitted jobs queue theirs, and the Queue
+// observes the demand. It returns the demand before and after.
+func (w *workload) advance(now time.Duration) (before, after int) {
+	w.mu.Lock()
+	before = w.level
 	w.now = now
-	w.Queue.Observe(w.start.Add(now), w.trace.At(now), 0)
-	for w.ending.Len() > 0 && w.jobs[w.ending.idx[0]].job.End() <= now {
+	if w.trace.Jobs == nil {
+		for w.step < len(w.trace.Steps) && w.trace.Steps[w.step].At <= now {
+			w.level = w.trace.Steps[w.step].Units
+			w.step++
+		}
+	} else {
+		w.advanceJobs(now)
+	}
+	after = w.level
+	w.mu.Unlock()
+	// Outside the lock: the Queue may call its wake-up, which takes it.
+	w.Queue.Observe(w.start.Add(now), after, 0)
+	return before, after
+}
+
+func (w *workload) advanceJobs(now time.Duration) {
+	for w.ending.Len() > 0 && w.jobs[w.ending.idx[0]].end <= now {
 		j := heap.Pop(&w.ending).(int)
 		js := &w.jobs[j]
 		js.running = false
+		w.level -= js.job.Procs
 		for _, id := range js.servers {
 			if g, ok := w.servers[id]; ok {
 				if i := slices.Index(g.jobs, j); i >= 0 {
@@ -190,10 +281,11 @@ func (w *workload) advance(now time.Duration) {
 	}
 	for ; w.nextJob < len(w.jobs) && w.jobs[w.nextJob].job.Submit <= now; w.nextJob++ {
 		js := &w.jobs[w.nextJob]
-		if js.job.End() <= now {
-			continue // began and ended between two passes
+		if js.end <= now {
+			continue // began and ended between two events (before the start)
 		}
 		js.running = true
+		w.level += js.job.Procs
 		heap.Push(&w.ending, w.nextJob)
 		for range js.job.Procs {
 			w.unplaced = append(w.unplaced, w.nextJob)
@@ -222,15 +314,30 @@ func (w *workload) place() {
 	w.unplaced = kept
 }
 
+// takeFree takes a free unit, on a server already running jobs if there is
+// one (so that idle servers stay idle for a scale-down to take), else the
+// unit freed last. Entries of servers gone or full are dropped as met.
 func (w *workload) takeFree() (string, bool) {
-	for len(w.free) > 0 {
-		id := w.free[len(w.free)-1]
-		w.free = w.free[:len(w.free)-1]
+	best := -1
+	kept := w.free[:0]
+	for _, id := range w.free {
 		if g, ok := w.servers[id]; ok && len(g.jobs) < g.weight {
-			return id, true
+			kept = append(kept, id)
+			if len(g.jobs) > 0 {
+				best = len(kept) - 1
+			}
 		}
 	}
-	return "", false
+	w.free = kept
+	if len(kept) == 0 {
+		return "", false
+	}
+	if best < 0 {
+		best = len(kept) - 1
+	}
+	id := kept[best]
+	w.free = slices.Delete(kept, best, best+1)
+	return id, true
 }
 
 // working returns the capacity of the servers working, by market.
@@ -238,6 +345,13 @@ func (w *workload) working() (spot, onDemand int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.units[awsctl.MarketSpot], w.units[awsctl.MarketOnDemand]
+}
+
+// demandNow returns the units demanded now.
+func (w *workload) demandNow() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.level
 }
 
 // endHeap orders running jobs by end time.
@@ -248,7 +362,7 @@ type endHeap struct {
 
 func (h *endHeap) Len() int { return len(h.idx) }
 func (h *endHeap) Less(a, b int) bool {
-	return h.jobs[h.idx[a]].job.End() < h.jobs[h.idx[b]].job.End()
+	return h.jobs[h.idx[a]].end < h.jobs[h.idx[b]].end
 }
 func (h *endHeap) Swap(a, b int) { h.idx[a], h.idx[b] = h.idx[b], h.idx[a] }
 func (h *endHeap) Push(x any)    { h.idx = append(h.idx, x.(int)) }
@@ -258,4 +372,7 @@ func (h *endHeap) Pop() any {
 	return x
 }
 
-var _ manager.Manager = (*workload)(nil)
+var (
+	_ manager.Manager = (*workload)(nil)
+	_ manager.Waker   = (*workload)(nil)
+)
