@@ -81,13 +81,18 @@ type Scaler struct {
 	// listed is what the latest pass read of each listed instance, in the
 	// listing's order; listedNext is its spare buffer.
 	listed, listedNext []listed
-	poolIndex  map[string]int
+	// listBuf is the latest listing, handed back to a cloud that lists into
+	// a buffer; ownerFilter is the listing's filter.
+	listBuf     []awsctl.Instance
+	ownerFilter awsctl.ListFilter
+	poolIndex   map[string]int
 
 	// health is EC2's latest report of owned instances that need
 	// attention (scheduled events, impaired checks), read every
 	// EC2HealthInterval; healthAt is when.
-	health   map[string]awsctl.InstanceHealth
-	healthAt time.Time
+	health    map[string]awsctl.InstanceHealth
+	healthAt  time.Time
+	healthIDs []string // the ids of the latest read, kept as a buffer
 
 	noticeMu    sync.Mutex
 	interrupted map[string]time.Time
@@ -213,7 +218,7 @@ func (s *Scaler) pass(ctx context.Context) (short bool, err error) {
 	}
 	s.pollNotices(ctx, now)
 	s.refreshPrices(ctx, now)
-	insts, err := s.cloud.ListInstances(ctx, awsctl.ListFilter{Tags: map[string]string{pool.TagOwner: s.opts.Identity}})
+	insts, err := s.list(ctx)
 	if err != nil {
 		s.emit(ctx, Event{Time: now, Kind: pool.EventCloudError, Err: err, Reason: "listing instances failed; nothing decided"})
 		return false, fmt.Errorf("list instances: %w", err)
@@ -276,6 +281,27 @@ func (s *Scaler) pass(ctx context.Context) (short bool, err error) {
 		}
 	}
 	return short, errors.Join(errs...)
+}
+
+// list lists every instance carrying the scaler's owner tag. A cloud that
+// can list into a buffer (awsctl.InstanceAppender) is handed the previous
+// pass's, which nothing keeps past its pass: a steady pass then allocates
+// nothing per instance.
+func (s *Scaler) list(ctx context.Context) ([]awsctl.Instance, error) {
+	if s.ownerFilter.Tags == nil {
+		s.ownerFilter = awsctl.ListFilter{Tags: map[string]string{pool.TagOwner: s.opts.Identity}}
+	}
+	a, ok := s.cloud.(awsctl.InstanceAppender)
+	if !ok {
+		return s.cloud.ListInstances(ctx, s.ownerFilter)
+	}
+	insts, err := a.AppendInstances(ctx, s.listBuf[:0], s.ownerFilter)
+	if err != nil {
+		return nil, err
+	}
+	clear(insts[len(insts):cap(insts)]) // let what the previous listing had beyond this one go
+	s.listBuf = insts
+	return insts, nil
 }
 
 // groupByPool splits the listing by pool (in the scaler's pool order), in
@@ -1013,14 +1039,15 @@ func (s *Scaler) readHealth(ctx context.Context, now time.Time, byPool [][]awsct
 		return
 	}
 	s.healthAt = now
-	var ids []string
+	ids := s.healthIDs[:0] // kept between reads: a read must not allocate per instance
 	for _, insts := range byPool {
-		for _, inst := range insts {
-			if inst.State.Live() {
-				ids = append(ids, inst.ID)
+		for i := range insts {
+			if insts[i].State.Live() {
+				ids = append(ids, insts[i].ID)
 			}
 		}
 	}
+	s.healthIDs = ids
 	if len(ids) == 0 {
 		s.health = nil
 		return

@@ -37,6 +37,19 @@ type CloudClient interface {
 	Untag(ctx context.Context, ids []string, keys []string) error
 }
 
+// InstanceAppender is implemented by clouds that can list into a buffer
+// the caller keeps: a scaler listing thousands of instances every pass then
+// allocates nothing per instance (it hands the previous pass's slice back).
+// A type that wraps a client and changes what ListInstances returns must
+// change AppendInstances alike, or not have it.
+type InstanceAppender interface {
+	// AppendInstances appends to buf what ListInstances(ctx, filter) would
+	// return, in the same order, and returns the extended slice. It may
+	// overwrite buf's elements beyond len(buf). On error it returns buf and
+	// the error.
+	AppendInstances(ctx context.Context, buf []Instance, filter ListFilter) ([]Instance, error)
+}
+
 // SpotPriceSource is implemented by clouds that can report current spot
 // prices. Clients that lack it are treated as having no spot price data, so
 // the scaler never launches spot at an unknown price.

@@ -23,6 +23,8 @@ type HealthReader interface {
 	// once. No ids means no call and no answer. The order of the answer is
 	// unspecified. Implementations ask in batches (EC2 takes at most 100
 	// ids a call), so the cost grows with len(ids), not with the fleet.
+	// The ids slice stays the caller's: an implementation does not keep it
+	// past the call (the scaler reuses it).
 	InstanceHealth(ctx context.Context, ids []string) ([]InstanceHealth, error)
 }
 

@@ -268,6 +268,27 @@ func (p *Pool) wantFor(ps *pass, s *server) *want {
 	return p.wantOf(ps, s.mgr)
 }
 
+// managerIndex returns the index of the manager named name, as mgrIndex
+// does. With a few managers, comparing names costs less than hashing one,
+// and the very strings observe gives servers (mgrNames') compare fastest.
+func (p *Pool) managerIndex(name string) (int, bool) {
+	if len(p.mgrNames) > 8 {
+		i, ok := p.mgrIndex[name]
+		return i, ok
+	}
+	for i, n := range p.mgrNames {
+		if unsafe.StringData(n) == unsafe.StringData(name) && len(n) == len(name) {
+			return i, true
+		}
+	}
+	for i, n := range p.mgrNames {
+		if n == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
 // idle reports whether no role hook runs on s.
 func (s *server) idle() bool { return s.hook == 0 }
 
@@ -473,7 +494,8 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 		l.add(s, 1)
 		servers = append(servers, s)
 	}
-	for _, inst := range instances {
+	for i := range instances {
+		inst := &instances[i] // not copied: an Instance is 128 bytes
 		if !inst.State.Live() {
 			continue
 		}
@@ -487,8 +509,12 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 			continue // listed twice: one server
 		}
 		listed = append(listed, listedMemo{inst.ID, m})
-		inst = p.applyOverlay(now, inst)
-		add(&inst, m, true, inOrder)
+		if len(p.overlay) > 0 {
+			if ov, ok := p.applyOverlay(now, *inst); ok {
+				inst = &ov
+			}
+		}
+		add(inst, m, true, inOrder)
 	}
 	for id, f := range p.inflight {
 		if p.seen(id) || now.Sub(f.at) > p.cfg.LaunchGrace {
@@ -596,18 +622,16 @@ func (p *Pool) seen(id string) bool {
 }
 
 // applyOverlay shows inst with the tag changes the pool made that the
-// listing does not show yet (EC2 tags are eventually consistent).
-func (p *Pool) applyOverlay(now time.Time, inst awsctl.Instance) awsctl.Instance {
-	if len(p.overlay) == 0 {
-		return inst
-	}
+// listing does not show yet (EC2 tags are eventually consistent), and
+// reports whether there were any.
+func (p *Pool) applyOverlay(now time.Time, inst awsctl.Instance) (awsctl.Instance, bool) {
 	ov, ok := p.overlay[inst.ID]
 	if !ok {
-		return inst
+		return inst, false
 	}
 	if now.Sub(ov.at) > p.cfg.LaunchGrace {
 		delete(p.overlay, inst.ID)
-		return inst
+		return inst, false
 	}
 	var tags map[string]string
 	for k, v := range ov.tags {
@@ -628,10 +652,11 @@ func (p *Pool) applyOverlay(now time.Time, inst awsctl.Instance) awsctl.Instance
 	if len(ov.tags) == 0 {
 		delete(p.overlay, inst.ID)
 	}
-	if tags != nil {
-		inst.Tags = tags
+	if tags == nil {
+		return inst, false
 	}
-	return inst
+	inst.Tags = tags
+	return inst, true
 }
 
 // ownTagValues are the scaler's tags of one instance that decisions read.

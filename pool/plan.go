@@ -380,17 +380,7 @@ func (p *Pool) dropStaleGrants(ps *pass) {
 
 // wantOf returns the want of the named manager, or nil.
 func (p *Pool) wantOf(ps *pass, name string) *want {
-	if len(p.mgrNames) <= 8 {
-		// A few managers: comparing names (the very strings observe gives
-		// servers) costs less than hashing one.
-		for i, n := range p.mgrNames {
-			if n == name && i < len(ps.wants) {
-				return ps.wants[i]
-			}
-		}
-		return nil
-	}
-	if i, ok := p.mgrIndex[name]; ok && i < len(ps.wants) {
+	if i, ok := p.managerIndex(name); ok && i < len(ps.wants) {
 		return ps.wants[i]
 	}
 	return nil

@@ -72,6 +72,7 @@ func cases() []testCase {
 		{"TerminateUnknownIDStillTerminatesKnown", testTerminateUnknownID},
 		{"TagAndUntagShowInListing", testTagAndUntag},
 		{"ReturnedTagsNeverChange", testReturnedTagsNeverChange},
+		{"AppendInstancesListsAlike", testAppendInstances},
 		{"TagUnknownIDIsNotFound", testTagUnknownID},
 		{"TagLimitsAreInvalid", testTagLimits},
 	}
@@ -495,6 +496,50 @@ func testReturnedTagsNeverChange(e *env) {
 		if !sameTags(k.m, k.was) {
 			e.t.Errorf("%s changed after it was returned: was %v, now %v (changed tags must come in a new map)", k.what, k.was, k.m)
 		}
+	}
+}
+
+// testAppendInstances checks, for a client that implements
+// awsctl.InstanceAppender, that AppendInstances appends what ListInstances
+// returns, in its order, after what buf holds.
+func testAppendInstances(e *env) {
+	a, ok := e.h.Client.(awsctl.InstanceAppender)
+	if !ok {
+		e.t.Skip("the client does not implement awsctl.InstanceAppender")
+	}
+	insts := e.launch(e.request(3))
+	if _, err := e.h.Client.Terminate(e.ctx, []string{insts[0].ID}); err != nil {
+		e.t.Fatalf("Terminate: %v", err)
+	}
+	head := awsctl.Instance{ID: "kept-by-the-caller"}
+	buf := make([]awsctl.Instance, 1, 8)
+	buf[0] = head
+	for _, f := range []awsctl.ListFilter{
+		{Tags: e.ownerTags()},
+		{Tags: e.ownerTags(), IncludeTerminated: true},
+		{Tags: e.ownerTags(tagPref+"none", "x")},
+	} {
+		want := e.list(f.Tags, f.IncludeTerminated)
+		got, err := a.AppendInstances(e.ctx, buf, f)
+		if err != nil {
+			e.t.Fatalf("AppendInstances(%+v): %v", f, err)
+		}
+		if len(got) == 0 || got[0].ID != head.ID {
+			e.t.Errorf("AppendInstances(%+v) did not keep what buf held: %v", f, idsOf(got))
+			continue
+		}
+		if !sameIDs(idsOf(got[1:]), idsOf(want)) {
+			e.t.Errorf("AppendInstances(%+v) appended %v, ListInstances returns %v", f, idsOf(got[1:]), idsOf(want))
+			continue
+		}
+		for i, w := range want {
+			g := got[1+i]
+			if g.ID != w.ID || g.State != w.State || g.Type != w.Type || g.Zone != w.Zone || g.Market != w.Market ||
+				!g.LaunchTime.Equal(w.LaunchTime) || !sameTags(g.Tags, w.Tags) {
+				e.t.Errorf("AppendInstances(%+v) shows %+v, ListInstances %+v", f, g, w)
+			}
+		}
+		buf = got[:1] // the caller hands its buffer back, as the scaler does
 	}
 }
 

@@ -44,6 +44,7 @@ func TestSuiteCatchesDefects(t *testing.T) {
 		"untag-ignored":            "TagAndUntagShowInListing",
 		"tag-unchecked-kind":       "TagLimitsAreInvalid",
 		"tags-modified-in-place":   "ReturnedTagsNeverChange",
+		"append-ignores-filter":    "AppendInstancesListsAlike",
 	}
 	failLine := regexp.MustCompile(`--- FAIL: TestBrokenCloud/(\w+)`)
 	for _, defect := range slices.Sorted(maps.Keys(caughtBy)) {
@@ -115,6 +116,16 @@ func (b *brokenCloud) ListInstances(ctx context.Context, f awsctl.ListFilter) ([
 		return insts, err
 	}
 	return b.Sim.ListInstances(ctx, f)
+}
+
+func (b *brokenCloud) AppendInstances(ctx context.Context, buf []awsctl.Instance, f awsctl.ListFilter) ([]awsctl.Instance, error) {
+	if b.defect == "append-ignores-filter" {
+		f.Tags = nil
+		return b.Sim.AppendInstances(ctx, buf, f)
+	}
+	// Alike: what this cloud's ListInstances returns, defects included.
+	insts, err := b.ListInstances(ctx, f)
+	return append(buf, insts...), err
 }
 
 func (b *brokenCloud) Launch(ctx context.Context, req awsctl.LaunchRequest) ([]awsctl.Instance, error) {

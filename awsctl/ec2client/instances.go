@@ -33,6 +33,8 @@ func listedStates(includeTerminated bool) []string {
 	return states
 }
 
+var _ awsctl.InstanceAppender = (*Client)(nil)
+
 // ListInstances returns the instances carrying every tag of filter, in one
 // paginated DescribeInstances. The tag values are sent escaped, and each
 // instance listed is checked again for exact equality, so that a value with
@@ -40,12 +42,18 @@ func listedStates(includeTerminated bool) []string {
 // even from an EC2-compatible service that matches filters loosely. Every
 // call returns new Tags maps, which the client never touches again.
 func (c *Client) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]awsctl.Instance, error) {
+	return c.AppendInstances(ctx, nil, filter)
+}
+
+// AppendInstances is ListInstances appending to buf (see
+// awsctl.InstanceAppender).
+func (c *Client) AppendInstances(ctx context.Context, buf []awsctl.Instance, filter awsctl.ListFilter) ([]awsctl.Instance, error) {
 	in := &ec2.DescribeInstancesInput{
 		Filters: append(tagFilters(filter.Tags),
 			types.Filter{Name: aws.String("instance-state-name"), Values: listedStates(filter.IncludeTerminated)}),
 		MaxResults: aws.Int32(pageSize),
 	}
-	var out []awsctl.Instance
+	out := buf
 	dropped := 0
 	err := c.describeInstances(ctx, in, func(got awsctl.Instance) {
 		if !hasTags(got.Tags, filter.Tags) {
@@ -55,13 +63,13 @@ func (c *Client) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([
 		out = append(out, got)
 	})
 	if err != nil {
-		return nil, err
+		return buf, err
 	}
 	if dropped > 0 {
 		c.log.Warn("DescribeInstances returned instances whose tags do not equal the filter's; they are left out",
 			"dropped", dropped, "tags", filter.Tags)
 	}
-	c.log.Debug("DescribeInstances", "instances", len(out))
+	c.log.Debug("DescribeInstances", "instances", len(out)-len(buf))
 	return out, nil
 }
 

@@ -196,32 +196,50 @@ func (s *Sim) InstanceHealth(ctx context.Context, ids []string) ([]awsctl.Instan
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("ec2sim: %s: %w", OpInstanceHealth, err)
 	}
-	distinct := make([]string, 0, len(ids))
-	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		if id == "" {
 			return nil, malformedID(OpInstanceHealth)
 		}
-		if !seen[id] {
-			seen[id] = true
-			distinct = append(distinct, id)
-		}
 	}
-	if len(distinct) == 0 {
+	if len(ids) == 0 {
 		return nil, nil
 	}
 	now := s.begin()
 	defer s.mu.Unlock()
-	s.calls[OpInstanceHealth] += (len(distinct) + HealthBatchSize - 1) / HealthBatchSize
+	// Duplicates count once. Known instances are marked as they are seen
+	// (a map of every id asked would cost more than the answer); ids the
+	// sim does not know go in a set, needed only when there are any.
+	s.healthGen++
+	distinct := 0
+	var unknown map[string]bool
+	var asked []*instance
+	for _, id := range ids {
+		r := s.byID[id]
+		if r == nil {
+			if !unknown[id] {
+				if unknown == nil {
+					unknown = map[string]bool{}
+				}
+				unknown[id] = true
+				distinct++
+			}
+			continue
+		}
+		if r.healthAsked == s.healthGen {
+			continue
+		}
+		r.healthAsked = s.healthGen
+		distinct++
+		if !r.forgotten && !now.Before(r.visibleAt) {
+			asked = append(asked, r)
+		}
+	}
+	s.calls[OpInstanceHealth] += (distinct + HealthBatchSize - 1) / HealthBatchSize
 	if f := s.fault(OpInstanceHealth); f.err != nil {
 		return nil, f.err
 	}
 	var out []awsctl.InstanceHealth
-	for _, id := range distinct {
-		r := s.known(id)
-		if r == nil || now.Before(r.visibleAt) {
-			continue
-		}
+	for _, r := range asked {
 		if h, ok := r.health(now); ok {
 			out = append(out, h)
 		}

@@ -9,6 +9,8 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/awsctl/internal/ec2filter"
 )
 
+var _ awsctl.InstanceAppender = (*Sim)(nil)
+
 // ListInstances returns the instances carrying every tag of filter.Tags,
 // shutting-down ones included, terminated ones only with
 // filter.IncludeTerminated (and only for TerminatedVisibleFor). Instances
@@ -33,8 +35,25 @@ func (s *Sim) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]aw
 		return nil, f.err
 	}
 
-	out := s.list(now, filter.Tags, filter.IncludeTerminated, nil)
+	out := s.list(nil, now, filter.Tags, filter.IncludeTerminated, nil)
 	s.calls[OpListInstances] += max(1, (len(out)+ListPageSize-1)/ListPageSize)
+	return out, nil
+}
+
+// AppendInstances is ListInstances appending to buf (see
+// awsctl.InstanceAppender): the same instances, faults and call counts.
+func (s *Sim) AppendInstances(ctx context.Context, buf []awsctl.Instance, filter awsctl.ListFilter) ([]awsctl.Instance, error) {
+	if err := ctx.Err(); err != nil {
+		return buf, fmt.Errorf("ec2sim: %s: %w", OpListInstances, err)
+	}
+	now := s.begin()
+	defer s.mu.Unlock()
+	if f := s.fault(OpListInstances); f.err != nil {
+		s.calls[OpListInstances]++
+		return buf, f.err
+	}
+	out := s.list(buf, now, filter.Tags, filter.IncludeTerminated, nil)
+	s.calls[OpListInstances] += max(1, (len(out)-len(buf)+ListPageSize-1)/ListPageSize)
 	return out, nil
 }
 
@@ -77,7 +96,7 @@ func (s *Sim) FilterInstances(ctx context.Context, filters []TagFilter, includeT
 		}
 		patterns = append(patterns, f)
 	}
-	out := s.list(now, exact, includeTerminated, func(tags map[string]string) bool {
+	out := s.list(nil, now, exact, includeTerminated, func(tags map[string]string) bool {
 		for _, f := range patterns {
 			v, ok := tags[f.Key]
 			if !ok || !ec2filter.MatchAny(f.Values, v) {
@@ -90,9 +109,9 @@ func (s *Sim) FilterInstances(ctx context.Context, filters []TagFilter, includeT
 	return out, nil
 }
 
-// list returns the visible instances carrying every tag of exact and, if
-// keep is set, whose tags keep accepts. The caller holds s.mu.
-func (s *Sim) list(now time.Time, exact map[string]string, includeTerminated bool, keep func(map[string]string) bool) []awsctl.Instance {
+// list appends to out the visible instances carrying every tag of exact
+// and, if keep is set, whose tags keep accepts. The caller holds s.mu.
+func (s *Sim) list(out []awsctl.Instance, now time.Time, exact map[string]string, includeTerminated bool, keep func(map[string]string) bool) []awsctl.Instance {
 	// Walk the shortest posting among the filter's tags; ties go to the
 	// smallest key so that the order of results does not depend on map
 	// iteration.
@@ -100,7 +119,7 @@ func (s *Sim) list(now time.Time, exact map[string]string, includeTerminated boo
 	for k, v := range exact {
 		p := s.byTag[tagPair{k, v}]
 		if p == nil {
-			return nil
+			return out
 		}
 		if candidates.all || len(p.items) < len(candidates.items) ||
 			(len(p.items) == len(candidates.items) && k < candidates.pair.key) {
@@ -115,7 +134,6 @@ func (s *Sim) list(now time.Time, exact map[string]string, includeTerminated boo
 			rest = append(rest, tagPair{k, v})
 		}
 	}
-	var out []awsctl.Instance
 	for i := range candidates.items {
 		e := &candidates.items[i]
 		r := e.r
@@ -132,9 +150,8 @@ func (s *Sim) list(now time.Time, exact map[string]string, includeTerminated boo
 		if out == nil {
 			out = make([]awsctl.Instance, 0, len(candidates.items)-candidates.stale)
 		}
-		v := r.view
-		v.State = state
-		out = append(out, v)
+		out = append(out, r.view)
+		out[len(out)-1].State = state
 	}
 	return out
 }

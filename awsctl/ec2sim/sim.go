@@ -84,6 +84,7 @@ type Sim struct {
 
 	maintenance maintenanceQueue // scheduled events not yet carried out, by due time
 	eventSeq    uint64           // scheduled events ever made, for their ids
+	healthGen   uint64           // InstanceHealth calls, to spot an id asked twice in one
 }
 
 // instance is the sim's record of one instance. Features that need more
@@ -115,6 +116,8 @@ type instance struct {
 	checksOKAt time.Time       // end of the status checks' initialization (see Config.StatusInitDelay)
 	impaired   [2]time.Time    // since when the system, instance check fails; zero when it passes
 	events     []*pendingEvent // scheduled events not yet carried out, in the order scheduled
+
+	healthAsked uint64 // the latest InstanceHealth call (Sim.healthGen) that asked for it
 }
 
 // state is the instance's lifecycle state at now.
