@@ -3,6 +3,7 @@ package autoscale_test
 import (
 	"context"
 	"fmt"
+	"runtime/pprof"
 	"syscall"
 	"testing"
 	"time"
@@ -136,14 +137,18 @@ func benchmarkSteadyPass(b *testing.B, instances, pools, managersPerPool int, ma
 	b.ReportAllocs()
 	cpu0 := cpuTime()
 	b.ResetTimer()
-	for b.Loop() {
-		if err := s.Step(ctx); err != nil {
-			b.Fatal(err)
+	// Labelled, so that a CPU profile can leave the setup out:
+	// go tool pprof -tagfocus phase=steady.
+	pprof.Do(ctx, pprof.Labels("phase", "steady"), func(ctx context.Context) {
+		for b.Loop() {
+			if err := s.Step(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if err := sim.Advance(interval); err != nil {
+				b.Fatal(err)
+			}
 		}
-		if err := sim.Advance(interval); err != nil {
-			b.Fatal(err)
-		}
-	}
+	})
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	calls := sim.Calls()

@@ -16,22 +16,24 @@ import (
 // pass derives or decides, from scratch every pass (nothing a pass decides
 // carries over to the next but through the memo and the tags), and the rest
 // only when the listing shows the instance changed.
+//
+// The fields the walks over every server read come first: with the memo's
+// own first fields, they fill two adjacent cache lines, so that a walk over
+// the pool's servers costs one memory fetch per server at most.
 type server struct {
-	// Set from the listing's view of the instance; decisions only read
-	// them.
-	m          *memo
+	m *memo
+	serverPass
+	// Set from the listing's view of the instance when it changes;
+	// decisions only read them.
 	weight     int
 	launchNano int64 // for ordering without time.Time compares
 	typeKnown  bool  // the instance's type is one of the pool's
 	offer      int32 // index of the instance's offering in Pool.offers
-	serverPass
-	inst awsctl.Instance
+	inst       awsctl.Instance
 }
 
 // serverPass is the part of a server each pass rebuilds. Every field a
-// pass derives or decides belongs here. The fields most walks read come
-// first, so that a walk over the servers touches one or two cache lines of
-// each, next to its memo's.
+// pass derives or decides belongs here, those most walks read first.
 type serverPass struct {
 	state state
 	// decided: the server already has a decision this pass.
@@ -58,11 +60,11 @@ type serverPass struct {
 	replaces, replacedBy *server
 	// mgr is the manager the grant tag names (also while winding down or
 	// restoring); "" for none or an unknown one.
-	mgr string
+	mgr  string
+	tags ownTagValues
 	// prevMgr: the server was just handed back to the pool by this
 	// manager; its grant tag goes unless another grant replaces it.
 	prevMgr *want
-	tags    ownTagValues
 	// start and deadline of a wind-down in progress.
 	start, deadline time.Time
 	// notice is when EC2 reclaims this spot server; zero for none.
@@ -407,6 +409,7 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 	// used unless replacements need linking first (see newLedger).
 	nm := len(p.cfg.Managers)
 	p.heldCount, p.heldDirty = resize(p.heldCount, nm), resize(p.heldDirty, nm)
+	p.few = fewServers{}
 	l := &ledger{held: make([]int, nm)}
 	replacements := 0
 	add := func(inst *awsctl.Instance, m *memo, listed, inOrder bool) {
@@ -491,6 +494,15 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 		if s.tags.replaces != "" {
 			replacements++
 		}
+		if m.provFailed != nil {
+			p.few.provFailed++
+		}
+		if m.badHealth >= p.cfg.UnhealthyAfter {
+			p.few.sick++
+		}
+		if s.state == restoring && m.restored {
+			p.few.restored++
+		}
 		l.add(s, 1)
 		servers = append(servers, s)
 	}
@@ -546,6 +558,15 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 		p.linkReplacements(servers)
 	}
 	return servers
+}
+
+// fewServers counts, as observe sees them, the servers that only a few
+// passes have any of, so that a pass without any skips the walk that looks
+// for them.
+type fewServers struct {
+	provFailed int // whose Provision hook failed
+	sick       int // read unhealthy UnhealthyAfter times in a row
+	restored   int // restoring, the Restore hook done
 }
 
 // seenAs is how observe saw a server in the latest pass it observed it, as

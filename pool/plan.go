@@ -255,6 +255,9 @@ func (p *Pool) decide(ps *pass) {
 // A free server whose latest readings, taken while it worked, were as bad
 // is retired too, rather than granted again.
 func (p *Pool) replaceUnhealthy(ps *pass) {
+	if p.few.sick == 0 {
+		return
+	}
 	for _, s := range ps.servers {
 		if s.state != granted && s.state != free || s.decided || s.m.badHealth < p.cfg.UnhealthyAfter {
 			continue
@@ -326,6 +329,9 @@ func (p *Pool) announceAdopted(ps *pass) {
 // finishProvisioning writes TagReady on servers whose Provision hook
 // succeeded since the last pass, and retires those whose hook failed.
 func (p *Pool) finishProvisioning(ps *pass) {
+	if len(ps.pl.ready) == 0 && p.few.provFailed == 0 {
+		return
+	}
 	for _, s := range ps.servers {
 		if len(ps.pl.ready) > 0 && ps.pl.ready[s.inst.ID] && s.state != stopped && s.state != interrupted {
 			ps.pl.change(s, map[string]string{TagReady: s.tags.ready}, nil, 0)
@@ -340,6 +346,9 @@ func (p *Pool) finishProvisioning(ps *pass) {
 // tags go, and the server works for its manager again if it still wants
 // it, else for the pool.
 func (p *Pool) finishRestores(ps *pass) {
+	if p.few.restored == 0 {
+		return
+	}
 	for _, s := range ps.servers {
 		if s.state != restoring || !s.m.restored || s.decided {
 			continue
@@ -392,6 +401,9 @@ func (p *Pool) wantOf(ps *pass, name string) *want {
 // pick which server. The order depends only on what the pass sees, so a
 // restarted scaler grants as a running one would.
 func (p *Pool) grant(ps *pass) {
+	if ps.l.byState[free] == 0 {
+		return // the ledger counts every free server that is no replacement
+	}
 	var freeServers []*server
 	for _, s := range ps.servers {
 		if s.state == free && !s.decided && s.idle() && s.replaces == nil {
@@ -463,9 +475,13 @@ func (p *Pool) recordGrants(ps *pass) {
 			s.state == retiring && s.tags.retire != RetireStopped:
 			// Every server the manager was told it holds until it hears
 			// otherwise; a stopped one was revoked when it was seen stopped.
-			s.m.grantedTo = p.wantFor(ps, s)
+			if w := p.wantFor(ps, s); s.m.grantedTo != w {
+				s.m.grantedTo = w // written only when it changes: most passes change nothing
+			}
 		default:
-			s.m.grantedTo = nil
+			if s.m.grantedTo != nil {
+				s.m.grantedTo = nil
+			}
 		}
 	}
 }

@@ -68,6 +68,7 @@ type Pool struct {
 	// one before (what managers were handed shows them).
 	observed         *ledger
 	linked, relinked bool
+	few              fewServers // this pass's, as observe saw them
 	// offers are the offerings the pool's servers were seen in (server.offer
 	// indexes them), offerIndex the converse.
 	offers     []offeringKey

@@ -13,6 +13,21 @@ import (
 // differ: a cache that goes stale is a bug that makes decisions on a world
 // that no longer exists. It runs only with selfCheck (race-detector builds).
 func (p *Pool) checkObserved(pl *Plan, snap Snapshot, servers []*server) {
+	var few fewServers
+	for _, s := range servers {
+		if s.m.provFailed != nil {
+			few.provFailed++
+		}
+		if s.m.badHealth >= p.cfg.UnhealthyAfter {
+			few.sick++
+		}
+		if s.state == restoring && s.m.restored {
+			few.restored++
+		}
+	}
+	if few != p.few {
+		panic(fmt.Sprintf("pool %s: observe counted %+v, afresh %+v", p.cfg.Name, p.few, few))
+	}
 	for _, s := range servers {
 		if m := p.mem[s.inst.ID]; m != s.m {
 			panic(fmt.Sprintf("pool %s: observe found %s's memo by position but it is not the pool's", p.cfg.Name, s.inst.ID))
