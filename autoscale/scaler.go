@@ -77,13 +77,17 @@ type Scaler struct {
 	rails      *rails
 	passEvents []Event           // events of the pass in progress, for the rails
 	instBuf    []awsctl.Instance // the listing grouped by pool, kept between passes
+	sameBuf    []bool            // per listed instance, then grouped: listed alike by the previous pass
 	poolOf     []int             // pool index of each listed instance, kept between passes
 	// listed is what the latest pass read of each listed instance, in the
 	// listing's order; listedNext is its spare buffer.
 	listed, listedNext []listed
-	// listBuf is the latest listing, handed back to a cloud that lists into
-	// a buffer; ownerFilter is the listing's filter.
-	listBuf     []awsctl.Instance
+	// listBufs are the latest two listings, handed back in turn to a cloud
+	// that lists into a buffer (listFlip is the latest's); prevInsts is the
+	// latest listing; ownerFilter is the listing's filter.
+	listBufs    [2][]awsctl.Instance
+	listFlip    int
+	prevInsts   []awsctl.Instance
 	ownerFilter awsctl.ListFilter
 	poolIndex   map[string]int
 
@@ -223,12 +227,12 @@ func (s *Scaler) pass(ctx context.Context) (short bool, err error) {
 		s.emit(ctx, Event{Time: now, Kind: pool.EventCloudError, Err: err, Reason: "listing instances failed; nothing decided"})
 		return false, fmt.Errorf("list instances: %w", err)
 	}
-	byPool := s.groupByPool(ctx, now, insts)
+	byPool, same := s.groupByPool(ctx, now, insts)
 	s.readHealth(ctx, now, byPool)
 	interrupted, rebalance := s.notices(insts)
 	plans := make([]*pool.Plan, len(s.pools))
 	for i, p := range s.pools {
-		plans[i] = planPool(p, ctx, pool.Snapshot{Now: now, Instances: byPool[i], Interrupted: interrupted, Rebalance: rebalance,
+		plans[i] = planPool(p, ctx, pool.Snapshot{Now: now, Instances: byPool[i], Same: same[i], Interrupted: interrupted, Rebalance: rebalance,
 			Health: s.health})
 		for _, e := range plans[i].Events {
 			e.DryRun = s.opts.DryRun
@@ -295,41 +299,56 @@ func (s *Scaler) list(ctx context.Context) ([]awsctl.Instance, error) {
 	if !ok {
 		return s.cloud.ListInstances(ctx, s.ownerFilter)
 	}
-	insts, err := a.AppendInstances(ctx, s.listBuf[:0], s.ownerFilter)
+	// Two buffers in turn: the previous pass's listing stays as it was, for
+	// groupByPool to compare with.
+	s.listFlip ^= 1
+	insts, err := a.AppendInstances(ctx, s.listBufs[s.listFlip][:0], s.ownerFilter)
 	if err != nil {
+		s.listFlip ^= 1 // the previous listing stays the latest: its buffer is not the next to fill
 		return nil, err
 	}
-	clear(insts[len(insts):cap(insts)]) // let what the previous listing had beyond this one go
-	s.listBuf = insts
+	clear(insts[len(insts):cap(insts)]) // let what an older listing had beyond this one go
+	s.listBufs[s.listFlip] = insts
 	return insts, nil
 }
 
 // groupByPool splits the listing by pool (in the scaler's pool order), in
 // one backing array kept between passes: a pass must not allocate per
 // instance. Owned instances of pools the scaler does not have are reported
-// once and left alone.
+// once and left alone. It also says, per instance, whether the previous
+// pass listed it alike (field for field, the same Tags map).
 //
 // Which pool an instance belongs to is read from its tags once: while the
 // listing shows the same Tags map (a CloudClient never modifies a map it
 // returned), the previous pass's answer stands, found where the previous
 // listing had the instance.
-func (s *Scaler) groupByPool(ctx context.Context, now time.Time, insts []awsctl.Instance) [][]awsctl.Instance {
+func (s *Scaler) groupByPool(ctx context.Context, now time.Time, insts []awsctl.Instance) ([][]awsctl.Instance, [][]bool) {
 	if cap(s.instBuf) < len(insts) {
 		s.instBuf = make([]awsctl.Instance, 0, len(insts)+len(insts)/4)
+		s.sameBuf = make([]bool, 0, 2*cap(s.instBuf)) // in listing order, then grouped
 		s.poolOf = make([]int, 0, cap(s.instBuf))
 	}
 	if cap(s.listedNext) < len(insts) {
 		s.listedNext = make([]listed, 0, len(insts)+len(insts)/4)
 	}
-	idx := s.poolOf[:len(insts)]
+	idx, same := s.poolOf[:len(insts)], s.sameBuf[:len(insts)]
+	if selfCheck && len(insts) > 0 && len(s.prevInsts) > 0 && &insts[0] == &s.prevInsts[0] {
+		panic("autoscale: the listing was written over the previous one it is compared with")
+	}
 	counts := make([]int, len(s.pools))
-	prev, cur, next := s.listed, s.listedNext[:0], 0
-	for i, inst := range insts {
+	prev, prevInsts, cur, next := s.listed, s.prevInsts, s.listedNext[:0], 0
+	for i := range insts {
+		inst := &insts[i]
 		k, known := 0, false
+		same[i] = false
 		for j := next; j < len(prev) && j < next+listedLookahead; j++ {
 			if prev[j].id == inst.ID {
 				next = j + 1
 				k, known = prev[j].pool, sameMap(prev[j].tags, inst.Tags)
+				same[i] = known && j < len(prevInsts) && sameInstance(&prevInsts[j], inst)
+				if selfCheck && j < len(prevInsts) && prevInsts[j].ID != prev[j].id {
+					panic(fmt.Sprintf("autoscale: listing entry %d is %s, kept as %s", j, prevInsts[j].ID, prev[j].id))
+				}
 				break
 			}
 		}
@@ -344,19 +363,29 @@ func (s *Scaler) groupByPool(ctx context.Context, now time.Time, insts []awsctl.
 		}
 		idx[i] = k
 	}
-	s.listed, s.listedNext = cur, prev[:0]
-	backing := s.instBuf[:0]
-	byPool := make([][]awsctl.Instance, len(s.pools))
+	s.listed, s.listedNext, s.prevInsts = cur, prev[:0], insts
+	backing, sameBacking := s.instBuf[:0], s.sameBuf[len(insts):len(insts)]
+	byPool, samePool := make([][]awsctl.Instance, len(s.pools)), make([][]bool, len(s.pools))
 	for k, n := range counts {
 		byPool[k] = backing[len(backing) : len(backing) : len(backing)+n]
 		backing = backing[:len(backing)+n]
+		samePool[k] = sameBacking[len(sameBacking) : len(sameBacking) : len(sameBacking)+n]
+		sameBacking = sameBacking[:len(sameBacking)+n]
 	}
-	for i, inst := range insts {
+	for i := range insts {
 		if k := idx[i]; k >= 0 {
-			byPool[k] = append(byPool[k], inst)
+			byPool[k] = append(byPool[k], insts[i])
+			samePool[k] = append(samePool[k], same[i])
 		}
 	}
-	return byPool
+	return byPool, samePool
+}
+
+// sameInstance reports whether b shows the instance as a does: the same
+// fields, the same Tags map.
+func sameInstance(a, b *awsctl.Instance) bool {
+	return a.ID == b.ID && a.State == b.State && sameMap(a.Tags, b.Tags) && a.Type == b.Type &&
+		a.Zone == b.Zone && a.Market == b.Market && a.PrivateIP == b.PrivateIP && a.LaunchTime == b.LaunchTime
 }
 
 // listedLookahead is how far past the expected position groupByPool looks
@@ -373,7 +402,7 @@ type listed struct {
 // poolOfTags returns the index of inst's pool, or -1 if the scaler has no
 // such pool or inst is not its own. An owned instance of an unknown pool is
 // reported once.
-func (s *Scaler) poolOfTags(ctx context.Context, now time.Time, inst awsctl.Instance) int {
+func (s *Scaler) poolOfTags(ctx context.Context, now time.Time, inst *awsctl.Instance) int {
 	k := s.poolIndexOf(inst)
 	if k < 0 && inst.Tags[pool.TagOwner] == s.opts.Identity && inst.State.Live() && !s.strays[inst.ID] {
 		s.strays[inst.ID] = true
@@ -385,7 +414,7 @@ func (s *Scaler) poolOfTags(ctx context.Context, now time.Time, inst awsctl.Inst
 
 // poolIndexOf returns the index of inst's pool, or -1 if the scaler has no
 // such pool or inst is not its own.
-func (s *Scaler) poolIndexOf(inst awsctl.Instance) int {
+func (s *Scaler) poolIndexOf(inst *awsctl.Instance) int {
 	if inst.Tags[pool.TagOwner] != s.opts.Identity {
 		// A cloud whose filter matched more than the exact owner (a
 		// wildcard taken as such): never ours.

@@ -49,10 +49,16 @@ func BenchmarkPlanSteady(b *testing.B) {
 					Tags: map[string]string{pool.TagOwner: "bench", pool.TagPool: "p", pool.TagRole: "worker",
 						pool.TagReady: "2026-01-01T00:00:00Z", pool.TagManager: fmt.Sprintf("m%d", i%managers)}}
 			}
+			// As the scaler says from the second pass on: each instance
+			// listed alike.
+			same := make([]bool, n)
 			ctx := context.Background()
 			now := t0.Add(time.Hour)
 			pass := func() {
-				pl := p.Plan(ctx, pool.Snapshot{Now: now, Instances: insts})
+				pl := p.Plan(ctx, pool.Snapshot{Now: now, Instances: insts, Same: same})
+				for i := range same {
+					same[i] = true
+				}
 				p.Commit(ctx, pl, pool.Outcome{})
 				now = now.Add(30 * time.Second)
 			}

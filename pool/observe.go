@@ -94,6 +94,7 @@ type memo struct {
 	handOver     bool // kept for a hand-over (reported once)
 	hookFailing  bool // the latest WindDown or Check hook failed
 	overdue      bool // past its wind-down deadline, still busy (reported once)
+	instListed   bool // srv.inst is what the latest listing that showed the instance showed
 	// Day-two: TagSpec and TagRefresh as read once (see readDayTwoTags),
 	// when an impaired check was first seen (EC2 did not say since when),
 	// and a replacement that waits reported once.
@@ -412,7 +413,7 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 	p.few = fewServers{}
 	l := &ledger{held: make([]int, nm)}
 	replacements := 0
-	add := func(inst *awsctl.Instance, m *memo, listed, inOrder bool) {
+	add := func(inst *awsctl.Instance, m *memo, listed, inOrder, listedSame, overlaid bool) {
 		if listed {
 			p.seenCount++
 			m.seen = p.pass
@@ -422,11 +423,15 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 			p.readTags(c, inst.Tags)
 		}
 		s := &m.srv
-		same := s.m == m && sameInstance(&s.inst, inst)
+		// The instance is as the previous pass saw it if the scaler says
+		// the listing shows it alike and the previous pass kept the
+		// listing's view of it; else it is compared.
+		same := s.m == m && (listedSame && m.instListed || sameInstance(&s.inst, inst))
 		if !same {
 			s.m = m
 			p.readInstance(s, inst)
 		}
+		m.instListed = listed && !overlaid
 		s.serverPass = serverPass{tags: c.own, instSame: same, mgrIdx: c.mgrIdx}
 		plain := true // no notice, hook, restore or failure: the state is the tags'
 		if len(pl.ready) > 0 && pl.ready[inst.ID] && c.own.ready == "" {
@@ -521,19 +526,20 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 			continue // listed twice: one server
 		}
 		listed = append(listed, listedMemo{inst.ID, m})
+		overlaid := false
 		if len(p.overlay) > 0 {
 			if ov, ok := p.applyOverlay(now, *inst); ok {
-				inst = &ov
+				inst, overlaid = &ov, true
 			}
 		}
-		add(inst, m, true, inOrder)
+		add(inst, m, true, inOrder, inOrder && i < len(snap.Same) && snap.Same[i], overlaid)
 	}
 	for id, f := range p.inflight {
 		if p.seen(id) || now.Sub(f.at) > p.cfg.LaunchGrace {
 			delete(p.inflight, id)
 			continue
 		}
-		add(&f.inst, p.memoOf(id), false, false)
+		add(&f.inst, p.memoOf(id), false, false, false, false)
 	}
 	for id, at := range p.terminating {
 		if !p.seen(id) || now.Sub(at) > p.cfg.LaunchGrace {

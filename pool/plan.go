@@ -165,6 +165,10 @@ type Snapshot struct {
 	Now time.Time
 	// Instances the listing shows with this pool's tag.
 	Instances []awsctl.Instance
+	// Same, if not nil, says for each of Instances whether the previous
+	// pass's Instances held it alike: the same fields, the same Tags map.
+	// The pool then need not compare it with what it kept.
+	Same []bool
 	// Interrupted maps spot instances EC2 will reclaim to the time it will.
 	Interrupted map[string]time.Time
 	// Rebalance holds spot instances EC2 recommends moving off, with the

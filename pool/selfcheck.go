@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+
 	"github.com/ec2autoscale/ec2autoscale/manager"
 )
 
@@ -27,6 +29,23 @@ func (p *Pool) checkObserved(pl *Plan, snap Snapshot, servers []*server) {
 	}
 	if few != p.few {
 		panic(fmt.Sprintf("pool %s: observe counted %+v, afresh %+v", p.cfg.Name, p.few, few))
+	}
+	listed := make(map[string]*awsctl.Instance, len(snap.Instances))
+	for i := range snap.Instances {
+		listed[snap.Instances[i].ID] = &snap.Instances[i]
+	}
+	for _, s := range servers {
+		inst, ok := listed[s.inst.ID]
+		if !ok || s.m.seen != p.pass {
+			continue // in flight
+		}
+		a, b := s.inst, *inst
+		if _, overlaid := p.overlay[a.ID]; overlaid {
+			a.Tags, b.Tags = nil, nil
+		}
+		if !sameInstance(&a, &b) {
+			panic(fmt.Sprintf("pool %s: server %s kept %+v, the listing shows %+v", p.cfg.Name, a.ID, s.inst, *inst))
+		}
 	}
 	for _, s := range servers {
 		if m := p.mem[s.inst.ID]; m != s.m {
