@@ -27,7 +27,6 @@ type server struct {
 	// decisions only read them.
 	weight     int
 	launchNano int64 // for ordering without time.Time compares
-	typeKnown  bool  // the instance's type is one of the pool's
 	offer      int32 // index of the instance's offering in Pool.offers
 	// What observe kept of the previous pass, next to what it rebuilds
 	// (fewer cache lines to fetch): how it saw the server, and what it
@@ -105,6 +104,7 @@ type memo struct {
 	// and a replacement that waits reported once.
 	dayTwoRead bool
 	dueSaid    bool
+	typeKnown  bool // the instance's type is one of the pool's (as srv.inst shows it)
 
 	srv server
 
@@ -178,8 +178,10 @@ func (p *Pool) readTags(c *readCache, tags map[string]string) {
 func (p *Pool) readInstance(s *server, inst *awsctl.Instance) {
 	s.inst = *inst
 	s.launchNano = inst.LaunchTime.UnixNano()
-	s.weight, s.typeKnown = p.types[inst.Type]
-	if !s.typeKnown {
+	var known bool
+	s.weight, known = p.types[inst.Type]
+	s.m.typeKnown = known
+	if !known {
 		s.weight = 1 // a type removed from the config still counts
 	}
 	k := offeringKey{inst.Type, inst.Zone, inst.Market}
@@ -293,6 +295,16 @@ func (p *Pool) managerIndex(name string) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// healthOf returns what EC2 reports of s's instance, if anything, without
+// reading its id when EC2 reports nothing (a healthy fleet).
+func healthOf(ps *pass, s *server) (awsctl.InstanceHealth, bool) {
+	if len(ps.health) == 0 {
+		return awsctl.InstanceHealth{}, false
+	}
+	h, ok := ps.health[s.inst.ID]
+	return h, ok
 }
 
 // idle reports whether no role hook runs on s.

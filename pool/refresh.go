@@ -147,12 +147,12 @@ func readDayTwoTags(s *server) {
 // whether the replacement is urgent: EC2 will act on the server at a set
 // time, so it does not wait for the budget.
 func (p *Pool) dueReason(ps *pass, s *server) (string, bool) {
-	if h, ok := ps.health[s.inst.ID]; ok {
+	if h, ok := healthOf(ps, s); ok {
 		for _, e := range h.Events {
 			return fmt.Sprintf("EC2 scheduled %s not before %s", e.Code, e.NotBefore.UTC().Format(time.RFC3339)), true
 		}
 	}
-	if !s.typeKnown {
+	if !s.m.typeKnown {
 		return fmt.Sprintf("type %s is no longer in the pool", s.inst.Type), false
 	}
 	readDayTwoTags(s)

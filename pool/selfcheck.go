@@ -72,7 +72,7 @@ func (p *Pool) checkObserved(pl *Plan, snap Snapshot, servers []*server) {
 		}
 		check("tags", s.tags, own)
 		check("weight", s.weight, weight)
-		check("typeKnown", s.typeKnown, known)
+		check("typeKnown", s.m.typeKnown, known)
 		check("manager", s.mgr, mgr)
 		check("manager index", s.mgrIdx, mgrIdx)
 		check("stale grant", s.staleGrant, own.manager != "" && !knownMgr)
