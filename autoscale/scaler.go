@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/internal/poolctl"
@@ -426,9 +427,10 @@ func (s *Scaler) poolIndexOf(inst *awsctl.Instance) int {
 	return -1
 }
 
-// sameMap reports whether a and b are the same map (not merely equal ones).
+// sameMap reports whether a and b are the same map, not merely equal ones.
+// A map value is a pointer to the map's header.
 func sameMap(a, b map[string]string) bool {
-	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
 }
 
 // keepOwned drops any action on an instance the listing did not show with
