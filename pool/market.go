@@ -358,10 +358,12 @@ func (p *Pool) replaceOnDemand(ps *pass) {
 	now := ps.now
 	var cands []*server
 	for _, s := range ps.servers {
-		w := p.wantOf(ps, s.mgr)
 		if s.state != granted || s.decided || !s.idle() || s.replacedBy != nil || s.replaces != nil || s.reserved ||
-			s.inst.Market != awsctl.MarketOnDemand || w == nil || w.req.Market != manager.AnyMarket ||
-			now.Sub(s.inst.LaunchTime) < MinimumCharge || ps.held(w) > w.target {
+			s.inst.Market != awsctl.MarketOnDemand {
+			continue
+		}
+		w := p.wantOf(ps, s.mgr)
+		if w == nil || w.req.Market != manager.AnyMarket || now.Sub(s.inst.LaunchTime) < MinimumCharge || ps.held(w) > w.target {
 			continue // a manager holding more than it wants may give this one up: not worth a swap
 		}
 		if p.cfg.Billing == Hourly {
