@@ -54,9 +54,6 @@ type serverPass struct {
 	rebalance  bool
 	// reserved: an on-demand server a reservation covers.
 	reserved bool
-	// instSame: the listing shows the instance as the previous pass's did
-	// (same fields, same Tags map).
-	instSame bool
 	hook     HookKind // the role hook running, 0 for none
 	mgrIdx   int
 	// replaces is, for a replacement on its way, the server it stands in
@@ -111,7 +108,6 @@ type memo struct {
 	lastHealth    time.Time // when the latest health Check of a granted server started
 	spec, refresh string
 	impairedSeen  time.Time
-	id            string
 }
 
 // readCache is what observe read from one instance's tags: the scaler's
@@ -362,7 +358,7 @@ func (pl *Plan) markReady(id string) {
 func (p *Pool) memoOf(id string) *memo {
 	m, ok := p.mem[id]
 	if !ok {
-		m = &memo{id: id}
+		m = &memo{}
 		p.mem[id] = m
 	}
 	return m
@@ -384,8 +380,9 @@ type listedMemo struct {
 // there: a match near the expected position costs a comparison, not a map
 // lookup.
 //
-// inOrder reports a memo found that way: the previous pass observed it, and
-// the instances between it and the previous one found so are gone.
+// inOrder reports a memo found that way: the previous pass observed it, in
+// the same order relative to the other memos found so (those it skipped
+// are taken as gone; found later, they are not in order).
 func (p *Pool) memoAt(id string, prev []listedMemo, next *int) (m *memo, inOrder bool) {
 	for i := *next; i < len(prev) && i < *next+listedLookahead; i++ {
 		if prev[i].id == id {
@@ -447,7 +444,7 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 			p.readInstance(s, inst)
 		}
 		m.instListed = listed && !overlaid
-		s.serverPass = serverPass{tags: c.own, instSame: same, mgrIdx: c.mgrIdx}
+		s.serverPass = serverPass{tags: c.own, mgrIdx: c.mgrIdx}
 		plain := true // no notice, hook, restore or failure: the state is the tags'
 		if len(pl.ready) > 0 && pl.ready[inst.ID] && c.own.ready == "" {
 			s.tags.ready = formatTime(now) // written this pass
