@@ -118,7 +118,10 @@ func benchmarkSteadyPass(b *testing.B, instances, pools, managersPerPool int, ma
 	}
 	defer s.Shutdown(context.Background(), autoscale.ShutdownOptions{})
 	ctx := context.Background()
-	for range 6 {
+	// Eight simulated minutes: every instance launched, ready and granted,
+	// and one read of EC2's health (every EC2HealthInterval, 5 minutes) done,
+	// so that the timed passes find the buffers they keep already grown.
+	for range 16 {
 		if err := s.Step(ctx); err != nil {
 			b.Fatal(err)
 		}

@@ -1070,6 +1070,13 @@ func (s *Scaler) readHealth(ctx context.Context, now time.Time, byPool [][]awsct
 		return
 	}
 	s.healthAt = now
+	n := 0
+	for _, insts := range byPool {
+		n += len(insts)
+	}
+	if cap(s.healthIDs) < n {
+		s.healthIDs = make([]string, 0, n+n/4)
+	}
 	ids := s.healthIDs[:0] // kept between reads: a read must not allocate per instance
 	for _, insts := range byPool {
 		for i := range insts {

@@ -212,7 +212,7 @@ func (s *Sim) InstanceHealth(ctx context.Context, ids []string) ([]awsctl.Instan
 	s.healthGen++
 	distinct := 0
 	var unknown map[string]bool
-	var asked []*instance
+	asked := s.healthAsked[:0] // kept between calls: a call allocates nothing per id
 	for _, id := range ids {
 		r := s.byID[id]
 		if r == nil {
@@ -236,6 +236,8 @@ func (s *Sim) InstanceHealth(ctx context.Context, ids []string) ([]awsctl.Instan
 	}
 	s.calls[OpInstanceHealth] += (distinct + HealthBatchSize - 1) / HealthBatchSize
 	if f := s.fault(OpInstanceHealth); f.err != nil {
+		clear(asked)
+		s.healthAsked = asked[:0]
 		return nil, f.err
 	}
 	var out []awsctl.InstanceHealth
@@ -244,6 +246,8 @@ func (s *Sim) InstanceHealth(ctx context.Context, ids []string) ([]awsctl.Instan
 			out = append(out, h)
 		}
 	}
+	clear(asked)
+	s.healthAsked = asked[:0]
 	return out, nil
 }
 

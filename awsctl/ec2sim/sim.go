@@ -85,6 +85,7 @@ type Sim struct {
 	maintenance maintenanceQueue // scheduled events not yet carried out, by due time
 	eventSeq    uint64           // scheduled events ever made, for their ids
 	healthGen   uint64           // InstanceHealth calls, to spot an id asked twice in one
+	healthAsked []*instance      // InstanceHealth's buffer of the instances asked about
 }
 
 // instance is the sim's record of one instance. Features that need more
