@@ -41,7 +41,13 @@ const (
 // list-calls/op are the listing's pages (one per 1,000 instances),
 // price-calls/op the spot price and reservation refreshes, and
 // mutating-calls/op anything that changes instances, which must be zero in
-// steady state. ns/instance shows whether the cost grows linearly.
+// steady state. ns/instance shows whether the cost grows linearly, and
+// cpu-ns/op the process's CPU time per pass (the collector's included),
+// which varies less than ns/op on a shared machine. The timed passes carry
+// the profile label phase=steady:
+//
+//	go test -run '^$' -bench 'BenchmarkScaleStep/instances=10000$' -benchtime 1500x -cpuprofile cpu.out -o as.test ./autoscale
+//	go tool pprof -tagfocus phase=steady -top -cum as.test cpu.out
 func BenchmarkScaleStep(b *testing.B) {
 	for _, n := range []int{1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {

@@ -21,6 +21,12 @@
 // where it pays. Every decision moves a server through one function that
 // keeps the ledger right, so no two decisions can disagree on what exists.
 //
+// What a pass read of an instance is kept for the next while the listing
+// shows the instance alike: the same fields and the same Tags map (a cloud
+// never modifies a map it returned, see awsctl.Instance). A steady pass
+// thus costs a comparison per server, not a reading of its tags; what the
+// pass decides is rebuilt every pass, from the tags and the memory.
+//
 // # Lifecycle
 //
 // A server's state is derived in one place from its EC2 state, its tags,
