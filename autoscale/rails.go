@@ -57,10 +57,11 @@ type Rails struct {
 	// CapacityFailureLimit: this many passes in a row in which no offering
 	// could launch raise AlarmNoCapacity (DefaultCapacityFailureLimit).
 	CapacityFailureLimit int
-	// FlapLimit: a manager whose target changes direction this many times
-	// within Window, or whose wind-downs are cancelled this many times
-	// within Window in more than one pass, raises AlarmFlapping
-	// (DefaultFlapLimit).
+	// FlapLimit: a manager whose target turns back this many times within
+	// Window, each time by at least half its level, or whose wind-downs are
+	// cancelled this many times within Window in more than one pass, raises
+	// AlarmFlapping (DefaultFlapLimit). Small moves both ways, a Queue
+	// following the jobs of a busy queue, are not flapping.
 	FlapLimit int
 }
 
@@ -218,7 +219,7 @@ func (r *rails) observe(now time.Time, events []Event, statuses map[string]pool.
 		case pool.EventRestore:
 			// A cancelled wind-down is churn whatever the target did: a
 			// slow wave can swing servers back and forth while the target
-			// changes direction too seldom to count.
+			// turns back too seldom to count.
 			key := e.Pool + "\x00" + e.Manager
 			r.restores[key] = append(r.restores[key], now)
 		}
@@ -253,7 +254,7 @@ func (r *rails) observe(now time.Time, events []Event, statuses map[string]pool.
 			marks = slices.DeleteFunc(marks, func(m targetMark) bool { return now.Sub(m.at) > r.cfg.Window })
 			r.targets[key] = marks
 			if turns := reversals(marks); turns >= r.cfg.FlapLimit {
-				active[alarmKey{AlarmFlapping, name, mgr}] = fmt.Sprintf("target changed direction %d times within %v", turns, r.cfg.Window)
+				active[alarmKey{AlarmFlapping, name, mgr}] = fmt.Sprintf("target turned back by half its level or more %d times within %v", turns, r.cfg.Window)
 			}
 			restores := slices.DeleteFunc(r.restores[key], func(t time.Time) bool { return now.Sub(t) > r.cfg.Window })
 			r.restores[key] = restores
@@ -297,20 +298,42 @@ func (r *rails) reconcile(now time.Time, active map[alarmKey]string, caps bool) 
 	return out
 }
 
-// reversals counts how often a series of targets changes direction.
+// reversals counts how often a series of targets turns back by at least
+// half of its level: a zigzag with a relative threshold. A Queue that follows
+// a job queue moves a few units up and down all the time, as it should; a
+// manager that flaps swings between levels far apart.
 func reversals(marks []targetMark) int {
+	if len(marks) == 0 {
+		return 0
+	}
+	far := func(a, b int) bool { return abs(a-b) >= max(1, (max(a, b)+1)/2) }
 	turns, dir := 0, 0
-	for i := 1; i < len(marks); i++ {
-		d := marks[i].target - marks[i-1].target
+	lo, hi := marks[0].target, marks[0].target // of the series so far, while dir is 0
+	ext := 0                                   // the current leg's extreme, once dir is set
+	for _, m := range marks[1:] {
+		v := m.target
 		switch {
-		case d > 0 && dir < 0, d < 0 && dir > 0:
+		case dir == 0 && far(lo, v) && v > lo:
+			dir, ext = 1, v
+		case dir == 0 && far(hi, v) && v < hi:
+			dir, ext = -1, v
+		case dir == 0:
+			lo, hi = min(lo, v), max(hi, v)
+		case dir > 0 && v > ext, dir < 0 && v < ext:
+			ext = v
+		case far(ext, v):
 			turns++
-		}
-		if d != 0 {
-			dir = d
+			dir, ext = -dir, v
 		}
 	}
 	return turns
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // Alarms returns the runaway situations active after the latest pass.

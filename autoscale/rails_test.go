@@ -130,6 +130,27 @@ func TestFlappingManagerRaisesAnAlarm(t *testing.T) {
 	assert.Equal(t, "swing", flap.Manager)
 }
 
+// jittering is a manager whose demand moves a few units up and down every
+// pass, as a Queue following a busy job queue does.
+type jittering struct{ pass int }
+
+func (j *jittering) Name() string { return "jobs" }
+func (j *jittering) Demand(context.Context, manager.State) (manager.Request, error) {
+	j.pass++
+	return manager.Request{Target: []int{6, 8, 5, 7, 4, 6}[j.pass%6]}, nil
+}
+func (j *jittering) Notify(manager.Notice) {}
+
+func TestATargetMovingAFewUnitsBothWaysIsNotFlapping(t *testing.T) {
+	// Servers without a wind-down leave at once: no wind-down is cancelled,
+	// only the target's moves count.
+	r, err := role.New("worker", awsctl.LaunchSpec{ImageID: "ami-12345678"}, role.Hooks{})
+	require.NoError(t, err)
+	w := newWorld(t, newSim(t), poolConfig(r, &jittering{}))
+	w.steps(20) // the target turned back 19 times, by 3 units of 8 at most
+	assert.NotContains(t, alarmKinds(w.scaler), autoscale.AlarmFlapping)
+}
+
 func TestNoCapacityAnywhereRaisesAnAlarm(t *testing.T) {
 	sim := newSim(t)
 	for _, z := range []string{"us-east-1a", "us-east-1b"} {

@@ -13,7 +13,7 @@ import (
 // Defaults of QueueConfig fields left zero.
 const (
 	DefaultJobsPerUnit    = 1
-	DefaultScaleDownDelay = 5 * time.Minute
+	DefaultScaleDownDelay = time.Minute
 )
 
 // QueueConfig configures a [Queue]. The zero value of every field has a
@@ -28,10 +28,15 @@ type QueueConfig struct {
 	// Max still applies).
 	Min, Max int
 	// ScaleDownDelay is how long demand must stay below the current target
-	// before the target drops; default DefaultScaleDownDelay. Bursts
-	// shorter than this are served by the servers already there instead of
-	// by new launches. To follow every drop at the next pass, set a delay
-	// shorter than the pass interval, such as time.Nanosecond.
+	// before the target drops; default DefaultScaleDownDelay, one minute.
+	// Bursts shorter than this are served by the servers already there
+	// instead of by new launches. EC2 bills per second from running, so an
+	// idle server kept a minute costs about what a new one costs until it
+	// is ready (a typical launch to ready is under a minute): holding it
+	// longer pays only when demand returns after longer gaps. Raise it for
+	// servers that take longer to be ready; to follow every drop at the
+	// next pass, set a delay shorter than the pass interval, such as
+	// time.Nanosecond.
 	ScaleDownDelay time.Duration
 	// Market restricts the markets of the manager's servers; default
 	// AnyMarket.

@@ -50,11 +50,11 @@ func TestQueueScaling(t *testing.T) {
 			{6*time.Minute - time.Second, 2, 0, 10},
 			{6 * time.Minute, 2, 0, 2},
 		}},
-		{"the default delay is five minutes", manager.QueueConfig{}, []step{
+		{"the default delay is one minute", manager.QueueConfig{}, []step{
 			{0, 10, 0, 10},
 			{time.Second, 0, 0, 10},
-			{5 * time.Minute, 0, 0, 10},
-			{5*time.Minute + time.Second, 0, 0, 0},
+			{time.Minute, 0, 0, 10},
+			{time.Minute + time.Second, 0, 0, 0},
 		}},
 		{"demand back at the target restarts the delay", manager.QueueConfig{ScaleDownDelay: 5 * time.Minute}, []step{
 			{0, 10, 0, 10},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -171,6 +172,7 @@ func (rep *report) writeTable(out io.Writer) {
 	row("terminated by scaler", func(r *result) string { return strconv.Itoa(r.terminations) }, "")
 	row("replacements launched", func(r *result) string { return strconv.Itoa(r.swapLaunches) }, "")
 	row("on-demand replaced", func(r *result) string { return strconv.Itoa(r.swapped) }, "")
+	row("alarms raised", func(r *result) string { return alarmList(r.alarms) }, "")
 	row("cloud calls", func(r *result) string { c, _ := r.totalCalls(); return strconv.Itoa(c) }, "")
 	for _, op := range rep.callOps() {
 		row("  "+op, func(r *result) string { return strconv.Itoa(r.calls[op]) }, "")
@@ -240,7 +242,7 @@ func (rep *report) writeCSV(w io.Writer) error {
 		"unmet_share", "unmet_beyond_boot_share", "unmet_beyond_pass_share", "boot_limited_share", "pass_limited_share",
 		"ttc_p50_s", "ttc_p95_s", "ttc_max_s", "rises", "rises_waited", "rises_never_covered", "ttc_waited_p50_s", "ttc_waited_p95_s",
 		"interruptions", "interrupted_units", "jobs_cut", "jobs_moved_scale_down", "work_lost_unit_hours",
-		"launches", "terminations", "replacements_launched", "ondemand_replaced", "calls", "throttled"}
+		"launches", "terminations", "replacements_launched", "ondemand_replaced", "alarms", "calls", "throttled"}
 	for _, op := range ops {
 		header = append(header, "calls_"+op)
 	}
@@ -270,7 +272,7 @@ func (rep *report) writeCSV(w io.Writer) error {
 			secs(percentile(r.ttc, 0.5)), secs(percentile(r.ttc, 0.95)), secs(percentile(r.ttc, 1)), strconv.Itoa(len(r.ttc)), strconv.Itoa(r.waited), strconv.Itoa(r.unsettled),
 			secs(percentile(r.ttcWaited, 0.5)), secs(percentile(r.ttcWaited, 0.95)),
 			strconv.Itoa(r.interruptions), strconv.Itoa(r.interruptedUnits), strconv.Itoa(r.jobsCut), strconv.Itoa(r.jobsMoved), f(r.workLost/3600),
-			strconv.Itoa(r.launches), strconv.Itoa(r.terminations), strconv.Itoa(r.swapLaunches), strconv.Itoa(r.swapped), strconv.Itoa(calls), strconv.Itoa(throttled))
+			strconv.Itoa(r.launches), strconv.Itoa(r.terminations), strconv.Itoa(r.swapLaunches), strconv.Itoa(r.swapped), alarmList(r.alarms), strconv.Itoa(calls), strconv.Itoa(throttled))
 		for _, op := range ops {
 			rec = append(rec, strconv.Itoa(r.calls[op]))
 		}
@@ -398,4 +400,21 @@ func (rep *report) writeSVG(w io.Writer) error {
 	}
 	fig.Panels = append(fig.Panels, costs)
 	return fig.WriteSVG(w)
+}
+
+// alarmList says how many alarms of each kind a run raised: "0", or
+// "flapping 3, no-capacity 1" (most first, then by name).
+func alarmList(alarms map[string]int) string {
+	kinds := slices.Collect(maps.Keys(alarms))
+	if len(kinds) == 0 {
+		return "0"
+	}
+	slices.SortFunc(kinds, func(a, b string) int {
+		return cmp.Or(cmp.Compare(alarms[b], alarms[a]), cmp.Compare(a, b))
+	})
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = k + " " + strconv.Itoa(alarms[k])
+	}
+	return strings.Join(parts, ", ")
 }

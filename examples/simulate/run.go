@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/autoscale"
@@ -125,6 +126,7 @@ type result struct {
 	swapped          int // on-demand servers replaced by spot: swapped out once their replacement worked
 	swapLaunches     int // replacements launched
 	calls, throttled map[string]int
+	alarms           map[string]int // alarms raised, by kind
 	samples          []sample
 	passes           int
 	// Checks of the hook replay (see hooks.go): all zero in a sound run.
@@ -276,6 +278,7 @@ type events struct {
 	terminated   map[string]time.Time // by the scaler
 	ended        map[string]time.Time // by the scaler or EC2
 	provisioned  map[string]bool      // Provision results read by the current pass
+	alarms       map[string]int       // alarms raised, by kind
 }
 
 func (e *events) Observe(ev autoscale.Event) {
@@ -292,6 +295,10 @@ func (e *events) Observe(ev autoscale.Event) {
 		}
 	case pool.EventProvisioned, pool.EventProvisionFailed:
 		e.provisioned[ev.Instance] = true
+	case pool.EventAlarm:
+		// The reason starts with the alarm's kind: "flapping: ...".
+		kind, _, _ := strings.Cut(ev.Reason, ":")
+		e.alarms[kind]++
 	}
 }
 
@@ -447,7 +454,7 @@ func (sc *scenario) build(p policy) (*world, error) {
 	}
 	cfg := base
 	p.configure(&cfg)
-	counted := &events{terminated: map[string]time.Time{}, ended: map[string]time.Time{}, provisioned: map[string]bool{}}
+	counted := &events{terminated: map[string]time.Time{}, ended: map[string]time.Time{}, provisioned: map[string]bool{}, alarms: map[string]int{}}
 	opts := autoscale.Options{
 		Identity:     "simulate-" + p.name,
 		Clock:        sim.Now,
@@ -601,6 +608,7 @@ func (sc *scenario) simulate(ctx context.Context, p policy) (*result, error) {
 		w.work.jobsMoved, w.work.workLost
 	res.launches = len(insts)
 	res.terminations = w.counted.terminations
+	res.alarms = w.counted.alarms
 	res.swapLaunches, res.swapped = countSwaps(insts, w.cloud.replaces, w.counted.terminated, w.work.grantedAt, sc.start)
 	res.calls, res.throttled = w.cloud.Calls(), w.cloud.Throttled()
 	res.otherHooks = w.role.otherHooks()

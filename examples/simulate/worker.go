@@ -93,7 +93,7 @@ type wireResult struct {
 	Unsettled, Waited                                   int
 	Interruptions, InterruptedUnits, JobsCut, JobsMoved int
 	Launches, Terminations, Swapped, SwapLaunches       int
-	Calls, Throttled                                    map[string]int
+	Calls, Throttled, Alarms                            map[string]int
 	Samples                                             []wireSample
 	Passes, LateResults, LateStarts, OtherHooks         int
 	Wall                                                time.Duration
@@ -109,7 +109,7 @@ func wireOf(r *result) wireResult {
 		TTC: r.ttc, TTCWaited: r.ttcWaited, Unsettled: r.unsettled, Waited: r.waited, Interruptions: r.interruptions,
 		InterruptedUnits: r.interruptedUnits, JobsCut: r.jobsCut, JobsMoved: r.jobsMoved, Launches: r.launches,
 		Terminations: r.terminations, Swapped: r.swapped, SwapLaunches: r.swapLaunches, Calls: r.calls,
-		Throttled: r.throttled, Passes: r.passes, LateResults: r.lateResults, LateStarts: r.lateStarts,
+		Throttled: r.throttled, Alarms: r.alarms, Passes: r.passes, LateResults: r.lateResults, LateStarts: r.lateStarts,
 		OtherHooks: r.otherHooks, Wall: r.wall}
 	for _, s := range r.samples {
 		w.Samples = append(w.Samples, wireSample{At: s.at, Demand: s.demand, Spot: s.spot, OnDemand: s.onDemand, Cost: s.cost})
@@ -122,7 +122,7 @@ func (w wireResult) result(p policy) *result {
 		ttc: w.TTC, ttcWaited: w.TTCWaited, unsettled: w.Unsettled, waited: w.Waited, interruptions: w.Interruptions,
 		interruptedUnits: w.InterruptedUnits, jobsCut: w.JobsCut, jobsMoved: w.JobsMoved, launches: w.Launches,
 		terminations: w.Terminations, swapped: w.Swapped, swapLaunches: w.SwapLaunches, calls: w.Calls,
-		throttled: w.Throttled, passes: w.Passes, lateResults: w.LateResults, lateStarts: w.LateStarts,
+		throttled: w.Throttled, alarms: w.Alarms, passes: w.Passes, lateResults: w.LateResults, lateStarts: w.LateStarts,
 		otherHooks: w.OtherHooks, wall: w.Wall}
 	if r.calls == nil {
 		r.calls = map[string]int{}
