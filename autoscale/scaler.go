@@ -911,9 +911,11 @@ type ShutdownOptions struct {
 
 // Shutdown stops Run, optionally winds everything down first, then stops the
 // role hooks still running and waits for them to return, bounded by ctx
-// (also while a pass is stuck in a cloud call). It is idempotent. Without
-// WindDown the instances are left as they are: a new scaler with the same
-// identity adopts them.
+// (also while a pass is stuck in a cloud call). Once the hooks are stopped
+// none begins; out of time, the error counts the hooks still in host code,
+// not those that have returned. It is idempotent. Without WindDown the
+// instances are left as they are: a new scaler with the same identity
+// adopts them.
 func (s *Scaler) Shutdown(ctx context.Context, opts ShutdownOptions) error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	var errs []error

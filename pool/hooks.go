@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
@@ -61,9 +60,16 @@ type hookRunner struct {
 	done    map[string]hookResult
 	gen     uint64
 	wg      sync.WaitGroup
-	// inFlight counts hook goroutines not yet returned, abandoned ones
-	// (past their timeout, stuck in host code) included.
-	inFlight atomic.Int64
+	// inHost counts hooks inside host code, abandoned ones (past their
+	// timeout, stuck in host code) included. A goroutine is counted only
+	// while it runs the hook: before it (not yet scheduled) and after it
+	// (recording the result) it runs no host code, so closing never
+	// reports it as a hook still running.
+	inHost int
+	// closed is set when the runner is closed: a hook whose goroutine had
+	// not yet begun it by then never begins, so no host code starts after
+	// Shutdown has stopped the hooks.
+	closed bool
 	// idle is signalled whenever a hook finishes, for Wait.
 	idle chan struct{}
 	// onDone, if set, is called whenever a hook finishes.
@@ -118,14 +124,12 @@ func (h *hookRunner) start(base context.Context, now time.Time, kind HookKind, i
 	gen := h.gen
 	h.running[inst.ID] = hookRun{kind: kind, deadline: now.Add(timeout), gen: gen}
 	h.wg.Add(1)
-	h.inFlight.Add(1)
 	h.mu.Unlock()
 
 	go func() {
 		defer h.wg.Done()
-		defer h.inFlight.Add(-1)
 		ctx, cancel := context.WithTimeout(base, timeout)
-		res := h.call(ctx, kind, inst)
+		res := h.enter(ctx, kind, inst)
 		cancel()
 		if res.err != nil && errors.Is(res.err, context.DeadlineExceeded) {
 			res.err = fmt.Errorf("%w: %s after %v: %w", ErrHookTimeout, kind, timeout, res.err)
@@ -144,6 +148,25 @@ func (h *hookRunner) start(base context.Context, now time.Time, kind HookKind, i
 			h.onDone()
 		}
 	}()
+}
+
+// enter runs the hook unless the runner is closed, counting it in inHost
+// for as long as host code runs (also if the hook ends its goroutine, as
+// t.FailNow does in a test).
+func (h *hookRunner) enter(ctx context.Context, kind HookKind, inst awsctl.Instance) hookResult {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return hookResult{kind: kind, err: fmt.Errorf("%s hook not started: the pool is closed", kind)}
+	}
+	h.inHost++
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.inHost--
+		h.mu.Unlock()
+	}()
+	return h.call(ctx, kind, inst)
 }
 
 func (h *hookRunner) call(ctx context.Context, kind HookKind, inst awsctl.Instance) (res hookResult) {
@@ -215,22 +238,25 @@ func (h *hookRunner) waitIdle(ctx context.Context) error {
 	}
 }
 
-// wait waits for every hook goroutine to return, or ctx to end.
+// wait closes the runner, so that no hook begins any more, then waits for
+// every hook goroutine to return, or ctx to end. Out of time, it reports
+// the hooks still inside host code; goroutines that are only recording a
+// result, or that had not begun their hook, are waited for, since they run
+// no host code.
 func (h *hookRunner) wait(ctx context.Context) error {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		select {
-		case <-done: // returned as the context ended: not "still running"
-			return nil
-		default:
-		}
-		n := h.inFlight.Load()
+		h.mu.Lock()
+		n := h.inHost
+		h.mu.Unlock()
 		if n == 0 {
-			// Every hook has returned; their goroutines are only finishing.
 			<-done
 			return nil
 		}
