@@ -163,12 +163,16 @@ func New(cfg aws.Config, opts Options) (*Client, error) {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
 		}
 		o.Retryer = retryer
+		o.APIOptions = append(o.APIOptions, addHideWriteTo) // see body.go
 	})
 	return NewFromAPI(api, opts)
 }
 
 // NewFromAPI returns a Client calling api, which carries its own endpoint
-// and retryer: opts.Endpoint, RetryMode and MaxAttempts are not used.
+// and retryer: opts.Endpoint, RetryMode and MaxAttempts are not used. New
+// also gives the SDK client a middleware without which the answer to a
+// request larger than 4 KiB is now and then cut short (see body.go); an
+// *ec2.Client built elsewhere lacks it.
 func NewFromAPI(api EC2API, opts Options) (*Client, error) {
 	if api == nil {
 		return nil, fmt.Errorf("ec2client: api is nil")

@@ -52,7 +52,8 @@ type env struct {
 type setup struct {
 	opts      ec2client.Options
 	srv       ec2test.Options
-	inProcess bool // no socket, for synctest bubbles
+	inProcess bool           // no socket, for synctest bubbles
+	http      aws.HTTPClient // over the socket, instead of the SDK's client
 }
 
 func newEnv(t *testing.T, s setup) *env {
@@ -78,6 +79,9 @@ func newEnv(t *testing.T, s setup) *env {
 		cfg = srv.InProcessAWSConfig()
 	} else {
 		cfg = srv.AWSConfig()
+		if s.http != nil {
+			cfg.HTTPClient = s.http
+		}
 	}
 	client, err := ec2client.New(cfg, s.opts)
 	require.NoError(t, err)

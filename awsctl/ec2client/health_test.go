@@ -16,15 +16,8 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2client/ec2test"
 )
 
-// The health tests run the SDK against ec2test in process (real HTTP
-// requests and answers, no socket): over a loopback socket, a paginated
-// DescribeInstanceStatus answer is now and then cut short on the client's
-// side ("use of closed network connection") while the same answer read
-// with net/http alone never is; until that is understood, the socket adds
-// a flake, not a check.
-
 func TestInstanceHealthReportsEventsAndChecksThatNeedAttention(t *testing.T) {
-	e := newEnv(t, setup{inProcess: true})
+	e := newEnv(t, setup{})
 	insts := e.launchInSim(t, 5, awsctl.MarketOnDemand, owned)
 	require.NoError(t, e.sim.Advance(5*time.Minute)) // running, checks past initializing
 	now := e.sim.Now()
@@ -63,7 +56,7 @@ func TestInstanceHealthReportsEventsAndChecksThatNeedAttention(t *testing.T) {
 }
 
 func TestInstanceHealthLeavesOutWhatIsNotRunningUnlessItHasEvents(t *testing.T) {
-	e := newEnv(t, setup{inProcess: true})
+	e := newEnv(t, setup{})
 	early := e.launchInSim(t, 3, awsctl.MarketOnDemand, owned)
 	require.NoError(t, e.sim.Advance(time.Minute)) // running 20 s: checks initializing
 	pending := e.launchInSim(t, 1, awsctl.MarketOnDemand, owned)
@@ -95,7 +88,7 @@ func TestInstanceHealthLeavesOutWhatIsNotRunningUnlessItHasEvents(t *testing.T) 
 }
 
 func TestInstanceHealthCarriesSimulatedEventsOutOnTheClock(t *testing.T) {
-	e := newEnv(t, setup{inProcess: true})
+	e := newEnv(t, setup{})
 	insts := e.launchInSim(t, 2, awsctl.MarketOnDemand, owned)
 	require.NoError(t, e.sim.Advance(5*time.Minute))
 	stop, err := e.sim.ScheduleEvent(insts[0].ID, awsctl.EventInstanceStop, e.sim.Now().Add(time.Hour))
@@ -123,7 +116,7 @@ func TestInstanceHealthCarriesSimulatedEventsOutOnTheClock(t *testing.T) {
 }
 
 func TestInstanceHealthBatchesAHundredIDsAndPaginates(t *testing.T) {
-	e := newEnv(t, setup{srv: ec2test.Options{PageSize: 40}, inProcess: true})
+	e := newEnv(t, setup{srv: ec2test.Options{PageSize: 40}})
 	insts := e.launchInSim(t, 150, awsctl.MarketOnDemand, owned)
 	require.NoError(t, e.sim.Advance(5*time.Minute))
 	for _, i := range []int{0, 99, 100, 149} {
@@ -155,7 +148,7 @@ func TestInstanceHealthBatchesAHundredIDsAndPaginates(t *testing.T) {
 }
 
 func TestInstanceHealthRejectsEmptyIDsAndMatchesIDsLiterally(t *testing.T) {
-	e := newEnv(t, setup{inProcess: true})
+	e := newEnv(t, setup{})
 	insts := e.launchInSim(t, 2, awsctl.MarketOnDemand, owned)
 	require.NoError(t, e.sim.Impair(insts[0].ID, false))
 
@@ -174,7 +167,7 @@ func TestInstanceHealthRejectsEmptyIDsAndMatchesIDsLiterally(t *testing.T) {
 }
 
 func TestInstanceHealthErrorsHaveKinds(t *testing.T) {
-	e := newEnv(t, setup{inProcess: true})
+	e := newEnv(t, setup{})
 	insts := e.launchInSim(t, 1, awsctl.MarketOnDemand, owned)
 	e.srv.FailNext("DescribeInstanceStatus",
 		ec2test.Fault{Code: "RequestLimitExceeded", Message: "Request limit exceeded."},
