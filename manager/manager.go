@@ -67,6 +67,10 @@ type State struct {
 	// Max is the most capacity the pool can hold; a request above it is
 	// clamped.
 	Max int
+	// BootTime is the pool's current estimate of the time from launch to
+	// ready for a new server (learned from the servers it has seen become
+	// ready); 0 while it has none.
+	BootTime time.Duration
 }
 
 // Ready returns the capacity of the servers in s that are working for the

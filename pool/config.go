@@ -257,7 +257,9 @@ const (
 
 // Defaults of ReplaceConfig and MinimumSpot.
 const (
-	DefaultExpectedLife    = time.Hour
+	DefaultExpectedLife = time.Hour
+	// DefaultSwapOverlap is ReplaceConfig.Overlap while the pool has not
+	// learned a boot time.
 	DefaultSwapOverlap     = 5 * time.Minute
 	DefaultReplacePerPass  = 10
 	DefaultMinimumSpotAdd  = 0.28
@@ -274,9 +276,14 @@ type ReplaceConfig struct {
 	// ExpectedLife is how long a server is expected to keep working
 	// (DefaultExpectedLife).
 	ExpectedLife time.Duration
-	// Overlap is how long both servers run during a swap
-	// (DefaultSwapOverlap); the spot server is charged at least
-	// MinimumCharge.
+	// Overlap is how long both servers run during a swap: the spot
+	// server's time from launch to ready. It prices the swap (the spot
+	// server is charged at least MinimumCharge) and, with Hourly billing,
+	// says how far ahead of the paid hour's end the spot server is
+	// launched. Zero (the default) means the boot time the pool learned
+	// for the spot server's offering (see "Boot times" in the package
+	// documentation), and DefaultSwapOverlap until it has learned one; a
+	// value set here is used as it is.
 	Overlap time.Duration
 	// MaxPerPass caps replacements started per pass
 	// (DefaultReplacePerPass).
@@ -461,7 +468,6 @@ func (c Config) withDefaults() (Config, error) {
 		return c, c.fieldErr("Replace", "durations and MaxPerPass must not be negative")
 	}
 	r.ExpectedLife = cmp.Or(r.ExpectedLife, DefaultExpectedLife)
-	r.Overlap = cmp.Or(r.Overlap, DefaultSwapOverlap)
 	r.MaxPerPass = cmp.Or(r.MaxPerPass, DefaultReplacePerPass)
 	if ms := c.MinimumSpot; ms != nil {
 		cp := *ms

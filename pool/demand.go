@@ -33,9 +33,15 @@ func (p *Pool) askManagers(ctx context.Context, ps *pass) []*want {
 	n := len(p.cfg.Managers)
 	byMgr := p.heldServers(ps.servers)
 	wants := make([]*want, 0, n)
+	// Managers get the pool-wide estimate: it follows the offerings the
+	// pool launched of late, which a new server most likely gets too.
+	boot, ok := p.boot.poolWide()
+	if !ok {
+		boot = 0
+	}
 	for i, m := range p.cfg.Managers {
 		w := &want{m: m, name: m.Name(), index: i}
-		state := manager.State{Now: ps.now, Servers: byMgr[i], Max: p.cfg.Max}
+		state := manager.State{Now: ps.now, Servers: byMgr[i], Max: p.cfg.Max, BootTime: boot}
 		req, err := p.demand(ctx, i, m, state)
 		if err != nil {
 			prev, ok := p.lastTarget[w.name]

@@ -82,6 +82,54 @@
 // [Config.SpotHold], since a spot server shed then would be bought back
 // on-demand.
 //
+// # Boot times
+//
+// A pool learns how long a new server takes from its launch to being ready
+// for work: from EC2's LaunchTime to the time in TagReady, which the pass
+// that sees the role's Provision hook succeed writes. That is the pending
+// phase, the operating system's boot, Provision, and up to one pass
+// interval of waiting for the pass (to the second). Both times are in the
+// listing, so a restarted scaler rebuilds what a running one knows from its
+// first listing, at no extra API call. Every server whose TagReady the
+// pool reads is a sample, and a sample read again counts once.
+//
+// Samples are kept per offering (type, zone, market), per type and market,
+// and pool-wide: each keeps the latest [BootWindow] (16) servers to become
+// ready, and its estimate is their median, which a minority of outliers
+// (a server whose provisioning retried for an hour) does not move. An
+// offering's estimate is used once it rests on [BootMinSamples] (3)
+// samples; until then its type and market's, then the pool-wide one, and
+// without any of them the constant of the setting concerned. A pass learns
+// only when a server's tags change, never by walking every server.
+//
+// The estimate replaces a constant where a boot is what the constant
+// stood for. [ReplaceConfig.Overlap], left zero, is the learned boot time
+// of the spot offering a swap launches (DefaultSwapOverlap before one is
+// learned): it prices the swap, and with Hourly billing it says how far
+// ahead of the paid hour's end the spot server is launched, to be ready as
+// the hour's last WindDownTimeout starts, within which the replaced
+// server's wind-down must end. Managers get the pool-wide estimate in
+// manager.State.BootTime: it follows the offerings the pool launched of
+// late, which a new server most likely gets too. [Status.BootTimes] shows
+// each offering's estimate and samples. Settings that look alike are not
+// boot times and stay constants: LaunchGrace and ListingLag are EC2's
+// listing lag, HourlyMargin the time a termination takes, HealthGrace runs
+// from ready.
+//
+// Where the model fails: a restart sees only live servers, so the samples
+// of servers already terminated are lost; the restored estimate equals the
+// running one while the latest servers of each window still run, and a
+// pool that turned over entirely restarts from fewer samples (with the
+// fallbacks). There is no decay in time: an offering launched rarely keeps
+// old samples, and a change in boot time shows once half a window of new
+// servers has become ready. The median is a typical boot, not a bound:
+// half the servers take longer, and a bimodal boot (a warm cache, say) is
+// reported as one of its modes. A server whose TagReady was written late
+// (the scaler was down while it provisioned) is an outlier like any other.
+// A FastStart pool prices its first swaps with its on-demand servers' boot
+// times (the pool-wide fallback), although spot requests may take longer
+// to be filled.
+//
 // # Day two: drift, refreshes, lifetimes, EC2 events
 //
 // A server is due for replacement when the role's launch spec changed

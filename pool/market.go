@@ -349,8 +349,9 @@ func (p *Pool) unlink(ps *pass, s *server) {
 // replaceOnDemand starts make-before-break replacements of on-demand
 // servers by spot, for managers that accept spot, when the saving over the
 // server's expected remaining life exceeds the cost of running both during
-// the swap. With hourly billing a replacement starts only when it can be
-// ready as the server's paid hour ends.
+// the swap (for how long, see swapOverlap). With hourly billing a
+// replacement starts only when it can be ready as the server's paid hour
+// ends.
 func (p *Pool) replaceOnDemand(ps *pass) {
 	if p.cfg.Prices == nil || p.cfg.Market == OnDemand || p.cfg.Replace.Disabled || p.draining || ps.now.Before(p.holdUntil) {
 		return
@@ -367,8 +368,13 @@ func (p *Pool) replaceOnDemand(ps *pass) {
 			continue // a manager holding more than it wants may give this one up: not worth a swap
 		}
 		if p.cfg.Billing == Hourly {
+			// Launched ahead by the overlap, the replacement is ready as the
+			// hour's last WindDownTimeout, when the swap may happen, starts.
+			// The replacement's offering is chosen below; a spot server of
+			// this one's type and zone stands in for it here.
 			left := time.Hour - now.Sub(s.inst.LaunchTime)%time.Hour
-			if left > p.cfg.WindDownTimeout+HourlyMargin+p.cfg.Replace.Overlap {
+			ahead, _ := p.swapOverlap(offeringKey{s.inst.Type, s.inst.Zone, awsctl.MarketSpot})
+			if left > p.cfg.WindDownTimeout+HourlyMargin+ahead {
 				continue
 			}
 		}
@@ -381,7 +387,6 @@ func (p *Pool) replaceOnDemand(ps *pass) {
 	choices := p.rank(ps, true, false)
 	started := 0
 	life := p.cfg.Replace.ExpectedLife.Hours()
-	overlap := p.cfg.Replace.Overlap.Hours()
 	for _, s := range cands {
 		if started >= p.cfg.Replace.MaxPerPass || p.budgetLeft(ps) == 0 {
 			return
@@ -410,18 +415,21 @@ func (p *Pool) replaceOnDemand(ps *pass) {
 		}
 		odPrice := p.hourly(now, s)
 		saving := (odPrice - best.PricePerHour) * life
+		overlapD, learned := p.swapOverlap(offeringKey{best.Offering.InstanceType, best.Offering.Zone, awsctl.MarketSpot})
+		overlap := overlapD.Hours()
 		swap := best.PricePerHour*max(overlap, MinimumCharge.Hours()) + odPrice*overlap
+		inputs := []slog.Attr{slog.Duration("overlap", overlapD), slog.Bool("overlap_learned", learned)}
 		if saving <= swap {
 			if !s.m.swapSkipped {
 				s.m.swapSkipped = true
-				p.event(ps.pl, Event{Kind: EventReplaceSkipped, Instance: s.inst.ID, Manager: s.mgr,
+				p.event(ps.pl, Event{Kind: EventReplaceSkipped, Instance: s.inst.ID, Manager: s.mgr, Inputs: inputs,
 					Reason: fmt.Sprintf("saving $%.4f over %v does not pay for the swap ($%.4f)", saving, p.cfg.Replace.ExpectedLife, swap)})
 			}
 			continue
 		}
 		p.addLaunch(ps, awsctl.MarketSpot, s.weight, offers, s.weight, map[string]string{TagReplaces: s.inst.ID},
 			fmt.Sprintf("replaces on-demand %s: %s", s.inst.ID, best.Reason))
-		p.event(ps.pl, Event{Kind: EventReplace, Instance: s.inst.ID, Manager: s.mgr, Market: awsctl.MarketSpot,
+		p.event(ps.pl, Event{Kind: EventReplace, Instance: s.inst.ID, Manager: s.mgr, Market: awsctl.MarketSpot, Inputs: inputs,
 			Reason: fmt.Sprintf("spot saves $%.4f over %v, swap costs $%.4f", saving, p.cfg.Replace.ExpectedLife, swap)})
 		started++
 		ps.spendBudget()

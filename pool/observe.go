@@ -135,7 +135,10 @@ type readCache struct {
 	// interrupted, windStart and windDeadline are the tags as written;
 	// notice, start and deadline are them parsed.
 	interrupted, windStart, windDeadline string
-	notice, start, deadline              time.Time
+	// ready is TagReady as written, whoever holds the server (own.ready
+	// is read only for a server no manager holds).
+	ready                   string
+	notice, start, deadline time.Time
 }
 
 // sameMap reports whether a and b are the same map, not merely equal ones.
@@ -155,6 +158,10 @@ func sameInstance(a, inst *awsctl.Instance) bool {
 func (p *Pool) readTags(c *readCache, tags map[string]string) {
 	*c = readCache{ok: true, tags: tags, mgrIdx: -1}
 	c.own = readOwnTags(tags, c)
+	c.ready = c.own.ready
+	if c.own.manager != "" {
+		c.ready = tags[TagReady]
+	}
 	if name := c.own.manager; name != "" {
 		if i, ok := p.mgrIndex[name]; ok {
 			c.mgrIdx = i
@@ -432,7 +439,13 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 		}
 		c := &m.srv.read
 		if !c.ok || !sameMap(c.tags, inst.Tags) {
+			was := c.ready
 			p.readTags(c, inst.Tags)
+			if c.ready != "" && c.ready != was {
+				// The server is ready: its time from launch is a sample
+				// (learn ignores one it already has).
+				p.boot.learn(inst.ID, offeringKey{inst.Type, inst.Zone, inst.Market}, inst.LaunchTime, c.ready)
+			}
 		}
 		s := &m.srv
 		// The instance is as the previous pass saw it if the scaler says

@@ -541,6 +541,10 @@ func (p *Pool) recordStatus(ps *pass) {
 	for _, w := range ps.wants {
 		st.Managers[w.name] = ManagerStatus{Target: w.target, Held: ps.held(w)}
 	}
+	if d, ok := p.boot.poolWide(); ok {
+		st.BootTime = d
+	}
+	st.BootTimes = p.boot.status()
 	for _, t := range p.cfg.Types {
 		if p.cfg.Prices == nil {
 			break

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,9 @@ type Pool struct {
 	// indexes them), offerIndex the converse.
 	offers     []offeringKey
 	offerIndex map[offeringKey]int32
+	// boot is what the pool learnt of its servers' time from launch to
+	// ready.
+	boot bootTimes
 }
 
 type inflight struct {
@@ -139,6 +143,7 @@ func (p *Pool) Config() Config { return p.cfg }
 func (p *Pool) Status() Status {
 	s := *p.status.Load()
 	s.Managers = cloneMap(s.Managers)
+	s.BootTimes = slices.Clone(s.BootTimes)
 	return s
 }
 
@@ -179,6 +184,7 @@ func (p *Pool) reset() {
 	p.pass = 0 // the next pass is a first pass: adoption, ListingLag hold
 	p.holdUntil, p.holdSaid = time.Time{}, false
 	p.serverList.keep = 0
+	p.boot = bootTimes{} // learnt again from the listing, as a new process would
 	p.hooks.forget()
 }
 
@@ -230,6 +236,14 @@ type Status struct {
 	// the pool's types, or 0 without prices: a cautious estimate of what
 	// one more unit costs.
 	UnitPrice float64
+	// BootTime is the pool-wide estimate of the time from launch to ready
+	// (the median over the latest servers to become ready, whatever their
+	// offering), as managers get it in manager.State.BootTime; 0 until
+	// BootMinSamples servers were seen ready.
+	BootTime time.Duration
+	// BootTimes are the estimates per offering (type, zone, market) the
+	// pool has seen servers of become ready, by type, zone and market.
+	BootTimes []BootTime
 }
 
 // Ready is the capacity working or ready to work.
