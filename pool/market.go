@@ -384,7 +384,10 @@ func (p *Pool) replaceOnDemand(ps *pass) {
 		return
 	}
 	p.sortVictims(now, cands, nil)
-	choices := p.rank(ps, true, false)
+	// The managers of the candidates accept on-demand (they hold it): spot
+	// is judged against it, so that a swap never buys spot the policy
+	// would refuse at launch.
+	choices := p.rank(ps, true, true)
 	started := 0
 	life := p.cfg.Replace.ExpectedLife.Hours()
 	for _, s := range cands {

@@ -344,3 +344,13 @@ func TestSpotShareCapDoesNotBuyDiversityAtAnyPrice(t *testing.T) {
 	}
 	assert.True(t, over, "going over the cap is reported")
 }
+
+func TestSwapNeverBuysSpotThePolicyRefuses(t *testing.T) {
+	m := &want{name: "m", req: manager.Request{Target: 1}}
+	// 0.090 > 0.8 x 0.096: refused at launch. Over ten hours the saving
+	// would pay for any swap, but the policy's ratio still holds.
+	b := book(t, map[string]float64{"z1": 0.090})
+	p := spotPool(t, b, pool.FastStart, func(c *pool.Config) { c.Replace.ExpectedLife = 10 * time.Hour }, m)
+	pl := p.Plan(context.Background(), pool.Snapshot{Now: t0, Instances: []awsctl.Instance{odServer("i-od", "z1", "m")}})
+	assert.Empty(t, pl.Launches)
+}
