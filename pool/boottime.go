@@ -52,12 +52,16 @@ type bootSample struct {
 // newer orders samples by ready time, then id, so that which samples a
 // window keeps does not depend on the order they were offered in.
 func (a bootSample) newer(b bootSample) bool {
-	return cmp.Or(cmp.Compare(a.ready, b.ready), cmp.Compare(a.id, b.id)) > 0
+	if a.ready != b.ready {
+		return a.ready > b.ready
+	}
+	return a.id > b.id
 }
 
 // bootWindow holds the latest BootWindow samples and their median.
 type bootWindow struct {
 	s      []bootSample
+	oldest int // index in s of the oldest sample
 	median time.Duration
 	fresh  bool // median is up to date
 }
@@ -66,24 +70,29 @@ type bootWindow struct {
 // newer than its oldest sample, which it then replaces. Offering a sample
 // the window holds, or held and dropped, changes nothing.
 func (w *bootWindow) add(x bootSample) {
-	oldest := -1
-	for i, s := range w.s {
-		if s.id == x.id {
+	full := len(w.s) == BootWindow
+	if full && !x.newer(w.s[w.oldest]) {
+		return // older than all it holds: dropped, or dropped before
+	}
+	for _, s := range w.s {
+		if s.ready == x.ready && s.id == x.id { // TagReady is written once
 			return
 		}
-		if oldest < 0 || w.s[oldest].newer(s) {
-			oldest = i
-		}
-	}
-	switch {
-	case len(w.s) < BootWindow:
-		w.s = append(w.s, x)
-	case x.newer(w.s[oldest]):
-		w.s[oldest] = x
-	default:
-		return
 	}
 	w.fresh = false
+	if !full {
+		w.s = append(w.s, x)
+		if w.s[w.oldest].newer(x) {
+			w.oldest = len(w.s) - 1
+		}
+		return
+	}
+	w.s[w.oldest] = x
+	for i, s := range w.s {
+		if w.s[w.oldest].newer(s) {
+			w.oldest = i
+		}
+	}
 }
 
 // estimate returns the median of the window and whether it holds

@@ -2,7 +2,6 @@ package pool
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,7 +142,6 @@ func (p *Pool) Config() Config { return p.cfg }
 func (p *Pool) Status() Status {
 	s := *p.status.Load()
 	s.Managers = cloneMap(s.Managers)
-	s.BootTimes = slices.Clone(s.BootTimes)
 	return s
 }
 
@@ -242,7 +240,10 @@ type Status struct {
 	// BootMinSamples servers were seen ready.
 	BootTime time.Duration
 	// BootTimes are the estimates per offering (type, zone, market) the
-	// pool has seen servers of become ready, by type, zone and market.
+	// pool has seen servers of become ready, by type, zone and market. The
+	// slice is shared by every reader of the same pass's status (a pass
+	// that learns nothing new hands out the previous one again): read it,
+	// keep it if you like, but do not modify it.
 	BootTimes []BootTime
 }
 
