@@ -116,6 +116,8 @@ type config struct {
 	outageZones       int
 	outageReclaim     float64
 	requeue           bool
+	goalWait          time.Duration
+	goalQuantile      float64
 	csvPath           string
 	svgDir            string
 	parallel          int
@@ -144,6 +146,7 @@ func defaultConfig() config {
 		outageFor:         2 * time.Hour,
 		outageReclaim:     defaultOutageReclaim,
 		requeue:           true,
+		goalQuantile:      0.95,
 		parallel:          runtime.GOMAXPROCS(0),
 	}
 }
@@ -200,6 +203,8 @@ func main() {
 	flag.IntVar(&cfg.outageZones, "outage-zones", 0, "zones each outage empties of spot capacity (0: all)")
 	flag.Float64Var(&cfg.outageReclaim, "outage-reclaim", cfg.outageReclaim, "share of an out pool's running spot instances reclaimed (two minutes' notice) as an outage starts")
 	flag.BoolVar(&cfg.requeue, "requeue", cfg.requeue, "run a job cut short again from the start (job demand)")
+	flag.DurationVar(&cfg.goalWait, "goal", 0, "wait-time goal: report the share of rises served within this, and size the forecast policy to it (0: no goal)")
+	flag.Float64Var(&cfg.goalQuantile, "goal-quantile", cfg.goalQuantile, "share of rises the -goal is for")
 	flag.StringVar(&cfg.csvPath, "csv", "", "also write the report as CSV to this file")
 	flag.StringVar(&cfg.svgDir, "svg", "", "also write the run's plot as SVG into this directory")
 	flag.IntVar(&cfg.parallel, "parallel", cfg.parallel, "policies simulated at once")
@@ -314,6 +319,8 @@ func simulateAll(ctx context.Context, cfg config) (*report, error) {
 		return nil, errors.New("-pending and -ready must be positive, -boot-sigma not negative")
 	case cfg.scale <= 0 || cfg.servers <= 0:
 		return nil, errors.New("-scale and -servers must be positive")
+	case cfg.goalWait < 0 || !(cfg.goalQuantile > 0 && cfg.goalQuantile < 1):
+		return nil, errors.New("-goal must not be negative, -goal-quantile must lie strictly between 0 and 1")
 	case !(cfg.interruptionShare >= 0 && cfg.interruptionShare <= 1) || !(cfg.outageReclaim >= 0 && cfg.outageReclaim <= 1):
 		return nil, errors.New("-interruption-share and -outage-reclaim must lie in [0, 1]")
 	}

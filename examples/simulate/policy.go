@@ -20,6 +20,9 @@ type policy struct {
 	configure func(*pool.Config)
 	// notices: the scaler polls the sim's spot interruption notices.
 	notices bool
+	// host, if set, builds the host's manager in place of a plain Queue,
+	// and lists its settings (goal.go).
+	host func(sc *scenario, qc manager.QueueConfig) (Queue, []string, error)
 }
 
 // recommendedSpotShare caps any one spot (type, zone) at a quarter of the
@@ -73,6 +76,10 @@ func choosePolicies(list string) ([]policy, error) {
 	var out []policy
 	for _, name := range strings.Split(list, ",") {
 		name = strings.TrimSpace(name)
+		if p, ok := goalPolicy(name); ok {
+			out = append(out, p)
+			continue
+		}
 		found := false
 		for _, p := range allPolicies {
 			if p.name == name {
@@ -84,7 +91,7 @@ func choosePolicies(list string) ([]policy, error) {
 			for _, p := range allPolicies {
 				names = append(names, p.name)
 			}
-			return nil, fmt.Errorf("-policies: unknown policy %q (have %s)", name, strings.Join(names, ", "))
+			return nil, fmt.Errorf("-policies: unknown policy %q (have %s, forecast, buffer-N)", name, strings.Join(names, ", "))
 		}
 	}
 	return out, nil

@@ -114,6 +114,9 @@ func (rep *report) writeTable(out io.Writer) {
 	fmt.Fprintf(out, "boot     pending median %v (not billed), then running to ready median %v (billed); log-normal, sigma %g%s; launch to ready %v\n",
 		sc.pendingMed, sc.readyMed, sc.bootSigma, typeDelayList(sc.typeDelays), sc.launchToReady())
 	fmt.Fprintf(out, "passes   %s\n", sc.timing)
+	if sc.goal.wait > 0 {
+		fmt.Fprintf(out, "goal     %s\n", sc.goal)
+	}
 	fmt.Fprintf(out, "spot     interruption events take %.0f%% of a pool's running spot instances", 100*sc.interruptionShare)
 	if len(sc.outages) > 0 {
 		fmt.Fprintf(out, "; %d zone-outages of spot capacity, each reclaiming %.0f%% of its pools' running spot instances",
@@ -161,6 +164,7 @@ func (rep *report) writeTable(out io.Writer) {
 		return dur(percentile(r.ttcWaited, 0.5)) + " / " + dur(percentile(r.ttcWaited, 0.95))
 	}, "")
 	row("  rises never covered", func(r *result) string { return strconv.Itoa(r.unsettled) }, "0")
+	rep.goalRows(row)
 	row("interruption notices", func(r *result) string { return strconv.Itoa(r.interruptions) }, "0")
 	row("  working units hit", func(r *result) string { return strconv.Itoa(r.interruptedUnits) }, "")
 	if sc.trace.Jobs != nil {

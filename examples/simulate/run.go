@@ -44,6 +44,7 @@ type scenario struct {
 	outages              []outage
 	outageReclaim        float64
 	requeue              bool
+	goal                 goal
 	max                  int // the pool's Max
 	// Figures that do not depend on the policy.
 	demanded    float64 // unit-seconds of the trace (no work run again)
@@ -132,6 +133,7 @@ type result struct {
 	// Checks of the hook replay (see hooks.go): all zero in a sound run.
 	lateResults, lateStarts, otherHooks int
 	wall                                time.Duration
+	forecast                            *manager.ForecastStatus // the host's Forecast's report, if it has one
 }
 
 // newScenario computes what every policy shares.
@@ -172,6 +174,7 @@ func newScenario(pt *priceTrace, types []instanceType, trace *demand.Trace, cfg 
 		interruptionShare: cfg.interruptionShare,
 		outageReclaim:     cfg.outageReclaim,
 		requeue:           cfg.requeue,
+		goal:              goal{quantile: cfg.goalQuantile, wait: cfg.goalWait},
 		progress:          cfg.progress,
 	}
 	if sc.length < tm.interval {
@@ -441,6 +444,12 @@ func (sc *scenario) build(p policy) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
+	var hostSettings []string
+	if p.host != nil {
+		if work.Queue, hostSettings, err = p.host(sc, qc); err != nil {
+			return nil, err
+		}
+	}
 	worker := newProvisioner(sim, awsctl.LaunchSpec{ImageID: "ami-0123456789abcdef0"})
 	worker.sleep = sc.clock != nil
 	base := pool.Config{
@@ -470,6 +479,7 @@ func (sc *scenario) build(p policy) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
+	settings = append(settings, hostSettings...)
 	scaler, err := autoscale.New(cloud, []pool.Config{cfg}, opts)
 	if err != nil {
 		return nil, err
@@ -612,6 +622,7 @@ func (sc *scenario) simulate(ctx context.Context, p policy) (*result, error) {
 	res.swapLaunches, res.swapped = countSwaps(insts, w.cloud.replaces, w.counted.terminated, w.work.grantedAt, sc.start)
 	res.calls, res.throttled = w.cloud.Calls(), w.cloud.Throttled()
 	res.otherHooks = w.role.otherHooks()
+	res.forecast = forecastStatus(w.work.Queue)
 	res.wall = time.Since(began)
 	return res, nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
+	"github.com/ec2autoscale/ec2autoscale/manager"
 )
 
 // Policies run at once run in a process each. The simulation waits for
@@ -97,6 +98,7 @@ type wireResult struct {
 	Samples                                             []wireSample
 	Passes, LateResults, LateStarts, OtherHooks         int
 	Wall                                                time.Duration
+	Forecast                                            *manager.ForecastStatus
 }
 
 type wireSample struct {
@@ -123,7 +125,7 @@ func (w wireResult) result(p policy) *result {
 		interruptedUnits: w.InterruptedUnits, jobsCut: w.JobsCut, jobsMoved: w.JobsMoved, launches: w.Launches,
 		terminations: w.Terminations, swapped: w.Swapped, swapLaunches: w.SwapLaunches, calls: w.Calls,
 		throttled: w.Throttled, alarms: w.Alarms, passes: w.Passes, lateResults: w.LateResults, lateStarts: w.LateStarts,
-		otherHooks: w.OtherHooks, wall: w.Wall}
+		otherHooks: w.OtherHooks, wall: w.Wall, forecast: w.Forecast}
 	if r.calls == nil {
 		r.calls = map[string]int{}
 	}

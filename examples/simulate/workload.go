@@ -25,7 +25,7 @@ import (
 // lasts that much longer. With requeue off, it carries on elsewhere as
 // recorded (the work lost is still counted).
 type workload struct {
-	*manager.Queue
+	Queue
 	trace   *demand.Trace
 	start   time.Time
 	requeue bool

@@ -1,0 +1,200 @@
+package manager_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ec2autoscale/ec2autoscale/manager"
+)
+
+// day0 is a midnight UTC, where the slots of a daily season start.
+var day0 = time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)
+
+// pool is a toy pool for a manager: a pass every 30 s, and capacity that
+// becomes ready boot after the pass that asked for it.
+type toyPool struct {
+	t *testing.T
+	m interface {
+		manager.Manager
+		Observe(time.Time, int, int)
+	}
+	boot    time.Duration
+	asked   []int // target asked at each pass
+	ready   int
+	waits   int // passes in which demand was above the capacity ready
+	passes  int
+	lastReq int
+}
+
+const toyPass = 30 * time.Second
+
+// run drives the pool from `from` for `length`, with demand(t) units.
+func (p *toyPool) run(from time.Time, length time.Duration, demand func(time.Time) int) {
+	lag := int(p.boot / toyPass)
+	for now := from; now.Before(from.Add(length)); now = now.Add(toyPass) {
+		d := demand(now)
+		p.m.Observe(now, d, 0)
+		if n := len(p.asked); n > lag {
+			p.ready = p.asked[n-1-lag]
+		}
+		st := manager.State{Now: now, BootTime: p.boot, Servers: []manager.Server{{ID: "i-all", Weight: p.ready}}}
+		if p.ready == 0 {
+			st.Servers = nil
+		}
+		req, err := p.m.Demand(context.Background(), st)
+		require.NoError(p.t, err)
+		p.asked = append(p.asked, req.Target)
+		if len(p.asked) > 1000 {
+			p.asked = append(p.asked[:0], p.asked[len(p.asked)-lag-1:]...)
+		}
+		p.lastReq = req.Target
+		if d > p.ready {
+			p.waits++
+		}
+		p.passes++
+	}
+}
+
+// morning is a working day's demand: 10 units at night, a ramp of 2 units a
+// minute from 08:00 to 10:00, 250 units until 18:00.
+func morning(t time.Time) int {
+	m := t.Hour()*60 + t.Minute()
+	switch {
+	case m < 8*60 || m >= 18*60:
+		return 10
+	case m < 10*60:
+		return 10 + 2*(m-8*60)
+	default:
+		return 250
+	}
+}
+
+func newTestForecast(t *testing.T, cfg manager.ForecastConfig) *manager.Forecast {
+	t.Helper()
+	if cfg.Goal == (manager.WaitGoal{}) {
+		cfg.Goal = manager.WaitGoal{Quantile: 0.95, Wait: 2 * time.Minute}
+	}
+	cfg.Queue.ScaleDownDelay = time.Nanosecond
+	f, err := manager.NewForecast("batch", cfg)
+	require.NoError(t, err)
+	return f
+}
+
+func TestForecastLaunchesAheadOfALearnedMorningRamp(t *testing.T) {
+	f := newTestForecast(t, manager.ForecastConfig{})
+	p := &toyPool{t: t, m: f, boot: 5 * time.Minute}
+	p.run(day0, 4*24*time.Hour, morning)
+
+	// Day 5: at night the buffer is small; from just before the ramp it
+	// covers the ramp's rise over the lead time (5m boot + 30s slack - 2m
+	// wait = 3m30s, 7 units), ahead of the first rise.
+	p.run(day0.Add(4*24*time.Hour), 3*time.Hour, morning)
+	night := f.Status()
+	assert.Equal(t, 3*time.Minute+30*time.Second, night.Lead)
+	assert.Equal(t, 5*time.Minute, night.BootTime, "the pool's boot time is used")
+	assert.LessOrEqual(t, night.Buffer, 1, "night: demand does not rise")
+
+	p.run(day0.Add(4*24*time.Hour+3*time.Hour), 5*time.Hour-2*time.Minute, morning) // to 07:58
+	before := f.Status()
+	assert.GreaterOrEqual(t, before.Buffer, 7, "before the ramp: launched ahead of it")
+	assert.Equal(t, 10+before.Buffer, p.lastReq)
+
+	// Over the ramp, hardly any pass waits for capacity, where the plain
+	// Queue waits through it all.
+	waits := p.waits
+	p.run(day0.Add(4*24*time.Hour+8*time.Hour-2*time.Minute), 2*time.Hour, morning)
+	rampWaits := p.waits - waits
+
+	q, err := manager.NewQueue("batch", manager.QueueConfig{ScaleDownDelay: time.Nanosecond})
+	require.NoError(t, err)
+	plain := &toyPool{t: t, m: q, boot: 5 * time.Minute}
+	plain.run(day0.Add(4*24*time.Hour+8*time.Hour-2*time.Minute), 2*time.Hour, morning)
+	assert.Greater(t, plain.waits, 200, "plain Queue: every pass of the ramp waits")
+	assert.Less(t, rampWaits, plain.waits/10)
+
+	st := f.Status()
+	assert.Greater(t, st.Rises, 0)
+	assert.Greater(t, st.BufferUnitHours, 0.0)
+	assert.GreaterOrEqual(t, st.IdleUnitHours, st.BufferUnitHours/2)
+	assert.InDelta(t, 4.0, st.Seasons, 1.1)
+}
+
+func TestForecastWithoutADailyPatternKeepsAFlatBuffer(t *testing.T) {
+	// The same jump of 6 units every 10 minutes, all day long.
+	jumps := func(t time.Time) int {
+		if t.Minute()%10 < 3 {
+			return 26
+		}
+		return 20
+	}
+	f := newTestForecast(t, manager.ForecastConfig{})
+	p := &toyPool{t: t, m: f, boot: 5 * time.Minute}
+	p.run(day0, 3*24*time.Hour+3*time.Hour+9*time.Minute, jumps)
+	night := f.Status().Buffer
+	p.run(day0.Add(3*24*time.Hour+3*time.Hour+9*time.Minute), 12*time.Hour, jumps)
+	day := f.Status().Buffer
+	assert.Equal(t, night, day, "no daily shape: the buffer is the same at 03:09 and 15:09")
+	assert.Positive(t, day, "the feedback keeps a buffer for the jumps")
+	assert.GreaterOrEqual(t, f.Status().Attainment, 0.95)
+}
+
+func TestForecastMeasuresAttainment(t *testing.T) {
+	f := newTestForecast(t, manager.ForecastConfig{BootTime: 5 * time.Minute})
+	ctx := context.Background()
+	held := func(n int) manager.State { return manager.State{Servers: []manager.Server{{ID: "a", Weight: n}}} }
+	at := func(d time.Duration) time.Time { return day0.Add(d) }
+
+	pass := func(d time.Duration, ready int) {
+		st := held(ready)
+		st.Now = at(d)
+		_, err := f.Demand(ctx, st)
+		require.NoError(t, err)
+	}
+	pass(0, 4)
+	f.Observe(at(time.Second), 3, 0) // covered when it comes: met
+	f.Observe(at(2*time.Second), 6, 0)
+	pass(time.Minute, 4)
+	f.Notify(manager.Notice{Kind: manager.Granted, Server: manager.Server{ID: "b", Weight: 2}}) // covered within a minute: met
+	f.Observe(at(2*time.Minute), 9, 0)
+	pass(3*time.Minute, 6)
+	pass(5*time.Minute+time.Second, 6) // waited past the goal's 2 minutes: missed
+	st := f.Status()
+	assert.Equal(t, 3, st.Rises)
+	assert.Equal(t, 2, st.Met)
+	assert.InDelta(t, 2.0/3, st.Attainment, 1e-9)
+	assert.Equal(t, manager.WaitGoal{Quantile: 0.95, Wait: 2 * time.Minute}, st.Goal)
+	assert.Equal(t, 5*time.Minute, st.BootTime, "the configured boot time while the pool has none")
+}
+
+func TestForecastRejectsBadConfig(t *testing.T) {
+	goal := manager.WaitGoal{Quantile: 0.95, Wait: time.Minute}
+	for _, tc := range []struct {
+		cfg   manager.ForecastConfig
+		field string
+	}{
+		{manager.ForecastConfig{}, "Goal.Quantile"},
+		{manager.ForecastConfig{Goal: manager.WaitGoal{Quantile: 1, Wait: time.Minute}}, "Goal.Quantile"},
+		{manager.ForecastConfig{Goal: manager.WaitGoal{Quantile: 0.9}}, "Goal.Wait"},
+		{manager.ForecastConfig{Goal: goal, BootTime: -time.Second}, "BootTime"},
+		{manager.ForecastConfig{Goal: goal, PassSlack: -time.Second}, "PassSlack"},
+		{manager.ForecastConfig{Goal: goal, Slot: 7 * time.Minute}, "Slot"},
+		{manager.ForecastConfig{Goal: goal, Season: 7 * 24 * time.Hour, Slot: time.Minute}, "Slot"},
+		{manager.ForecastConfig{Goal: goal, Memory: -1}, "Memory"},
+		{manager.ForecastConfig{Goal: goal, ScaleStep: -0.1}, "ScaleStep"},
+		{manager.ForecastConfig{Goal: goal, MaxBuffer: -1}, "MaxBuffer"},
+		{manager.ForecastConfig{Goal: goal, Queue: manager.QueueConfig{Min: -1}}, "Queue.Min"},
+	} {
+		_, err := manager.NewForecast("batch", tc.cfg)
+		require.Error(t, err, tc.field)
+		assert.True(t, errors.Is(err, manager.ErrInvalidConfig), "%v", err)
+		var ce *manager.ConfigError
+		require.True(t, errors.As(err, &ce))
+		assert.Equal(t, tc.field, ce.Field, "%v", err)
+		assert.Equal(t, "forecast", ce.Kind)
+	}
+}
