@@ -177,4 +177,10 @@ func (rep *report) goalRows(row func(name string, cell func(r *result) string, l
 		}
 		return fmt.Sprintf("%.2f%% of %d", 100*r.forecast.Attainment, r.forecast.Rises)
 	}, "")
+	row("  forecast scale at the end", func(r *result) string {
+		if r.forecast == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", r.forecast.Scale)
+	}, "")
 }
