@@ -112,7 +112,7 @@ func wireOf(r *result) wireResult {
 		InterruptedUnits: r.interruptedUnits, JobsCut: r.jobsCut, JobsMoved: r.jobsMoved, Launches: r.launches,
 		Terminations: r.terminations, Swapped: r.swapped, SwapLaunches: r.swapLaunches, Calls: r.calls,
 		Throttled: r.throttled, Alarms: r.alarms, Passes: r.passes, LateResults: r.lateResults, LateStarts: r.lateStarts,
-		OtherHooks: r.otherHooks, Wall: r.wall}
+		OtherHooks: r.otherHooks, Wall: r.wall, Forecast: r.forecast}
 	for _, s := range r.samples {
 		w.Samples = append(w.Samples, wireSample{At: s.at, Demand: s.demand, Spot: s.spot, OnDemand: s.onDemand, Cost: s.cost})
 	}
