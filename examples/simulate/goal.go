@@ -130,8 +130,8 @@ func (g goal) attainment(ttc []time.Duration) float64 {
 	return float64(n) / float64(len(ttc))
 }
 
-// idleMean is the mean capacity working above demand, from the plot's
-// samples.
+// idleMean is the mean capacity working less the mean demand, from the
+// plot's samples: the idle capacity held, less the demand left unserved.
 func (sc *scenario) idleMean(r *result) float64 {
 	total, span := 0.0, 0.0
 	from := time.Duration(0)
@@ -146,8 +146,8 @@ func (sc *scenario) idleMean(r *result) float64 {
 
 // goalRows adds the goal's rows to the report's table: attainment as the
 // simulation measures it (every rise's time to capacity against the goal),
-// the cost per point of attainment, the idle capacity, and what the
-// forecast itself reports.
+// the cost per point of attainment, the capacity held over demand, and
+// what the forecast itself reports.
 func (rep *report) goalRows(row func(name string, cell func(r *result) string, lower string)) {
 	g := rep.sc.goal
 	if g.wait <= 0 {
@@ -164,7 +164,7 @@ func (rep *report) goalRows(row func(name string, cell func(r *result) string, l
 	row("  cost per point", func(r *result) string {
 		return fmt.Sprintf("$%.2f", ratio(r.cost(), 100*g.attainment(r.ttc)))
 	}, "")
-	row("  idle above demand, mean units", func(r *result) string { return fmt.Sprintf("%.1f", rep.sc.idleMean(r)) }, "")
+	row("  working less demand, mean units", func(r *result) string { return fmt.Sprintf("%.1f", rep.sc.idleMean(r)) }, "")
 	row("  forecast buffer, mean units", func(r *result) string {
 		if r.forecast == nil {
 			return "-"
