@@ -162,7 +162,10 @@ func (rep *report) goalRows(row func(name string, cell func(r *result) string, l
 		return fmt.Sprintf("%.2f%% (%s)", 100*a, mark)
 	}, "")
 	row("  cost per point", func(r *result) string {
-		return fmt.Sprintf("$%.2f", ratio(r.cost(), 100*g.attainment(r.ttc)))
+		if a := g.attainment(r.ttc); a > 0 {
+			return fmt.Sprintf("$%.2f", r.cost()/(100*a))
+		}
+		return "-"
 	}, "")
 	row("  working less demand, mean units", func(r *result) string { return fmt.Sprintf("%.1f", rep.sc.idleMean(r)) }, "")
 	row("  forecast buffer, mean units", func(r *result) string {
