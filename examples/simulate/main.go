@@ -48,6 +48,13 @@
 // simulation replays its timing, and run_test.go checks the replay against
 // Run on a bubble's clock.
 //
+// With -goal (say 2m, and -goal-quantile, 0.95 by default) the report also
+// gives the share of rises served within the goal's wait and the cost per
+// point of it, and three more policies can be named in -policies to compare
+// ways of meeting it on the recommended configuration: forecast
+// (manager.Forecast sized to the goal), forecast-flat (the same without a
+// daily shape) and buffer-N (a fixed idle buffer of N units); see goal.go.
+//
 // For each policy the report gives the cost (by market, against the lower
 // bound, with unserved demand charged at the on-demand price, and against
 // on-demand only), the demand left unserved (and how much of it boot time,
@@ -196,7 +203,7 @@ func main() {
 	flag.Float64Var(&cfg.bootSigma, "boot-sigma", cfg.bootSigma, "spread of both boot phases (sigma of the log)")
 	typeDelays := flag.String("type-delays", "", "per-type medians of the two phases, type=pending/ready,... (e.g. r5.large=12s/40s)")
 	flag.Uint64Var(&cfg.seed, "seed", cfg.seed, "seed of demand, boot times, interruptions and outages")
-	flag.StringVar(&cfg.policies, "policies", cfg.policies, "policies to run, comma-separated: recommended, on-demand, spot-only, 2016-rules")
+	flag.StringVar(&cfg.policies, "policies", cfg.policies, "policies to run, comma-separated: recommended, on-demand, spot-only, 2016-rules; with -goal also forecast, forecast-flat, buffer-N")
 	flag.Float64Var(&cfg.interruptionShare, "interruption-share", cfg.interruptionShare, "share of a spot pool's running instances one interruption event takes (0: each instance on its own)")
 	flag.Float64Var(&cfg.outagesPerDay, "outages", 0, "spot capacity outages per day (0: none)")
 	flag.DurationVar(&cfg.outageFor, "outage-length", cfg.outageFor, "length of each spot capacity outage")
