@@ -90,10 +90,11 @@ type Forecast struct {
 	q   *Queue
 	cfg ForecastConfig
 
-	mu   sync.Mutex
-	seen bool
-	last time.Time // latest event folded into the integrals
-	d    int       // demand now, in units, before Min and Max
+	mu       sync.Mutex
+	seen     bool
+	observed bool      // demand was observed (or read from the Signal)
+	last     time.Time // latest event folded into the integrals
+	d        int       // demand now, in units, before Min and Max
 	// ready is the capacity working for the manager: State.Ready at the
 	// latest pass, kept up by the notices since.
 	ready  int
@@ -255,7 +256,7 @@ func (f *Forecast) note(now time.Time, d int) int {
 	}
 	f.advance(now)
 	before := f.d
-	f.d = d
+	f.d, f.observed = d, true
 	f.record(now, d)
 	switch {
 	case d > before && d <= f.ready:
@@ -279,8 +280,12 @@ func (f *Forecast) Demand(ctx context.Context, s State) (Request, error) {
 		}
 		f.note(s.Now, f.q.unitsFor(queued, running))
 	}
-	d, buffer := f.plan(s)
-	f.q.observe(s.Now, f.q.clamp(d+buffer), d) // no wake-up: this is the pass
+	d, buffer, observed := f.plan(s)
+	if observed {
+		// No wake-up: this is the pass. Before the first observation the
+		// Queue keeps what is held, as after a restart of the host.
+		f.q.observe(s.Now, f.q.clamp(d+buffer), d)
+	}
 	req, err := f.q.Demand(ctx, s)
 	if err != nil {
 		return req, err
@@ -292,8 +297,8 @@ func (f *Forecast) Demand(ctx context.Context, s State) (Request, error) {
 }
 
 // plan takes in the pass's state and returns the demand and the buffer
-// for it.
-func (f *Forecast) plan(s State) (d, buffer int) {
+// for it, and whether demand was observed yet.
+func (f *Forecast) plan(s State) (d, buffer int, observed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.advance(s.Now)
@@ -306,7 +311,7 @@ func (f *Forecast) plan(s State) (d, buffer int) {
 	f.record(s.Now, f.d)
 	f.settle(s.Now)
 	f.buffer = f.bufferAt(s.Now)
-	return f.d, f.buffer
+	return f.d, f.buffer, f.observed
 }
 
 // Notify keeps the working capacity up to date between passes (a server

@@ -198,3 +198,41 @@ func TestForecastRejectsBadConfig(t *testing.T) {
 		assert.Equal(t, "forecast", ce.Kind)
 	}
 }
+
+func TestForecastKeepsWhatIsHeldUntilItObservesDemand(t *testing.T) {
+	f := newTestForecast(t, manager.ForecastConfig{})
+	held := manager.State{Servers: []manager.Server{{ID: "a", Weight: 7}}}
+	for k := range 10 {
+		held.Now = day0.Add(time.Duration(k) * time.Minute)
+		req, err := f.Demand(context.Background(), held)
+		require.NoError(t, err)
+		assert.Equal(t, 7, req.Target, "pass %d: a restarted host that has not reported its queue yet", k)
+	}
+	f.Observe(day0.Add(10*time.Minute), 2, 0)
+	held.Now = day0.Add(12 * time.Minute)
+	req, err := f.Demand(context.Background(), held)
+	require.NoError(t, err)
+	assert.Less(t, req.Target, 7, "followed once observed")
+}
+
+func TestForecastReadsItsSignal(t *testing.T) {
+	jobs := 5
+	f, err := manager.NewForecast("batch", manager.ForecastConfig{
+		Goal:  manager.WaitGoal{Quantile: 0.9, Wait: time.Minute},
+		Queue: manager.QueueConfig{Signal: func(context.Context) (int, int, error) { return jobs, 1, nil }},
+	})
+	require.NoError(t, err)
+	assert.False(t, f.DemandIsInstant())
+	req, err := f.Demand(context.Background(), manager.State{Now: day0})
+	require.NoError(t, err)
+	assert.Equal(t, 6, req.Target)
+
+	boom := errors.New("queue unreachable")
+	f, err = manager.NewForecast("batch", manager.ForecastConfig{
+		Goal:  manager.WaitGoal{Quantile: 0.9, Wait: time.Minute},
+		Queue: manager.QueueConfig{Signal: func(context.Context) (int, int, error) { return 0, 0, boom }},
+	})
+	require.NoError(t, err)
+	_, err = f.Demand(context.Background(), manager.State{Now: day0})
+	assert.ErrorIs(t, err, boom)
+}
