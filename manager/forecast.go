@@ -263,6 +263,15 @@ func (f *Forecast) note(now time.Time, d int) int {
 		f.resolve(true)
 	case d > before:
 		f.pending = append(f.pending, pendingRise{at: now, level: d})
+		if len(f.pending) > maxPending {
+			// A host that observes often between rare passes: count the
+			// rises waiting past the goal now, to keep the list bounded.
+			f.settle(now)
+			if len(f.pending) > maxPending {
+				f.resolve(false)
+				f.pending = append(f.pending[:0], f.pending[1:]...)
+			}
+		}
 	case d < before:
 		f.settle(now)
 	}
@@ -489,6 +498,9 @@ func (f *Forecast) gather(n int64, rise int) {
 	}
 	f.stretch = append(f.stretch, rise)
 }
+
+// maxPending bounds the rises waiting for capacity a Forecast keeps.
+const maxPending = 4096
 
 // maxStretch bounds the rises kept for the slot being gathered.
 const maxStretch = 1024

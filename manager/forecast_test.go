@@ -236,3 +236,16 @@ func TestForecastReadsItsSignal(t *testing.T) {
 	_, err = f.Demand(context.Background(), manager.State{Now: day0})
 	assert.ErrorIs(t, err, boom)
 }
+
+func TestForecastKeepsABoundedListOfWaitingRises(t *testing.T) {
+	f := newTestForecast(t, manager.ForecastConfig{})
+	_, err := f.Demand(context.Background(), manager.State{Now: day0})
+	require.NoError(t, err)
+	// A host that reports every rise of a long climb, and no pass comes.
+	for k := range 20000 {
+		f.Observe(day0.Add(time.Duration(k)*time.Millisecond*50), k+1, 0)
+	}
+	st := f.Status()
+	assert.Greater(t, st.Rises, 20000-4096-1, "rises waiting past the goal counted as missed")
+	assert.Less(t, st.Attainment, 0.01)
+}
