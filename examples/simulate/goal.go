@@ -64,7 +64,7 @@ func goalPolicy(name string) (policy, bool) {
 				fc.Season, fc.Slot = time.Hour, time.Hour
 			}
 			f, err := manager.NewForecast("host", fc)
-			settings := []string{fmt.Sprintf("manager.ForecastConfig.Goal: %s; BootTime: %v (the median launch to ready of the run)",
+			settings := []string{fmt.Sprintf("manager.ForecastConfig.Goal: %s; BootTime: %v (the run's median launch to ready, until the pool has learnt its own)",
 				sc.goal, fc.BootTime)}
 			if flat {
 				settings = append(settings, "manager.ForecastConfig.Season, Slot: 1h, 1h (default: 24h, 1h)")
