@@ -177,6 +177,34 @@ func (c *Client) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([
 	return insts, err
 }
 
+// AppendInstances is ListInstances appending to buf (see
+// awsctl.InstanceAppender): the same requests and throttling. It lists into
+// buf when the wrapped client can, so that a scaler's steady pass allocates
+// nothing per instance through the limits either.
+func (c *Client) AppendInstances(ctx context.Context, buf []awsctl.Instance, filter awsctl.ListFilter) ([]awsctl.Instance, error) {
+	if err := c.admit(DescribeInstances, draw{c.describe, 1}); err != nil {
+		return buf, err
+	}
+	var out []awsctl.Instance
+	var err error
+	if a, ok := c.cloud.(awsctl.InstanceAppender); ok {
+		out, err = a.AppendInstances(ctx, buf, filter)
+	} else {
+		var insts []awsctl.Instance
+		insts, err = c.cloud.ListInstances(ctx, filter)
+		out = append(buf, insts...)
+	}
+	for page := PageSize; page < len(out)-len(buf); page += PageSize {
+		if err := c.admit(DescribeInstances, draw{c.describe, 1}); err != nil {
+			return buf, err
+		}
+	}
+	if err != nil {
+		return buf, err
+	}
+	return out, nil
+}
+
 // Launch is a RunInstances request for one offering (its instances count
 // against the instance bucket) and a CreateFleet request for several.
 func (c *Client) Launch(ctx context.Context, req awsctl.LaunchRequest) ([]awsctl.Instance, error) {
@@ -284,6 +312,7 @@ func (c *Client) SpotNotices(ctx context.Context) ([]awsctl.SpotNotice, error) {
 
 var (
 	_ awsctl.CloudClient       = (*Client)(nil)
+	_ awsctl.InstanceAppender  = (*Client)(nil)
 	_ awsctl.SpotPriceSource   = (*Client)(nil)
 	_ awsctl.ReservationSource = (*Client)(nil)
 	_ awsctl.SpotNoticeSource  = (*Client)(nil)

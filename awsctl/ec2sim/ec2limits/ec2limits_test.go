@@ -93,6 +93,38 @@ func TestListingCostsAPagePerThousand(t *testing.T) {
 	assert.Equal(t, 3, c.Calls()[DescribeInstances])
 }
 
+func TestAppendInstancesIsListInstancesIntoABuffer(t *testing.T) {
+	sim, err := ec2sim.New(ec2sim.Config{Seed: 1})
+	require.NoError(t, err)
+	limits := Default()
+	limits.Describe = ratelimit.Limit{Burst: 6, PerSecond: 1}
+	c, err := New(sim, sim.Now, limits)
+	require.NoError(t, err)
+	ctx := context.Background()
+	req := launch(awsctl.Offering{InstanceType: "c5.large", Zone: "us-east-1a", Weight: 1})
+	req.Capacity = 2500
+	req.Tags = map[string]string{"owner": "me"}
+	_, err = sim.Launch(ctx, req)
+	require.NoError(t, err)
+	filter := awsctl.ListFilter{Tags: map[string]string{"owner": "me"}}
+
+	want, err := c.ListInstances(ctx, filter)
+	require.NoError(t, err)
+	first := awsctl.Instance{ID: "i-kept"}
+	buf := make([]awsctl.Instance, 1, 3000)
+	buf[0] = first
+	got, err := c.AppendInstances(ctx, buf, filter)
+	require.NoError(t, err)
+	assert.Equal(t, append([]awsctl.Instance{first}, want...), got)
+	assert.Same(t, &buf[0], &got[0], "listed into the caller's buffer")
+	assert.Equal(t, 6, c.Calls()[DescribeInstances], "three pages each")
+
+	got, err = c.AppendInstances(ctx, buf, filter)
+	assert.ErrorIs(t, err, awsctl.ErrThrottled, "the bucket is empty")
+	assert.Equal(t, buf, got, "a throttled listing returns the buffer as it was")
+	assert.Equal(t, map[string]int{DescribeInstances: 1}, c.Throttled())
+}
+
 func TestNewValidates(t *testing.T) {
 	sim, err := ec2sim.New(ec2sim.Config{})
 	require.NoError(t, err)
