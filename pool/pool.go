@@ -52,6 +52,8 @@ type Pool struct {
 	resLeft map[spotprice.ReservationKey]int
 	// ptrs is the buffer of a pass's servers, kept between passes.
 	ptrs []*server
+	// victimKeys is sortVictims' buffer, kept between passes.
+	victimKeys []victimKey
 	// listed is the memos of the latest listing's instances in its order,
 	// for the next pass to find them without a lookup by id (listedNext is
 	// its spare buffer); seenCount is how many memos that listing showed.

@@ -15,13 +15,21 @@ import (
 // then those EC2 recommends moving off, then (hourly billing) those with the
 // least of their paid hour left, then the most expensive per capacity unit,
 // then the newest.
+//
+// Each server's keys are read once, not per comparison. The order is total
+// (ids are unique), so sorting without stability gives the one order a
+// stable sort would.
 func (p *Pool) sortVictims(now time.Time, cands []*server, idle map[string]bool) {
 	if len(cands) < 2 {
 		return
 	}
-	price := make(map[*server]float64, len(cands))
+	keys := p.victimKeys[:0]
 	for _, s := range cands {
-		price[s] = p.hourly(now, s) / float64(s.weight)
+		k := victimKey{s: s, idle: idle[s.inst.ID], rebalance: s.rebalance, price: p.hourly(now, s) / float64(s.weight)}
+		if p.cfg.Billing == Hourly {
+			k.hourLeft = time.Hour - now.Sub(s.inst.LaunchTime)%time.Hour
+		}
+		keys = append(keys, k)
 	}
 	first := func(a, b bool) int {
 		if a == b {
@@ -32,20 +40,27 @@ func (p *Pool) sortVictims(now time.Time, cands []*server, idle map[string]bool)
 		}
 		return 1
 	}
-	hourLeft := func(s *server) time.Duration {
-		if p.cfg.Billing != Hourly {
-			return 0
-		}
-		return time.Hour - now.Sub(s.inst.LaunchTime)%time.Hour
-	}
-	slices.SortStableFunc(cands, func(a, b *server) int {
+	slices.SortFunc(keys, func(a, b victimKey) int {
 		return cmp.Or(
-			first(idle[a.inst.ID], idle[b.inst.ID]),
+			first(a.idle, b.idle),
 			first(a.rebalance, b.rebalance),
-			cmp.Compare(hourLeft(a), hourLeft(b)),
-			cmp.Compare(price[b], price[a]),
-			oldestFirst(b, a))
+			cmp.Compare(a.hourLeft, b.hourLeft),
+			cmp.Compare(b.price, a.price),
+			oldestFirst(b.s, a.s))
 	})
+	for i := range keys {
+		cands[i] = keys[i].s
+	}
+	clear(keys) // hold no server past the pass
+	p.victimKeys = keys[:0]
+}
+
+// victimKey is what sortVictims orders a server by.
+type victimKey struct {
+	s               *server
+	idle, rebalance bool
+	hourLeft        time.Duration
+	price           float64
 }
 
 // removable says whether winding s down now saves money, and by when the
