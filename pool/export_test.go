@@ -1,6 +1,9 @@
 package pool
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Plan and Commit let the package's external tests drive one pass by hand.
 func (p *Pool) Plan(ctx context.Context, snap Snapshot) *Plan { return p.plan(ctx, snap) }
@@ -28,4 +31,18 @@ func Transition(from, to string) bool {
 		}
 	}
 	return f != numStates && t != numStates && allowed(f, t)
+}
+
+// ExpectTags records a tag change the listing may not show yet, as commit
+// does for one that succeeded; Overlays counts the changes so recorded.
+func (p *Pool) ExpectTags(now time.Time, id string, set map[string]string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expectTags(now, id, Change{Set: set})
+}
+
+func (p *Pool) Overlays() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.overlay)
 }

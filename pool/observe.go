@@ -422,6 +422,7 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 	servers := p.ptrs[:0]
 	prev, listed, next := p.listed, p.listedNext[:0], 0
 	p.seenCount = 0
+	p.sweepOverlay(now)
 	running := p.hooks.snapshot()
 	// What each manager holds is counted as it is seen, and marked changed
 	// when a server joins, leaves or changes in its manager's eyes (see
@@ -671,6 +672,24 @@ func oldestFirst(a, b *server) int {
 func (p *Pool) seen(id string) bool {
 	m, ok := p.mem[id]
 	return ok && m.seen == p.pass
+}
+
+// sweepOverlay drops the overlays past LaunchGrace, which applyOverlay
+// would drop unused. It finds most of them first, but not those of instances
+// the listing no longer shows live (a server retired and terminated in one
+// pass): without a sweep those would pile up for as long as the pool runs,
+// and slow every lookup. A sweep runs once the overlays have doubled since
+// the latest, so its cost per overlay is constant.
+func (p *Pool) sweepOverlay(now time.Time) {
+	if len(p.overlay) < 2*p.overlayKept+64 {
+		return
+	}
+	for id, ov := range p.overlay {
+		if now.Sub(ov.at) > p.cfg.LaunchGrace {
+			delete(p.overlay, id)
+		}
+	}
+	p.overlayKept = len(p.overlay)
 }
 
 // applyOverlay shows inst with the tag changes the pool made that the

@@ -35,6 +35,9 @@ type Pool struct {
 	inflight    map[string]inflight
 	terminating map[string]time.Time
 	overlay     map[string]overlay
+	// overlayKept is how many overlays the latest sweep kept (see
+	// sweepOverlay).
+	overlayKept int
 	lastTarget  map[string]int
 	clamped     map[string]clampKey // managers whose target is clamped, as last reported
 	stuck       []*demandCall       // per manager: a Demand call past its timeout
@@ -180,7 +183,7 @@ func (p *Pool) reset() {
 	p.listed, p.held, p.linked = nil, nil, true
 	p.inflight = map[string]inflight{}
 	p.terminating = map[string]time.Time{}
-	p.overlay = map[string]overlay{}
+	p.overlay, p.overlayKept = map[string]overlay{}, 0
 	p.pass = 0 // the next pass is a first pass: adoption, ListingLag hold
 	p.holdUntil, p.holdSaid = time.Time{}, false
 	p.serverList.keep = 0
