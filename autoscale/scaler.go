@@ -445,9 +445,22 @@ func (s *Scaler) keepOwned(ctx context.Context, now time.Time, plans []*pool.Pla
 	if actions == 0 {
 		return // the usual steady pass: nothing to check
 	}
-	owned := make(map[string]bool, len(insts))
-	for _, inst := range insts {
-		owned[inst.ID] = inst.Tags[pool.TagOwner] == s.opts.Identity
+	// Only the instances acted on are looked up: a map of those, usually
+	// a few, not of the whole listing.
+	owned := make(map[string]bool, actions)
+	for _, pl := range plans {
+		for _, ch := range pl.Changes {
+			owned[ch.Instance.ID] = false
+		}
+		for _, id := range pl.Terminate {
+			owned[id] = false
+		}
+	}
+	for i := range insts {
+		inst := &insts[i]
+		if _, acted := owned[inst.ID]; acted {
+			owned[inst.ID] = inst.Tags[pool.TagOwner] == s.opts.Identity
+		}
 	}
 	for _, pl := range plans {
 		pl.Changes = slices.DeleteFunc(pl.Changes, func(ch pool.Change) bool {
