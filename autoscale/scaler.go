@@ -365,8 +365,19 @@ func (s *Scaler) groupByPool(ctx context.Context, now time.Time, insts []awsctl.
 		idx[i] = k
 	}
 	s.listed, s.listedNext, s.prevInsts = cur, prev[:0], insts
-	backing, sameBacking := s.instBuf[:0], s.sameBuf[len(insts):len(insts)]
 	byPool, samePool := make([][]awsctl.Instance, len(s.pools)), make([][]bool, len(s.pools))
+	for k, n := range counts {
+		if n == len(insts) && n > 0 {
+			// One pool holds the whole listing (the usual case): it is
+			// its own group, in its order, with nothing to copy.
+			for j := range byPool {
+				byPool[j], samePool[j] = insts[:0:0], same[:0:0]
+			}
+			byPool[k], samePool[k] = insts, same
+			return byPool, samePool
+		}
+	}
+	backing, sameBacking := s.instBuf[:0], s.sameBuf[len(insts):len(insts)]
 	for k, n := range counts {
 		byPool[k] = backing[len(backing) : len(backing) : len(backing)+n]
 		backing = backing[:len(backing)+n]
