@@ -201,6 +201,7 @@ func (p *Pool) expectTags(now time.Time, id string, ch Change) {
 	}
 	p.overlay[id] = ov
 	if m, ok := p.mem[id]; ok {
+		m.overlay = true
 		for _, k := range ch.Remove {
 			if k == TagWindDownStart {
 				// The wind-down is over: forget its progress.

@@ -96,6 +96,10 @@ type memo struct {
 	hookFailing  bool // the latest WindDown or Check hook failed
 	overdue      bool // past its wind-down deadline, still busy (reported once)
 	instListed   bool // srv.inst is what the latest listing that showed the instance showed
+	// overlay: Pool.overlay may hold a tag change of the instance (set
+	// when one is expected and on a new memo, cleared once none is), so
+	// that a listing looks up only those.
+	overlay bool
 	// Day-two: TagSpec and TagRefresh as read once (see readDayTwoTags),
 	// when an impaired check was first seen (EC2 did not say since when),
 	// and a replacement that waits reported once.
@@ -365,7 +369,7 @@ func (pl *Plan) markReady(id string) {
 func (p *Pool) memoOf(id string) *memo {
 	m, ok := p.mem[id]
 	if !ok {
-		m = &memo{}
+		m = &memo{overlay: true}
 		p.mem[id] = m
 	}
 	return m
@@ -553,9 +557,11 @@ func (p *Pool) observe(pl *Plan, snap Snapshot) []*server {
 		}
 		listed = append(listed, listedMemo{inst.ID, m})
 		overlaid := false
-		if len(p.overlay) > 0 {
-			if ov, ok := p.applyOverlay(now, *inst); ok {
-				inst, overlaid = &ov, true
+		if len(p.overlay) > 0 && m.overlay {
+			var ov awsctl.Instance
+			ov, overlaid, m.overlay = p.applyOverlay(now, inst)
+			if overlaid {
+				inst = &ov
 			}
 		}
 		add(inst, m, true, inOrder, inOrder && i < len(snap.Same) && snap.Same[i], overlaid)
@@ -694,15 +700,15 @@ func (p *Pool) sweepOverlay(now time.Time) {
 
 // applyOverlay shows inst with the tag changes the pool made that the
 // listing does not show yet (EC2 tags are eventually consistent), and
-// reports whether there were any.
-func (p *Pool) applyOverlay(now time.Time, inst awsctl.Instance) (awsctl.Instance, bool) {
+// reports whether there were any and whether any are still expected.
+func (p *Pool) applyOverlay(now time.Time, inst *awsctl.Instance) (awsctl.Instance, bool, bool) {
 	ov, ok := p.overlay[inst.ID]
 	if !ok {
-		return inst, false
+		return awsctl.Instance{}, false, false
 	}
 	if now.Sub(ov.at) > p.cfg.LaunchGrace {
 		delete(p.overlay, inst.ID)
-		return inst, false
+		return awsctl.Instance{}, false, false
 	}
 	var tags map[string]string
 	for k, v := range ov.tags {
@@ -720,14 +726,16 @@ func (p *Pool) applyOverlay(now time.Time, inst awsctl.Instance) (awsctl.Instanc
 			tags[k] = *v
 		}
 	}
-	if len(ov.tags) == 0 {
+	kept := len(ov.tags) > 0
+	if !kept {
 		delete(p.overlay, inst.ID)
 	}
 	if tags == nil {
-		return inst, false
+		return awsctl.Instance{}, false, kept
 	}
-	inst.Tags = tags
-	return inst, true
+	out := *inst
+	out.Tags = tags
+	return out, true, kept
 }
 
 // ownTagValues are the scaler's tags of one instance that decisions read.

@@ -15,6 +15,11 @@ import (
 // differ: a cache that goes stale is a bug that makes decisions on a world
 // that no longer exists. It runs only with selfCheck (race-detector builds).
 func (p *Pool) checkObserved(pl *Plan, snap Snapshot, servers []*server) {
+	for id := range p.overlay {
+		if m, ok := p.mem[id]; ok && !m.overlay {
+			panic(fmt.Sprintf("pool %s: a tag change of %s is expected but its memo says none", p.cfg.Name, id))
+		}
+	}
 	var few fewServers
 	for _, s := range servers {
 		if s.m.provFailed != nil {
