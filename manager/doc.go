@@ -13,6 +13,11 @@
 //   - Release names servers the manager wants gone and replaced (a worker
 //     that stopped answering, say): they are wound down for good and
 //     another is granted in their place.
+//   - Work, optionally, says how long the work behind parts of Target runs
+//     and how often it checkpoints, so the pool chooses a market per part:
+//     on-demand where the work interruptions would lose makes spot dearer
+//     (see package pool). A [Queue] fills it from [QueueConfig.Classes]
+//     and [Queue.ObserveClasses].
 //
 // The pool then reports what it did through [Manager.Notify]: a server was
 // granted, is winding down, was restored, revoked (with a reason: handed

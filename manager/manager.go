@@ -135,6 +135,13 @@ type Request struct {
 	// otherwise. The pool reports a clamp by the manager's own cap the way
 	// it reports its own: once when it starts biting, once when it stops.
 	Unclamped int
+	// Work describes, optionally, the work behind parts of Target, so that
+	// the pool can choose a market per part (job-aware market choice): a
+	// part whose expected cost on spot, counting the work interruptions
+	// would lose, is above the on-demand price is launched on demand. Units
+	// beyond what Work describes, and every unit when Work is empty, are
+	// bought as Market and the pool's strategy say.
+	Work []Work
 	// Release lists servers the manager wants gone and replaced (an
 	// unhealthy worker, say). Each is wound down for good (its WindDown
 	// notice says "released"), never put back to work, and no longer
@@ -142,6 +149,25 @@ type Request struct {
 	// another in its place while Target is unchanged. Ids the manager does
 	// not hold are ignored.
 	Release []string
+}
+
+// Work is part of a manager's target, with what an interruption would cost
+// the work that runs on it.
+type Work struct {
+	// Class names the kind of work in the pool's events, such as "long".
+	Class string
+	// Units is the capacity this work wants.
+	Units int
+	// Run is how long one piece of the work (a job) is expected to run.
+	Run time.Duration
+	// Checkpoint is how often a piece saves its progress, so that an
+	// interruption loses at most this much; zero means it restarts from
+	// scratch.
+	Checkpoint time.Duration
+	// Width is the capacity units one piece runs on at once (a job of
+	// several processes); an interruption of any of its servers interrupts
+	// it. Zero means 1.
+	Width int
 }
 
 // NoticeKind says what happened to a server.

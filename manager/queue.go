@@ -51,6 +51,12 @@ type QueueConfig struct {
 	// keeps the previous target. It is called from Demand, never twice at
 	// once by one pool, but concurrently with the host's own calls.
 	Signal func(ctx context.Context) (queued, running int, err error)
+	// Classes describe kinds of jobs by how long they run and how often
+	// they checkpoint, for job-aware market choice: the host reports jobs
+	// by class with [Queue.ObserveClasses], and each Request's Work says
+	// how much of the target each class wants. Default none. The slice is
+	// copied.
+	Classes []JobClass
 }
 
 // Queue is a manager whose demand follows a job queue: it wants
@@ -93,6 +99,9 @@ type Queue struct {
 
 	idle map[string]bool
 	wake func() // set once, before the first pass
+	// classUnits is, per class of cfg.Classes, the units the latest
+	// observation asked for; nil when it did not say.
+	classUnits []int
 }
 
 var (
@@ -134,7 +143,11 @@ func NewQueue(name string, cfg QueueConfig) (*Queue, error) {
 	if err := validateRequestParts("queue", name, cfg.Market, cfg.ZoneMinimums); err != nil {
 		return nil, err
 	}
+	if err := validateClasses(name, cfg.Classes); err != nil {
+		return nil, err
+	}
 	cfg.ZoneMinimums = maps.Clone(cfg.ZoneMinimums)
+	cfg.Classes = slices.Clone(cfg.Classes)
 	return &Queue{name: name, cfg: cfg, idle: map[string]bool{}}, nil
 }
 
@@ -143,18 +156,20 @@ func (q *Queue) Name() string { return q.name }
 
 // Observe reports the queue as it was at now: jobs waiting and jobs
 // running. Negative counts count as 0. now should come from the same clock
-// as the scaler's pass time.
+// as the scaler's pass time. It says nothing of the jobs' classes: the
+// Work of later requests is empty until [Queue.ObserveClasses] reports
+// them again.
 func (q *Queue) Observe(now time.Time, queued, running int) {
 	raw := q.unitsFor(queued, running)
 	d := q.clamp(raw)
-	if wake := q.observe(now, d, raw); wake != nil {
+	if wake := q.observe(now, d, raw, nil); wake != nil {
 		wake() // after the unlock: the wake must not wait on q.mu
 	}
 }
 
 // observe records an observation and returns the wake-up to call when it
 // asks for more than the target.
-func (q *Queue) observe(now time.Time, d, raw int) func() {
+func (q *Queue) observe(now time.Time, d, raw int, classUnits []int) func() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.observed && now.Before(q.lastAt) {
@@ -166,6 +181,7 @@ func (q *Queue) observe(now time.Time, d, raw int) func() {
 	}
 	rise := q.hasTarget && d > q.target
 	q.observed, q.lastAt, q.desired, q.raw = true, now, d, raw
+	q.classUnits = classUnits
 	q.hist = append(q.hist, demandAt{now, d})
 	q.windowMax(now) // forgets what is older than the window, so a host that observes between rare passes keeps a bounded history
 	if rise {
@@ -213,7 +229,7 @@ func (q *Queue) Demand(ctx context.Context, s State) (Request, error) {
 			return Request{}, fmt.Errorf("manager: queue %q: signal: %w", q.name, err)
 		}
 		raw := q.unitsFor(queued, running)
-		q.observe(s.Now, q.clamp(raw), raw) // no wake-up: this is the pass
+		q.observe(s.Now, q.clamp(raw), raw, nil) // no wake-up: this is the pass
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -240,6 +256,7 @@ func (q *Queue) Demand(ctx context.Context, s State) (Request, error) {
 		ZoneMinimums: maps.Clone(q.cfg.ZoneMinimums),
 		Market:       q.cfg.Market,
 		Idle:         q.heldIdle(s.Servers),
+		Work:         q.work(),
 	}
 	if q.cfg.Max > 0 && q.observed && q.raw > q.cfg.Max && q.target == q.cfg.Max {
 		req.Unclamped = q.raw
