@@ -86,7 +86,11 @@ func (p *Pool) balance(ps *pass) {
 		case manager.OnDemandOnly:
 			n.od += left
 		default:
-			n.any += left
+			// Work that spot would cost more than on-demand, counting what
+			// interruptions lose: on-demand, beyond what the manager holds.
+			od := min(left, max(0, w.odWork-w.heldOD))
+			n.od += od
+			n.any += left - od
 		}
 	}
 	n.any += max(0, ps.minimum-sumTarget)

@@ -48,6 +48,10 @@ const (
 	// EventWindDownTimedOut: a wind-down passed its deadline and the
 	// server is terminated though its role never reported it wound down.
 	EventWindDownTimedOut
+	// EventWorkMarket: the market chosen for a class of a manager's work
+	// (manager.Request.Work) changed; Market is the one chosen, Capacity
+	// the class's units, Reason and Inputs the figures that decided.
+	EventWorkMarket
 )
 
 var eventNames = map[EventKind]string{
@@ -77,6 +81,7 @@ var eventNames = map[EventKind]string{
 	EventHandOver:         "hand-over",
 	EventLaunchCapped:     "launch-capped",
 	EventWindDownTimedOut: "wind-down-timed-out",
+	EventWorkMarket:       "work-market",
 }
 
 func (k EventKind) String() string {
@@ -119,6 +124,12 @@ type Event struct {
 	//	wind-down        deadline, age (time since launch), when it starts
 	//	terminate        age
 	//	interrupted      deadline (EC2 reclaims the server then)
+	//	work-market      class, run, checkpoint, width (the work),
+	//	                 spot (the best spot offering's price per unit-hour),
+	//	                 interruption (the expected cost interruptions add
+	//	                 to it per unit-hour of work), rate (that offering's
+	//	                 interruptions per hour), on_demand (the cheapest
+	//	                 on-demand price per unit-hour)
 	//
 	// Other kinds carry none.
 	Inputs []slog.Attr

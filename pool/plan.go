@@ -101,6 +101,10 @@ type want struct {
 	// extraSpot is capacity added to target by MinimumSpot, to be spot.
 	extraSpot int
 	release   map[string]bool
+	// odWork is the capacity the manager's Work puts on on-demand this
+	// pass, and heldOD the on-demand capacity it holds working (both 0
+	// unless it describes its work; see workMarkets).
+	odWork, heldOD int
 	// clamp is what clamped the target this pass, if anything.
 	clamp    clampKey
 	clampWhy string
@@ -236,6 +240,7 @@ func (p *Pool) decide(ps *pass) {
 	p.replaceUnhealthy(ps)
 	p.replaceImpaired(ps)
 	p.markRefresh(ps)
+	p.workMarkets(ps)
 	// Demand: managers' own wind-downs back, excess taken, free servers
 	// granted, then launches or spare capacity wound down.
 	p.restoreOwn(ps)

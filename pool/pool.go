@@ -50,7 +50,10 @@ type Pool struct {
 	// predecessor's recent launches (see Config.ListingLag).
 	holdUntil time.Time
 	holdSaid  bool
-	bugs      []string
+	// workMarket is the market last reported per manager and work class
+	// (see workMarkets): a change is an event, a repeat is not.
+	workMarket map[string]awsctl.Market
+	bugs       []string
 	// resLeft is this pass's unused reservations by scope.
 	resLeft map[spotprice.ReservationKey]int
 	// ptrs is the buffer of a pass's servers, kept between passes.

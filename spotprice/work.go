@@ -115,3 +115,31 @@ func SpotWorkCost(w Work, spotPrice, waitPrice, ratePerHour float64) WorkCost {
 	c.Interruption = c.Spot - spotPrice
 	return c
 }
+
+// InterruptionRater is implemented by a [Prices] that knows interruption
+// rates better than the monthly Advisor buckets behind Prices.Risk: from
+// the host's own record of interruptions per spot pool, say, or to model
+// a pool under capacity pressure, whose hourly rate a monthly probability
+// cannot express (any rate above about 0.05 an hour rounds to a monthly
+// probability of 1).
+type InterruptionRater interface {
+	// InterruptionRate returns the rate per hour at which a spot instance
+	// of instanceType in zone is interrupted, as of now.
+	InterruptionRate(instanceType, zone string, now time.Time) (float64, bool)
+}
+
+// InterruptionRate returns the hourly interruption rate of a spot instance
+// of instanceType in zone: from p's InterruptionRate if p implements
+// [InterruptionRater] and knows it, else [HourlyRate] of p.Risk, else that
+// of the riskiest bucket, as [Policy.Rank] counts a type without a bucket.
+func InterruptionRate(p Prices, instanceType, zone string, now time.Time) float64 {
+	if r, ok := p.(InterruptionRater); ok {
+		if rate, ok := r.InterruptionRate(instanceType, zone, now); ok && rate >= 0 {
+			return rate
+		}
+	}
+	if risk, ok := p.Risk(instanceType); ok {
+		return HourlyRate(risk)
+	}
+	return HourlyRate(BucketOver20.MonthlyInterruptionProbability())
+}

@@ -1,0 +1,126 @@
+package pool
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/manager"
+	"github.com/ec2autoscale/ec2autoscale/spotprice"
+)
+
+// spotNotice is how long before reclaiming a spot instance EC2 warns.
+const spotNotice = 2 * time.Minute
+
+// workMarkets chooses a market for each part of a manager's work
+// (manager.Request.Work), for managers that accept either market in a pool
+// that buys spot: a part goes on-demand when its expected cost on the best
+// spot offering, counting the work interruptions lose and the wait for a
+// replacement (spotprice.SpotWorkCost), is above the cheapest on-demand
+// offering per capacity unit; otherwise it is bought as the rest of the
+// target is. It sets each such manager's odWork (the units to hold on
+// demand) and heldOD (the on-demand units it holds working).
+//
+// The choice reads only the request, the prices and the markets of the
+// servers the manager holds, so a restarted scaler chooses alike: nothing
+// of it is kept but the last choice reported, for events.
+func (p *Pool) workMarkets(ps *pass) {
+	if p.cfg.Prices == nil || p.cfg.Market == OnDemand {
+		return
+	}
+	var choices []spotprice.Choice
+	ranked := false
+	for _, w := range ps.wants {
+		w.odWork, w.heldOD = 0, 0
+		if len(w.req.Work) == 0 || w.req.Market != manager.AnyMarket {
+			continue
+		}
+		if !ranked {
+			choices, ranked = p.rank(ps, true, true), true
+		}
+		od := math.Inf(1)
+		for _, c := range choices {
+			if !c.Rejected && !c.Reserved && c.Market == awsctl.MarketOnDemand {
+				od = min(od, c.CostPerUnit)
+			}
+		}
+		if math.IsInf(od, 1) {
+			continue // no on-demand to choose
+		}
+		for _, wk := range w.req.Work {
+			if wk.Units <= 0 || wk.Run <= 0 {
+				continue
+			}
+			best, bestCost, bestRate := math.Inf(1), spotprice.WorkCost{}, 0.0
+			var bestChoice spotprice.Choice
+			for _, c := range choices {
+				if c.Rejected || c.Market != awsctl.MarketSpot {
+					continue
+				}
+				weight := c.Offering.Weight
+				// A replacement is launched at the notice, two minutes
+				// before EC2 reclaims the server ("Spot Instance
+				// interruption notices", Amazon EC2 User Guide): the work
+				// waits for the rest of its boot.
+				boot, _ := p.swapOverlap(offeringKey{c.Offering.InstanceType, c.Offering.Zone, awsctl.MarketSpot})
+				piece := spotprice.Work{Run: wk.Run, Checkpoint: wk.Checkpoint,
+					Instances: (max(1, wk.Width) + weight - 1) / weight, Wait: max(0, boot-spotNotice)}
+				rate := spotprice.InterruptionRate(p.cfg.Prices, c.Offering.InstanceType, c.Offering.Zone, ps.now)
+				wc := spotprice.SpotWorkCost(piece, c.PricePerHour, od*float64(weight), rate)
+				if perUnit := wc.Spot / float64(weight); perUnit < best {
+					best, bestCost, bestRate, bestChoice = perUnit, wc, rate, c
+				}
+			}
+			if math.IsInf(best, 1) {
+				continue // no spot to choose: the pool buys on demand anyway
+			}
+			mk := awsctl.MarketSpot
+			if best > od {
+				mk = awsctl.MarketOnDemand
+				w.odWork += wk.Units
+			}
+			p.reportWorkMarket(ps, w, wk, mk, bestChoice, bestCost, bestRate, od)
+		}
+		if w.odWork == 0 {
+			continue
+		}
+		for _, s := range ps.servers {
+			if s.state == granted && s.mgr == w.name && s.inst.Market == awsctl.MarketOnDemand && !s.replaced() {
+				w.heldOD += s.weight
+			}
+		}
+	}
+}
+
+// reportWorkMarket reports the market chosen for a class of w's work when
+// it differs from the last one reported.
+func (p *Pool) reportWorkMarket(ps *pass, w *want, wk manager.Work, mk awsctl.Market, c spotprice.Choice, wc spotprice.WorkCost, rate, od float64) {
+	key := w.name + "\x00" + wk.Class
+	if p.workMarket[key] == mk {
+		return
+	}
+	if p.workMarket == nil {
+		p.workMarket = map[string]awsctl.Market{}
+	}
+	p.workMarket[key] = mk
+	weight := float64(c.Offering.Weight)
+	spot, intr := c.PricePerHour/weight, wc.Interruption/weight
+	ck := "no checkpoints"
+	if wk.Checkpoint > 0 {
+		ck = "checkpoints every " + wk.Checkpoint.String()
+	}
+	cmpText := "<="
+	if mk == awsctl.MarketOnDemand {
+		cmpText = ">"
+	}
+	p.event(ps.pl, Event{Kind: EventWorkMarket, Manager: w.name, Market: mk, Capacity: wk.Units,
+		InstanceType: c.Offering.InstanceType, Zone: c.Offering.Zone,
+		Reason: fmt.Sprintf("%s work (%v, %s): spot $%.4f + interruptions $%.4f %s on-demand $%.4f per unit-hour",
+			wk.Class, wk.Run, ck, spot, intr, cmpText, od),
+		Inputs: []slog.Attr{slog.String("class", wk.Class), slog.Duration("run", wk.Run),
+			slog.Duration("checkpoint", wk.Checkpoint), slog.Int("width", max(1, wk.Width)),
+			slog.Float64("spot", spot), slog.Float64("interruption", intr), slog.Float64("rate", rate),
+			slog.Float64("on_demand", od)}})
+}
