@@ -87,10 +87,13 @@ func (p *Pool) balance(ps *pass) {
 			n.od += left
 		default:
 			// Work that spot would cost more than on-demand, counting what
-			// interruptions lose: on-demand, beyond what the manager holds.
-			od := min(left, max(0, w.odWork-w.heldOD))
+			// interruptions lose: on-demand, beyond what the manager holds,
+			// even above its target: takeExcess then gives back spare spot
+			// servers instead (an exchange, for work the spot servers it
+			// holds should not run).
+			od := max(0, w.odWork-w.heldOD)
 			n.od += od
-			n.any += left - od
+			n.any += left - min(left, od)
 		}
 	}
 	n.any += max(0, ps.minimum-sumTarget)

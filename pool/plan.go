@@ -431,7 +431,8 @@ func (p *Pool) grant(ps *pass) {
 			return cmp.Compare(ps.held(a)*max(b.target, 1), ps.held(b)*max(a.target, 1))
 		})
 		for _, w := range order {
-			if ps.need(w) == 0 {
+			shortOD := w.heldOD < w.odWork // see workMarkets
+			if ps.need(w) == 0 && !shortOD {
 				continue
 			}
 			best, bestScore := -1, -1
@@ -442,7 +443,7 @@ func (p *Pool) grant(ps *pass) {
 				score := 0
 				if ps.zoneDeficit(w, s.inst.Zone) > 0 {
 					score = 2
-				} else if ps.held(w) < w.target {
+				} else if ps.held(w) < w.target || shortOD && s.inst.Market == awsctl.MarketOnDemand {
 					score = 1
 				}
 				if score > bestScore {
@@ -454,6 +455,9 @@ func (p *Pool) grant(ps *pass) {
 			}
 			s := freeServers[best]
 			freeServers = slices.Delete(freeServers, best, best+1)
+			if shortOD && s.inst.Market == awsctl.MarketOnDemand {
+				w.heldOD += s.weight
+			}
 			p.grantTo(ps, s, w, "")
 			progress = true
 			break // re-sort: the least served manager goes next

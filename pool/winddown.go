@@ -203,6 +203,10 @@ func (p *Pool) takeExcess(ps *pass) {
 			if m := w.req.ZoneMinimums[s.inst.Zone]; m > 0 && ps.l.zoneHeld[mgrZone{w.index, s.inst.Zone}]-s.weight < min(m, w.target) {
 				continue
 			}
+			od := s.inst.Market == awsctl.MarketOnDemand && w.odWork > 0
+			if od && w.heldOD-s.weight < w.odWork {
+				continue // runs work that costs less on demand (workMarkets)
+			}
 			deadline, ok := p.removable(ps.now, s)
 			if !ok {
 				if wanted < s.weight {
@@ -214,6 +218,9 @@ func (p *Pool) takeExcess(ps *pass) {
 			reason := fmt.Sprintf("manager holds %d, wants %d", ps.held(w), w.target)
 			p.windDown(ps, s, w, deadline, reason, manager.WindDown, nil)
 			excess -= s.weight
+			if od {
+				w.heldOD -= s.weight
+			}
 		}
 	}
 }
