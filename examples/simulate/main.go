@@ -125,6 +125,8 @@ type config struct {
 	requeue           bool
 	goalWait          time.Duration
 	goalQuantile      float64
+	runEstimate       string
+	interruptionRate  float64
 	csvPath           string
 	svgDir            string
 	parallel          int
@@ -203,7 +205,7 @@ func main() {
 	flag.Float64Var(&cfg.bootSigma, "boot-sigma", cfg.bootSigma, "spread of both boot phases (sigma of the log)")
 	typeDelays := flag.String("type-delays", "", "per-type medians of the two phases, type=pending/ready,... (e.g. r5.large=12s/40s)")
 	flag.Uint64Var(&cfg.seed, "seed", cfg.seed, "seed of demand, boot times, interruptions and outages")
-	flag.StringVar(&cfg.policies, "policies", cfg.policies, "policies to run, comma-separated: recommended, on-demand, spot-only, 2016-rules; with -goal also forecast, forecast-flat, buffer-N")
+	flag.StringVar(&cfg.policies, "policies", cfg.policies, "policies to run, comma-separated: recommended, on-demand, spot-only, 2016-rules, job-aware (not in all); with -goal also forecast, forecast-flat, buffer-N")
 	flag.Float64Var(&cfg.interruptionShare, "interruption-share", cfg.interruptionShare, "share of a spot pool's running instances one interruption event takes (0: each instance on its own)")
 	flag.Float64Var(&cfg.outagesPerDay, "outages", 0, "spot capacity outages per day (0: none)")
 	flag.DurationVar(&cfg.outageFor, "outage-length", cfg.outageFor, "length of each spot capacity outage")
@@ -212,6 +214,8 @@ func main() {
 	flag.BoolVar(&cfg.requeue, "requeue", cfg.requeue, "run a job cut short again from the start (job demand)")
 	flag.DurationVar(&cfg.goalWait, "goal", 0, "wait-time goal: report the share of rises served within this, and size the forecast policy to it (0: no goal)")
 	flag.Float64Var(&cfg.goalQuantile, "goal-quantile", cfg.goalQuantile, "share of rises the -goal is for")
+	flag.StringVar(&cfg.runEstimate, "run-estimate", "exact", "what the job-aware host knows of a job's run time: exact (the recorded one) or lognormal:SIGMA")
+	flag.Float64Var(&cfg.interruptionRate, "interruption-rate", 0, "stress: every spot instance is interrupted at this rate per hour, and the pool is told so, instead of the Advisor buckets (0: the buckets)")
 	flag.StringVar(&cfg.csvPath, "csv", "", "also write the report as CSV to this file")
 	flag.StringVar(&cfg.svgDir, "svg", "", "also write the run's plot as SVG into this directory")
 	flag.IntVar(&cfg.parallel, "parallel", cfg.parallel, "policies simulated at once")
@@ -330,6 +334,11 @@ func simulateAll(ctx context.Context, cfg config) (*report, error) {
 		return nil, errors.New("-goal must not be negative, -goal-quantile must lie strictly between 0 and 1")
 	case !(cfg.interruptionShare >= 0 && cfg.interruptionShare <= 1) || !(cfg.outageReclaim >= 0 && cfg.outageReclaim <= 1):
 		return nil, errors.New("-interruption-share and -outage-reclaim must lie in [0, 1]")
+	case !(cfg.interruptionRate >= 0 && cfg.interruptionRate <= maxStressRate):
+		return nil, fmt.Errorf("-interruption-rate must lie in [0, %v]", maxStressRate)
+	}
+	if _, err := parseRunEstimate(cfg.runEstimate); err != nil {
+		return nil, err
 	}
 	policies, err := choosePolicies(cfg.policies)
 	if err != nil {

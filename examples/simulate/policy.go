@@ -23,6 +23,8 @@ type policy struct {
 	// host, if set, builds the host's manager in place of a plain Queue,
 	// and lists its settings (goal.go).
 	host func(sc *scenario, qc manager.QueueConfig) (Queue, []string, error)
+	// jobAware: the host reports its jobs by class (jobaware.go).
+	jobAware bool
 }
 
 // recommendedSpotShare caps any one spot (type, zone) at a quarter of the
@@ -67,6 +69,22 @@ var allPolicies = []policy{
 	},
 }
 
+// jobAwarePolicy is the recommended policy with a host that says how long
+// its jobs run (jobaware.go). It runs only when named: with demand that is
+// not a job log it is the recommended policy.
+var jobAwarePolicy = policy{
+	name: "job-aware",
+	about: fmt.Sprintf("recommended, and the host tells its Queue each job's class (estimated run time, width): "+
+		"classes whose expected cost on spot, counting the work interruptions lose, is above on-demand go on-demand; "+
+		"at most %.0f%% of the pool in one spot offering; interruption notices acted on", 100*recommendedSpotShare),
+	configure: func(c *pool.Config) {
+		c.Market = pool.Spot
+		c.MaxSpotShare = recommendedSpotShare
+	},
+	notices:  true,
+	jobAware: true,
+}
+
 // choosePolicies returns the policies named in a comma-separated list, or
 // every policy for "all".
 func choosePolicies(list string) ([]policy, error) {
@@ -81,7 +99,7 @@ func choosePolicies(list string) ([]policy, error) {
 			continue
 		}
 		found := false
-		for _, p := range allPolicies {
+		for _, p := range append(allPolicies[:len(allPolicies):len(allPolicies)], jobAwarePolicy) {
 			if p.name == name {
 				out, found = append(out, p), true
 			}
@@ -91,6 +109,7 @@ func choosePolicies(list string) ([]policy, error) {
 			for _, p := range allPolicies {
 				names = append(names, p.name)
 			}
+			names = append(names, jobAwarePolicy.name)
 			return nil, fmt.Errorf("-policies: unknown policy %q (have %s, forecast, buffer-N)", name, strings.Join(names, ", "))
 		}
 	}

@@ -123,12 +123,17 @@ func (rep *report) writeTable(out io.Writer) {
 			len(sc.outages), 100*sc.outageReclaim)
 	}
 	fmt.Fprintln(out)
+	if sc.interruptionRate > 0 {
+		fmt.Fprintf(out, "STRESS   every spot instance is interrupted at %g an hour (-interruption-rate), not at its Advisor bucket's rate, and the pool is told so\n",
+			sc.interruptionRate)
+	}
 	if sc.trace.Jobs != nil {
 		if sc.requeue {
 			fmt.Fprintln(out, "jobs     a job cut short is run again from the start")
 		} else {
 			fmt.Fprintln(out, "jobs     a job cut short carries on as recorded (-requeue=false)")
 		}
+		fmt.Fprintln(out, "         the job-aware host's run-time estimate:", sc.runEstimate)
 	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)

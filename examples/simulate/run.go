@@ -45,7 +45,9 @@ type scenario struct {
 	outageReclaim        float64
 	requeue              bool
 	goal                 goal
-	max                  int // the pool's Max
+	runEstimate          runEstimate
+	interruptionRate     float64 // stress: per hour, for every spot type (0: the Advisor buckets)
+	max                  int     // the pool's Max
 	// Figures that do not depend on the policy.
 	demanded    float64 // unit-seconds of the trace (no work run again)
 	bootLimited float64 // unit-seconds no reactive policy can serve
@@ -175,8 +177,10 @@ func newScenario(pt *priceTrace, types []instanceType, trace *demand.Trace, cfg 
 		outageReclaim:     cfg.outageReclaim,
 		requeue:           cfg.requeue,
 		goal:              goal{quantile: cfg.goalQuantile, wait: cfg.goalWait},
+		interruptionRate:  cfg.interruptionRate,
 		progress:          cfg.progress,
 	}
+	sc.runEstimate, _ = parseRunEstimate(cfg.runEstimate) // checked by simulateAll
 	if sc.length < tm.interval {
 		return nil, fmt.Errorf("nothing to simulate: the prices cover %v from their start and the demand %v",
 			pt.end.Sub(pt.start).Round(time.Minute), trace.Length)
@@ -282,6 +286,8 @@ type events struct {
 	ended        map[string]time.Time // by the scaler or EC2
 	provisioned  map[string]bool      // Provision results read by the current pass
 	alarms       map[string]int       // alarms raised, by kind
+	// workMarket hears the pool's market choices by work class.
+	workMarket func(class string, mk awsctl.Market)
 }
 
 func (e *events) Observe(ev autoscale.Event) {
@@ -302,6 +308,10 @@ func (e *events) Observe(ev autoscale.Event) {
 		// The reason starts with the alarm's kind: "flapping: ...".
 		kind, _, _ := strings.Cut(ev.Reason, ":")
 		e.alarms[kind]++
+	case pool.EventWorkMarket:
+		if e.workMarket != nil && len(ev.Inputs) > 0 && ev.Inputs[0].Key == "class" {
+			e.workMarket(ev.Inputs[0].Value.String(), ev.Market)
+		}
 	}
 }
 
@@ -400,6 +410,9 @@ func (sc *scenario) build(p policy) (*world, error) {
 		if r, ok := spotprice.Risk(region, t.name); ok {
 			rates[t.name] = r
 		}
+		if sc.interruptionRate > 0 {
+			rates[t.name] = spotprice.MonthlyProbability(sc.interruptionRate)
+		}
 		types = append(types, pool.InstanceType{Name: t.name, Weight: t.weight})
 	}
 	sim, err := ec2sim.New(ec2sim.Config{
@@ -439,7 +452,15 @@ func (sc *scenario) build(p policy) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
+	var prices spotprice.Prices = book
+	if sc.interruptionRate > 0 {
+		prices = ratedBook{book, sc.interruptionRate}
+	}
 	qc := manager.QueueConfig{Market: p.market, ScaleDownDelay: sc.scaleDownDelay}
+	jobAware := p.jobAware && sc.trace.Jobs != nil
+	if jobAware {
+		qc.Classes = jobClasses()
+	}
 	work, err := newWorkload("host", qc, sc.trace, sc.start, sc.requeue)
 	if err != nil {
 		return nil, err
@@ -450,6 +471,9 @@ func (sc *scenario) build(p policy) (*world, error) {
 			return nil, err
 		}
 	}
+	if jobAware {
+		work.useClasses(qc.Classes, sc.runEstimate.classes(sc.trace.Jobs, sc.seed))
+	}
 	worker := newProvisioner(sim, awsctl.LaunchSpec{ImageID: "ami-0123456789abcdef0"})
 	worker.sleep = sc.clock != nil
 	base := pool.Config{
@@ -459,11 +483,12 @@ func (sc *scenario) build(p policy) (*world, error) {
 		Types:    types,
 		Zones:    sc.prices.zones,
 		Max:      sc.max,
-		Prices:   book,
+		Prices:   prices,
 	}
 	cfg := base
 	p.configure(&cfg)
-	counted := &events{terminated: map[string]time.Time{}, ended: map[string]time.Time{}, provisioned: map[string]bool{}, alarms: map[string]int{}}
+	counted := &events{terminated: map[string]time.Time{}, ended: map[string]time.Time{}, provisioned: map[string]bool{}, alarms: map[string]int{},
+		workMarket: work.setClassMarket}
 	opts := autoscale.Options{
 		Identity:     "simulate-" + p.name,
 		Clock:        sim.Now,
@@ -475,11 +500,17 @@ func (sc *scenario) build(p policy) (*world, error) {
 	if p.notices {
 		opts.SpotNotices = cloud
 	}
-	settings, err := settingsOf(base, cfg, opts, qc)
+	plainQC := qc
+	plainQC.Classes = nil
+	settings, err := settingsOf(base, cfg, opts, plainQC)
 	if err != nil {
 		return nil, err
 	}
 	settings = append(settings, hostSettings...)
+	if jobAware {
+		settings = append(settings, fmt.Sprintf("manager.QueueConfig.Classes: %d job classes by estimated run time and width, no checkpoints (default: none)",
+			len(qc.Classes)))
+	}
 	scaler, err := autoscale.New(cloud, []pool.Config{cfg}, opts)
 	if err != nil {
 		return nil, err

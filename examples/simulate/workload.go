@@ -56,6 +56,12 @@ type workload struct {
 	jobsCut          int     // jobs cut short by an interruption
 	jobsMoved        int     // jobs on servers a scale-down let go, carried on elsewhere
 	workLost         float64 // unit-seconds of work the jobs cut short had done
+
+	// Job classes, for the job-aware policy (jobaware.go); nil otherwise.
+	classes     []manager.JobClass
+	jobClass    []int                    // by job
+	classUnits  []int                    // units of running jobs by class
+	classMarket map[string]awsctl.Market // the pool's choice by class
 }
 
 // granted is a server working for the workload.
@@ -254,9 +260,17 @@ func (w *workload) advance(now time.Duration) (before, after int) {
 		w.advanceJobs(now)
 	}
 	after = w.level
+	var counts map[string]manager.JobCount
+	if w.classes != nil {
+		counts = w.classCounts()
+	}
 	w.mu.Unlock()
 	// Outside the lock: the Queue may call its wake-up, which takes it.
-	w.Queue.Observe(w.start.Add(now), after, 0)
+	if q, ok := w.Queue.(*manager.Queue); ok && counts != nil {
+		q.ObserveClasses(w.start.Add(now), counts)
+	} else {
+		w.Queue.Observe(w.start.Add(now), after, 0)
+	}
 	return before, after
 }
 
@@ -266,6 +280,7 @@ func (w *workload) advanceJobs(now time.Duration) {
 		js := &w.jobs[j]
 		js.running = false
 		w.level -= js.job.Procs
+		w.jobEnded(j)
 		for _, id := range js.servers {
 			if g, ok := w.servers[id]; ok {
 				if i := slices.Index(g.jobs, j); i >= 0 {
@@ -286,6 +301,7 @@ func (w *workload) advanceJobs(now time.Duration) {
 		}
 		js.running = true
 		w.level += js.job.Procs
+		w.jobStarted(w.nextJob)
 		heap.Push(&w.ending, w.nextJob)
 		for range js.job.Procs {
 			w.unplaced = append(w.unplaced, w.nextJob)
@@ -302,7 +318,8 @@ func (w *workload) place() {
 		if !w.jobs[j].running {
 			continue // ended while waiting
 		}
-		id, ok := w.takeFree()
+		mk, only := w.marketFor(j)
+		id, ok := w.takeFree(mk, only)
 		if !ok {
 			kept = append(kept, j)
 			continue
@@ -314,26 +331,34 @@ func (w *workload) place() {
 	w.unplaced = kept
 }
 
-// takeFree takes a free unit, on a server already running jobs if there is
+// takeFree takes a free unit: of market pref first, if given (only of
+// that market if only); then on a server already running jobs if there is
 // one (so that idle servers stay idle for a scale-down to take), else the
 // unit freed last. Entries of servers gone or full are dropped as met.
-func (w *workload) takeFree() (string, bool) {
-	best := -1
+func (w *workload) takeFree(pref awsctl.Market, only bool) (string, bool) {
+	best, bestScore := -1, -1
 	kept := w.free[:0]
 	for _, id := range w.free {
 		if g, ok := w.servers[id]; ok && len(g.jobs) < g.weight {
 			kept = append(kept, id)
+			if only && g.market != pref {
+				continue
+			}
+			score := 0
+			if pref != "" && g.market == pref {
+				score = 2
+			}
 			if len(g.jobs) > 0 {
-				best = len(kept) - 1
+				score++
+			}
+			if score >= bestScore {
+				best, bestScore = len(kept)-1, score
 			}
 		}
 	}
 	w.free = kept
-	if len(kept) == 0 {
-		return "", false
-	}
 	if best < 0 {
-		best = len(kept) - 1
+		return "", false
 	}
 	id := kept[best]
 	w.free = slices.Delete(kept, best, best+1)
