@@ -133,24 +133,30 @@
 // # Job-aware markets
 //
 // A manager that accepts either market may describe the work behind parts
-// of its target (manager.Request.Work: units, expected run time,
-// checkpoint interval, width). In a pool that buys spot, each part is
-// priced on the best spot offering with spotprice.SpotWorkCost (the spot
-// price plus the expected cost of the work interruptions lose, at the
-// offering's interruption rate, and of the wait for a replacement: the
-// offering's boot time, as swaps take it, less the two minutes' notice,
-// priced at on-demand) and compared with the
-// cheapest on-demand price per unit: parts dearer on spot are launched on
-// demand, the rest as the pool's strategy says. On-demand servers that run
-// such work are not swapped for spot while the work lasts. The choice is
-// per pass, from the request, the prices and the markets of the servers
-// the manager holds, so a restarted scaler makes it alike; a change of
-// choice is an EventWorkMarket with its figures. What it does not do: move
-// work already on spot to on-demand (only new capacity is chosen), or
-// tell the host which server should run which job (the host places long
-// jobs on on-demand servers; Notice.Server.Market says which are). With
-// the Advisor buckets' rates, interruptions add under 1% to work shorter
-// than a day, so spot wins unless the Prices give a higher rate
+// of its target (manager.Request.Work: units, expected run time, checkpoint
+// interval, width). In a pool that buys spot, each part is priced on the
+// best spot offering with spotprice.SpotWorkCost (the spot price plus the
+// expected cost of the work interruptions lose, at the offering's
+// interruption rate, and of the wait for a replacement: the offering's boot
+// time, as swaps take it, less the two minutes' notice, priced at
+// on-demand) and compared with the cheapest on-demand price per unit: the
+// manager is to hold that much on-demand capacity, the rest as the pool's
+// strategy says. On-demand capacity it lacks for such work is launched, and
+// granted, even when it already holds its target: the spare servers it then
+// holds above target (idle spot ones first, as it lists them in
+// Request.Idle) are wound down, so spot capacity kept through a scale-down
+// delay is exchanged rather than given the work. On-demand servers it needs
+// for the work are neither swapped for spot nor taken back while the work
+// lasts. The choice is per pass, from the request, the prices and the
+// markets of the servers the manager holds, so a restarted scaler makes it
+// alike; a change of choice is an EventWorkMarket with its figures. What it
+// does not do: move work already running on spot, or tell the host which
+// server runs which job (the host places the work on on-demand servers,
+// Notice.Server.Market says which are, and the event says which classes go
+// there). When the work ends, the on-demand servers are swapped for spot
+// like any other, and may be launched again for the next long job. With the
+// Advisor buckets' rates, interruptions add under 1% to work shorter than a
+// day, so spot wins unless the Prices give a higher rate
 // (spotprice.InterruptionRater); see package spotprice for the model and
 // where it fails.
 //

@@ -16,6 +16,13 @@
 //   - spot-only: spot only, no fallback;
 //   - 2016-rules: the rules of PiCloud's 2016 autoscaler (on-demand first,
 //     replaced by spot when spot costs less than 0.8 of on-demand);
+//   - job-aware (only when named in -policies): recommended, with a host
+//     that reports its jobs to its Queue by class of estimated run time and
+//     width, so the pool puts classes whose expected cost on spot, counting
+//     the work interruptions lose, is above on-demand on on-demand servers,
+//     where the host runs them (jobaware.go). -run-estimate says what the
+//     host knows of a job's run time: the recorded one (exact, which no
+//     scheduler knows in advance) or one with a log-normal error;
 //   - the lower bound: demand times the cheapest spot price of the pool at
 //     each instant, with no boot time and no interruptions, computed
 //     directly. No policy can beat it once unserved demand is charged at
@@ -38,7 +45,10 @@
 // spot capacity for hours at a time and reclaims -outage-reclaim of their
 // running spot instances as it starts; a job cut short by an interruption
 // runs again from the start; EC2's default API request limits are
-// enforced on every call.
+// enforced on every call. -interruption-rate replaces the Advisor
+// buckets by one hourly rate for every type, told to the pool too: a
+// stress setting, labelled as such in the report, since at the buckets'
+// rates interruptions are too rare in a month to tell policies apart.
 //
 // Passes are timed as Scaler.Run times them (-timing run, the default: its
 // interval, its busy interval while capacity is on its way, and a pass
