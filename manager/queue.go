@@ -162,14 +162,20 @@ func (q *Queue) Name() string { return q.name }
 func (q *Queue) Observe(now time.Time, queued, running int) {
 	raw := q.unitsFor(queued, running)
 	d := q.clamp(raw)
-	if wake := q.observe(now, d, raw, nil); wake != nil {
+	if wake := q.observe(now, d, raw); wake != nil {
 		wake() // after the unlock: the wake must not wait on q.mu
 	}
 }
 
 // observe records an observation and returns the wake-up to call when it
 // asks for more than the target.
-func (q *Queue) observe(now time.Time, d, raw int, classUnits []int) func() {
+func (q *Queue) observe(now time.Time, d, raw int) func() {
+	return q.observeWork(now, d, raw, nil)
+}
+
+// observeWork is observe with the units of each job class (nil when the
+// observation does not say).
+func (q *Queue) observeWork(now time.Time, d, raw int, classUnits []int) func() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.observed && now.Before(q.lastAt) {
@@ -229,7 +235,7 @@ func (q *Queue) Demand(ctx context.Context, s State) (Request, error) {
 			return Request{}, fmt.Errorf("manager: queue %q: signal: %w", q.name, err)
 		}
 		raw := q.unitsFor(queued, running)
-		q.observe(s.Now, q.clamp(raw), raw, nil) // no wake-up: this is the pass
+		q.observe(s.Now, q.clamp(raw), raw) // no wake-up: this is the pass
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()

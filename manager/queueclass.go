@@ -44,7 +44,7 @@ func (q *Queue) ObserveClasses(now time.Time, counts map[string]JobCount) {
 		units[i] = q.unitsFor(c.Queued, c.Running)
 	}
 	raw := q.unitsFor(queued, running)
-	if wake := q.observe(now, q.clamp(raw), raw, units); wake != nil {
+	if wake := q.observeWork(now, q.clamp(raw), raw, units); wake != nil {
 		wake()
 	}
 }
