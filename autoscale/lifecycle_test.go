@@ -807,6 +807,44 @@ func TestAGrantedServerThatTurnsUnhealthyIsReplaced(t *testing.T) {
 	assert.NotContains(t, ids(w.grantedTo("jobs")), sick)
 }
 
+// A restarted scaler has none of its predecessor's health readings: the
+// verdict that a winding-down server is sick must be in its tags, or the
+// new process puts it back to work when demand returns.
+func TestASickServerWindingDownIsNotPutBackToWorkAfterARestart(t *testing.T) {
+	srv := newServers()
+	h := &healthRole{Role: srv.role(t), sick: map[string]bool{}}
+	m := fixed(t, "jobs", 2)
+	cfg := poolConfig(h, m)
+	cfg.HealthInterval, cfg.HealthGrace, cfg.UnhealthyAfter = 10*time.Second, time.Minute, 3
+	w := newWorld(t, newSim(t), cfg)
+	w.steps(12)
+	held := w.grantedTo("jobs")
+	require.Len(t, held, 2)
+	sick := held[0].ID
+	for _, inst := range held {
+		srv.setBusy(inst.ID, true) // jobs to finish: both wind down for minutes
+	}
+	require.NoError(t, m.Set(0))
+	w.steps(2)
+	h.mu.Lock()
+	h.sick[sick] = true
+	h.mu.Unlock()
+	w.steps(6) // the wind-down's Checks read it sick three times and more
+	inst, _ := w.sim.Instance(sick)
+	require.NotEmpty(t, inst.Tags[pool.TagWindDownStart], "still winding down")
+
+	w.restart()
+	require.NoError(t, m.Set(2))
+	for range 6 {
+		w.step()
+		require.NotContains(t, ids(w.grantedTo("jobs")), sick, "the new process does not put the sick server back to work")
+	}
+	w.steps(6)
+	assert.Len(t, w.grantedTo("jobs"), 2, "the healthy one is restored, another is launched")
+	inst, _ = w.sim.Instance(sick)
+	assert.Equal(t, pool.RetireUnhealthy, inst.Tags[pool.TagRetire])
+}
+
 func TestARoleWithNothingToWindDownIsTerminatedInThePassThatDecides(t *testing.T) {
 	r, err := role.New("worker", awsctl.LaunchSpec{ImageID: "ami-12345678"}, role.Hooks{})
 	require.NoError(t, err)

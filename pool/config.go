@@ -129,7 +129,9 @@ type Config struct {
 	// negative value turns health polling off.
 	// HealthGrace (DefaultHealthGrace) and UnhealthyAfter
 	// (DefaultUnhealthyAfter) say when readings of role.Status.Unhealthy
-	// make the server replaced.
+	// make the server replaced. The readings are memory: a restarted
+	// scaler counts them afresh. A server read sick while it winds down is
+	// retired (TagRetire), so that no restart puts it back to work.
 	HealthInterval time.Duration
 	HealthGrace    time.Duration
 	UnhealthyAfter int

@@ -262,13 +262,29 @@ func (p *Pool) decide(ps *pass) {
 // counting, so the pass grants or launches another in their place.
 //
 // A free server whose latest readings, taken while it worked, were as bad
-// is retired too, rather than granted again.
+// is retired too, rather than granted again. So is a winding-down one, which
+// the readings already keep from being restored: TagRetire keeps it so
+// across a restart, since the readings are memory and a new process would
+// need as many again, with the server back at work meanwhile.
 func (p *Pool) replaceUnhealthy(ps *pass) {
 	if p.few.sick == 0 {
 		return
 	}
 	for _, s := range ps.servers {
-		if s.state != granted && s.state != free || s.decided || s.m.badHealth < p.cfg.UnhealthyAfter {
+		if s.decided || s.m.badHealth < p.cfg.UnhealthyAfter {
+			continue
+		}
+		if s.state == windingDown {
+			// Its wind-down goes on as it was: same deadline, its manager
+			// already told, no hook run again.
+			p.move(ps.l, s, retiring, nil)
+			ps.pl.change(s, map[string]string{TagRetire: RetireUnhealthy}, nil, 0)
+			s.tags.retire = RetireUnhealthy
+			p.event(ps.pl, Event{Kind: EventWindDown, Instance: s.inst.ID, Manager: s.mgr,
+				Reason: fmt.Sprintf("unhealthy in %d readings in a row while winding down; retired", s.m.badHealth)})
+			continue
+		}
+		if s.state != granted && s.state != free {
 			continue
 		}
 		ready := s.inst.LaunchTime
