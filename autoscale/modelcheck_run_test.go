@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing/synctest"
 	"time"
 
 	"github.com/ec2autoscale/ec2autoscale/autoscale"
@@ -240,6 +241,12 @@ func (r *mcRun) play() {
 			r.chaosCalls = r.dying.calls
 		}
 		time.Sleep(time.Until(slot))
+		// What happens at the slot's instant happens before the pass: a
+		// hook that hangs until its timeout (HookTimeout is the interval)
+		// returns at the very instant the next pass starts, and without
+		// this wait, which of the two goes first is up to the scheduler,
+		// so a seed would not always replay the same run.
+		synctest.Wait()
 	}
 	r.shutdown()
 }
