@@ -62,10 +62,10 @@ var knownViolations = map[string]string{
 //
 // The scaler, the sim and the role's servers run in a testing/synctest
 // bubble whose clock is the sim's too: hooks take virtual time, hung ones
-// wait for their context, and nothing sleeps for real. Choices the scaler
-// makes between equal options can differ from run to run, so the crashed
-// run is compared with two uncrashed runs, and a seed reproduces its
-// violations nearly always but not always.
+// wait for their context, and nothing sleeps for real. Each pass starts
+// once everything due at its instant has happened, so a seed replays the
+// same run (only the order of a pass's events may differ); the crashed run
+// is compared with two uncrashed runs, which now replay alike.
 //
 // go test ./autoscale -run TestModelCheck -modelcheck.seeds=5000 runs more
 // seeds; -modelcheck.seed=N runs one and logs its scenario, with
