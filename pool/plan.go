@@ -271,7 +271,14 @@ func (p *Pool) replaceUnhealthy(ps *pass) {
 		return
 	}
 	for _, s := range ps.servers {
-		if s.decided || s.m.badHealth < p.cfg.UnhealthyAfter {
+		if s.state != granted && s.state != free && s.state != windingDown || s.decided || s.m.badHealth < p.cfg.UnhealthyAfter {
+			continue
+		}
+		ready := s.inst.LaunchTime
+		if t, ok := parseTime(s.tags.ready); ok {
+			ready = t
+		}
+		if ps.now.Sub(ready) < p.cfg.HealthGrace {
 			continue
 		}
 		if s.state == windingDown {
@@ -282,16 +289,6 @@ func (p *Pool) replaceUnhealthy(ps *pass) {
 			s.tags.retire = RetireUnhealthy
 			p.event(ps.pl, Event{Kind: EventWindDown, Instance: s.inst.ID, Manager: s.mgr,
 				Reason: fmt.Sprintf("unhealthy in %d readings in a row while winding down; retired", s.m.badHealth)})
-			continue
-		}
-		if s.state != granted && s.state != free {
-			continue
-		}
-		ready := s.inst.LaunchTime
-		if t, ok := parseTime(s.tags.ready); ok {
-			ready = t
-		}
-		if ps.now.Sub(ready) < p.cfg.HealthGrace {
 			continue
 		}
 		w, mgr := p.wantOf(ps, s.mgr), s.mgr
