@@ -46,6 +46,14 @@ const (
 	// MinimumCharge is EC2's minimum per-second charge for a Linux
 	// instance: a server younger than this is already paid for.
 	MinimumCharge = time.Minute
+	// DefaultWorkKeep is Config.WorkKeep's default, the Queue's default
+	// scale-down delay (manager.DefaultScaleDownDelay), for the same
+	// reason: EC2 bills per second, so an idle on-demand server kept a
+	// minute costs about what a new one costs until it is ready, and
+	// keeping it longer pays only if the next long job comes after a
+	// longer gap. It also covers the Queue's own delay: a target that
+	// falls and rises again within it finds the servers there.
+	DefaultWorkKeep = manager.DefaultScaleDownDelay
 	// HourlyMargin is how long before a paid hour ends an hourly pool
 	// wants a server terminated, so termination never spills over.
 	HourlyMargin = time.Minute
@@ -193,6 +201,12 @@ type Config struct {
 	// be bought back on-demand when demand returns. Default
 	// DefaultSpotHold; negative for none.
 	SpotHold time.Duration
+	// WorkKeep is how long on-demand servers that ran work costing less
+	// on demand (manager.Request.Work) are kept once that work ends:
+	// neither swapped for spot nor wound down, so the next such job finds
+	// them instead of waiting for a new launch. Default DefaultWorkKeep;
+	// negative for none. Without Work it changes nothing.
+	WorkKeep time.Duration
 	// MaxLifetime, if set, is how old a server may grow: older ones are
 	// replaced, make-before-break, within the Disruption budget (long-lived
 	// hosts accumulate drift the launch spec does not show).
@@ -417,6 +431,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.UnhealthyAfter == 0 {
 		c.UnhealthyAfter = DefaultUnhealthyAfter
+	}
+	if c.WorkKeep == 0 {
+		c.WorkKeep = DefaultWorkKeep
 	}
 	if c.SpotHold == 0 {
 		c.SpotHold = DefaultSpotHold

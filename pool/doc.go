@@ -153,8 +153,13 @@
 // does not do: move work already running on spot, or tell the host which
 // server runs which job (the host places the work on on-demand servers,
 // Notice.Server.Market says which are, and the event says which classes go
-// there). When the work ends, the on-demand servers are swapped for spot
-// like any other, and may be launched again for the next long job. With the
+// there). When the work ends, its on-demand servers are kept
+// Config.WorkKeep (one minute, the Queue's scale-down delay) for the next
+// long job, neither swapped for spot nor wound down: the capacity kept is
+// the most the work put on demand within that time, and a restarted
+// scaler counts the on-demand capacity it finds held as such for one
+// WorkKeep. Past it they are swapped for spot like any other, and may be
+// launched again for a long job that comes later. With the
 // Advisor buckets' rates, interruptions add under 1% to work shorter than a
 // day, so spot wins unless the Prices give a higher rate
 // (spotprice.InterruptionRater); see package spotprice for the model and

@@ -367,7 +367,7 @@ func (p *Pool) replaceOnDemand(ps *pass) {
 		if w == nil || w.req.Market != manager.AnyMarket || now.Sub(s.inst.LaunchTime) < MinimumCharge || ps.held(w) > w.target {
 			continue // a manager holding more than it wants may give this one up: not worth a swap
 		}
-		if w.odWork > 0 && w.heldOD-s.weight < w.odWork {
+		if w.odKeep > 0 && w.heldOD-s.weight < w.odKeep {
 			continue // its work costs less on demand than on spot (workMarkets)
 		}
 		if p.cfg.Billing == Hourly {
@@ -439,7 +439,7 @@ func (p *Pool) replaceOnDemand(ps *pass) {
 			Reason: fmt.Sprintf("spot saves $%.4f over %v, swap costs $%.4f", saving, p.cfg.Replace.ExpectedLife, swap)})
 		started++
 		ps.spendBudget()
-		if w := p.wantOf(ps, s.mgr); w.odWork > 0 {
+		if w := p.wantOf(ps, s.mgr); w.odKeep > 0 {
 			w.heldOD -= s.weight // on its way to spot
 		}
 	}

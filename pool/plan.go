@@ -105,6 +105,11 @@ type want struct {
 	// pass, and heldOD the on-demand capacity it holds working (both 0
 	// unless it describes its work; see workMarkets).
 	odWork, heldOD int
+	// odKeep is the on-demand capacity kept for the manager's work: at
+	// least odWork, and what its work wanted within the last WorkKeep
+	// (see keepWorkOD). Its on-demand servers up to odKeep are neither
+	// swapped for spot nor wound down; only odWork launches or grants.
+	odKeep int
 	// clamp is what clamped the target this pass, if anything.
 	clamp    clampKey
 	clampWhy string

@@ -53,7 +53,10 @@ type Pool struct {
 	// workMarket is the market last reported per manager and work class
 	// (see workMarkets): a change is an event, a repeat is not.
 	workMarket map[string]awsctl.Market
-	bugs       []string
+	// workKept is, per manager, the on-demand capacity its work wanted
+	// over the last WorkKeep (see keepWorkOD), oldest first.
+	workKept map[string][]odAt
+	bugs     []string
 	// resLeft is this pass's unused reservations by scope.
 	resLeft map[spotprice.ReservationKey]int
 	// ptrs is the buffer of a pass's servers, kept between passes.
@@ -191,6 +194,7 @@ func (p *Pool) reset() {
 	p.holdUntil, p.holdSaid = time.Time{}, false
 	p.serverList.keep = 0
 	p.boot = bootTimes{} // learnt again from the listing, as a new process would
+	p.workKept = nil     // derived again from what is held, as a new process would
 	p.hooks.forget()
 }
 

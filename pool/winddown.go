@@ -203,8 +203,8 @@ func (p *Pool) takeExcess(ps *pass) {
 			if m := w.req.ZoneMinimums[s.inst.Zone]; m > 0 && ps.l.zoneHeld[mgrZone{w.index, s.inst.Zone}]-s.weight < min(m, w.target) {
 				continue
 			}
-			od := s.inst.Market == awsctl.MarketOnDemand && w.odWork > 0
-			if od && w.heldOD-s.weight < w.odWork {
+			od := s.inst.Market == awsctl.MarketOnDemand && w.odKeep > 0
+			if od && w.heldOD-s.weight < w.odKeep {
 				continue // runs work that costs less on demand (workMarkets)
 			}
 			deadline, ok := p.removable(ps.now, s)

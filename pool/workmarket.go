@@ -33,8 +33,15 @@ func (p *Pool) workMarkets(ps *pass) {
 	var choices []spotprice.Choice
 	ranked := false
 	for _, w := range ps.wants {
-		w.odWork, w.heldOD = 0, 0
-		if len(w.req.Work) == 0 || w.req.Market != manager.AnyMarket {
+		w.odWork, w.odKeep, w.heldOD = 0, 0, 0
+		if w.req.Market != manager.AnyMarket {
+			delete(p.workKept, w.name)
+			continue
+		}
+		if len(w.req.Work) == 0 {
+			if _, ok := p.workKept[w.name]; ok {
+				p.keepWorkOD(ps, w) // the work ended: its servers wait for the next
+			}
 			continue
 		}
 		if !ranked {
@@ -83,15 +90,75 @@ func (p *Pool) workMarkets(ps *pass) {
 			}
 			p.reportWorkMarket(ps, w, wk, mk, bestChoice, bestCost, bestRate, od)
 		}
-		if w.odWork == 0 {
-			continue
-		}
-		for _, s := range ps.servers {
-			if s.state == granted && s.mgr == w.name && s.inst.Market == awsctl.MarketOnDemand && !s.replaced() {
-				w.heldOD += s.weight
-			}
+		p.keepWorkOD(ps, w)
+	}
+}
+
+// heldWorkOD is the on-demand capacity w holds working (not being
+// replaced).
+func heldWorkOD(ps *pass, w *want) int {
+	n := 0
+	for _, s := range ps.servers {
+		if s.state == granted && s.mgr == w.name && s.inst.Market == awsctl.MarketOnDemand && !s.replaced() {
+			n += s.weight
 		}
 	}
+	return n
+}
+
+// keepWorkOD sets w.odKeep, the on-demand capacity kept for w's work: the
+// most its work put on demand (w.odWork) over the last WorkKeep, so the
+// on-demand servers that ran long work wait, neither swapped for spot nor
+// wound down, for the next long job instead of being replaced and
+// launched again. In the pool's first pass (a restarted scaler) the
+// on-demand capacity w holds stands for what its work wanted before, for
+// one WorkKeep, as the Queue's scale-down delay starts from what is held.
+func (p *Pool) keepWorkOD(ps *pass, w *want) {
+	if p.cfg.WorkKeep < 0 {
+		delete(p.workKept, w.name)
+		if w.odWork > 0 {
+			w.odKeep, w.heldOD = w.odWork, heldWorkOD(ps, w)
+		}
+		return
+	}
+	hist, seen := p.workKept[w.name]
+	if !seen && w.odWork == 0 && p.pass != 1 {
+		return // nothing on demand to keep
+	}
+	held := heldWorkOD(ps, w)
+	if !seen && p.pass == 1 {
+		hist = append(hist, odAt{ps.now, max(w.odWork, held)})
+	}
+	if n := len(hist); n == 0 || hist[n-1].units != w.odWork {
+		hist = append(hist, odAt{ps.now, w.odWork})
+	}
+	// An entry holds from its time to the next one's: it is in effect
+	// within the window until the next one is older than the window.
+	from := ps.now.Add(-p.cfg.WorkKeep)
+	drop := 0
+	for drop+1 < len(hist) && !hist[drop+1].at.After(from) {
+		drop++
+	}
+	hist = hist[drop:]
+	keep := 0
+	for _, e := range hist {
+		keep = max(keep, e.units)
+	}
+	if keep == 0 {
+		delete(p.workKept, w.name)
+		return
+	}
+	if p.workKept == nil {
+		p.workKept = map[string][]odAt{}
+	}
+	p.workKept[w.name] = hist
+	w.odKeep, w.heldOD = keep, held
+}
+
+// odAt is the on-demand capacity a manager's work wanted from a time on.
+type odAt struct {
+	at    time.Time
+	units int
 }
 
 // reportWorkMarket reports the market chosen for a class of w's work when

@@ -115,8 +115,82 @@ func TestWorkMarketsKeptAcrossRestart(t *testing.T) {
 	pl = spotPool(t, b, pool.Spot, nil, plain).Plan(ctx, pool.Snapshot{Now: t0, Instances: held})
 	assert.Positive(t, replacements(pl), "one at a time, within the disruption budget")
 
-	// Once the long work is done, they may go to spot as well.
+	// Once the long work is done, they are kept for WorkKeep, then may go
+	// to spot as well.
 	m.req = manager.Request{Target: 6, Work: []manager.Work{{Class: "short", Units: 6, Run: 10 * time.Minute}}}
 	pl = restarted.Plan(ctx, pool.Snapshot{Now: t0.Add(2 * time.Minute), Instances: held})
+	assert.Zero(t, replacements(pl), "kept for the next long job")
+	pl = restarted.Plan(ctx, pool.Snapshot{Now: t0.Add(2*time.Minute + pool.DefaultWorkKeep), Instances: held})
 	assert.Positive(t, replacements(pl), "one at a time, within the disruption budget")
+}
+
+// heldMixed is what a pool that chose as mixedWork asks holds: two
+// on-demand servers (the long work), four spot.
+func heldMixed() []awsctl.Instance {
+	var held []awsctl.Instance
+	for i := range 6 {
+		s := odServer(fmt.Sprintf("i-%d", i), []string{"z1", "z2", "z3"}[i%3], "m")
+		if i >= 2 {
+			s.Market = awsctl.MarketSpot
+		}
+		held = append(held, s)
+	}
+	return held
+}
+
+// odSwapsAndGoes counts the on-demand servers a plan swaps for spot or
+// winds down.
+func odSwapsAndGoes(pl *pool.Plan) (swapped, wound int) {
+	for _, r := range pl.Launches {
+		if r.Tags[pool.TagReplaces] != "" {
+			swapped++
+		}
+	}
+	for _, c := range pl.Changes {
+		if c.Instance.Market == awsctl.MarketOnDemand && c.Set[pool.TagWindDownStart] != "" {
+			wound++
+		}
+	}
+	return swapped, wound
+}
+
+func TestWorkMarketsKeepOnDemandForTheNextLongJob(t *testing.T) {
+	b := ratedBook{book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032}), 0.3}
+	ctx := context.Background()
+	held := heldMixed()
+	shortOnly := manager.Request{Target: 6, Work: []manager.Work{{Class: "short", Units: 6, Run: 10 * time.Minute}}}
+	ended := t0.Add(5 * time.Minute)
+
+	// The long work runs, then ends: its on-demand servers stay WorkKeep,
+	// neither swapped for spot nor wound down when the target falls.
+	m := &want{name: "m", req: mixedWork()}
+	p := spotPool(t, b, pool.Spot, nil, m)
+	for at := t0; at.Before(ended); at = at.Add(time.Minute) {
+		p.Plan(ctx, pool.Snapshot{Now: at, Instances: held})
+	}
+	m.req = shortOnly
+	swapped, wound := odSwapsAndGoes(p.Plan(ctx, pool.Snapshot{Now: ended, Instances: held}))
+	assert.Zero(t, swapped+wound, "kept for the next long job")
+	m.req = manager.Request{Target: 2} // the queue empties: no Work at all
+	swapped, wound = odSwapsAndGoes(p.Plan(ctx, pool.Snapshot{Now: ended.Add(pool.DefaultWorkKeep / 2), Instances: held}))
+	assert.Zero(t, swapped+wound, "the spot servers go first")
+	swapped, wound = odSwapsAndGoes(p.Plan(ctx, pool.Snapshot{Now: ended.Add(pool.DefaultWorkKeep), Instances: held}))
+	assert.Positive(t, swapped+wound, "past WorkKeep the on-demand servers may go")
+
+	// A scaler restarted just after the work ended keeps them alike: the
+	// on-demand capacity held stands for what the work wanted.
+	m.req = shortOnly
+	p = spotPool(t, b, pool.Spot, nil, m)
+	swapped, wound = odSwapsAndGoes(p.Plan(ctx, pool.Snapshot{Now: ended, Instances: held}))
+	assert.Zero(t, swapped+wound, "a restarted scaler keeps them too")
+	swapped, wound = odSwapsAndGoes(p.Plan(ctx, pool.Snapshot{Now: ended.Add(pool.DefaultWorkKeep), Instances: held}))
+	assert.Positive(t, swapped+wound)
+
+	// A negative WorkKeep swaps them as soon as the work ends.
+	m.req = mixedWork()
+	p = spotPool(t, b, pool.Spot, func(c *pool.Config) { c.WorkKeep = -1 }, m)
+	p.Plan(ctx, pool.Snapshot{Now: t0, Instances: held})
+	m.req = shortOnly
+	swapped, wound = odSwapsAndGoes(p.Plan(ctx, pool.Snapshot{Now: ended, Instances: held}))
+	assert.Positive(t, swapped+wound)
 }
