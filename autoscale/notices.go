@@ -26,7 +26,7 @@ func (s *Scaler) HandleSpotNotice(n awsctl.SpotNotice) {
 	case awsctl.Interruption:
 		deadline := n.Deadline
 		if deadline.IsZero() {
-			deadline = n.Time.Add(2 * time.Minute)
+			deadline = n.Time.Add(awsctl.InterruptionNoticeLead)
 		}
 		if prev, ok := s.interrupted[n.InstanceID]; !ok || deadline.Before(prev) {
 			s.interrupted[n.InstanceID] = deadline

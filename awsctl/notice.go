@@ -5,6 +5,13 @@ import (
 	"time"
 )
 
+// InterruptionNoticeLead is the time from a spot interruption notice to EC2
+// reclaiming the instance: "two minutes before Amazon EC2 stops or
+// terminates your instance" ("Spot Instance interruption notices", Amazon
+// EC2 User Guide). Every piece of the library that reckons with the notice
+// uses this one value.
+const InterruptionNoticeLead = 2 * time.Minute
+
 // SpotNoticeKind says what EC2 announced about a spot instance.
 type SpotNoticeKind int
 

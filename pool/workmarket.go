@@ -11,9 +11,6 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/spotprice"
 )
 
-// spotNotice is how long before reclaiming a spot instance EC2 warns.
-const spotNotice = 2 * time.Minute
-
 // workMarkets chooses a market for each part of a manager's work
 // (manager.Request.Work), for managers that accept either market in a pool
 // that buys spot: a part goes on-demand when its expected cost on the best
@@ -67,13 +64,12 @@ func (p *Pool) workMarkets(ps *pass) {
 					continue
 				}
 				weight := c.Offering.Weight
-				// A replacement is launched at the notice, two minutes
-				// before EC2 reclaims the server ("Spot Instance
-				// interruption notices", Amazon EC2 User Guide): the work
-				// waits for the rest of its boot.
+				// A replacement is launched at the notice, which comes
+				// awsctl.InterruptionNoticeLead before EC2 reclaims the
+				// server: the work waits for the rest of its boot.
 				boot, _ := p.swapOverlap(offeringKey{c.Offering.InstanceType, c.Offering.Zone, awsctl.MarketSpot})
 				piece := spotprice.Work{Run: wk.Run, Checkpoint: wk.Checkpoint,
-					Instances: (max(1, wk.Width) + weight - 1) / weight, Wait: max(0, boot-spotNotice)}
+					Instances: (max(1, wk.Width) + weight - 1) / weight, Wait: max(0, boot-awsctl.InterruptionNoticeLead)}
 				rate := spotprice.InterruptionRate(p.cfg.Prices, c.Offering.InstanceType, c.Offering.Zone, ps.now)
 				wc := spotprice.SpotWorkCost(piece, c.PricePerHour, od*float64(weight), rate)
 				if perUnit := wc.Spot / float64(weight); perUnit < best {

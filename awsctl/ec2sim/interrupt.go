@@ -18,8 +18,8 @@ import (
 // instance, and notices appear however the clock moves.
 
 // InterruptionNoticeLead is the time from an interruption notice to EC2
-// reclaiming the instance.
-const InterruptionNoticeLead = 2 * time.Minute
+// reclaiming the instance (awsctl.InterruptionNoticeLead).
+const InterruptionNoticeLead = awsctl.InterruptionNoticeLead
 
 // interruptionMonth is the period of Config.InterruptionRates.
 const interruptionMonth = 30 * 24 * time.Hour

@@ -25,7 +25,7 @@ const DefaultInterval = 5 * time.Second
 // InterruptionWarning is how long before its action EC2 posts an
 // interruption notice. The instance-action document gives only the time
 // of the action; the notice's issue time is taken to be this much earlier.
-const InterruptionWarning = 2 * time.Minute
+const InterruptionWarning = awsctl.InterruptionNoticeLead
 
 // Metadata paths the Watcher reads, relative to /latest/meta-data/. The
 // two notice paths answer 404 while nothing is pending.

@@ -19,7 +19,7 @@ const (
 // InterruptionWarning is how long after the interruption warning EC2
 // reclaims the instance, unless the action is "hibernate", which begins at
 // once.
-const InterruptionWarning = 2 * time.Minute
+const InterruptionWarning = awsctl.InterruptionNoticeLead
 
 // ErrMalformedEvent is wrapped by the errors about a message that cannot
 // be read as an EventBridge event, or an EC2 event that lacks its fields.
