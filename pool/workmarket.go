@@ -29,6 +29,7 @@ func (p *Pool) workMarkets(ps *pass) {
 	}
 	var choices []spotprice.Choice
 	ranked := false
+	held := heldOnDemand{ps: ps}
 	for _, w := range ps.wants {
 		w.odWork, w.odKeep, w.heldOD = 0, 0, 0
 		if w.req.Market != manager.AnyMarket {
@@ -37,7 +38,7 @@ func (p *Pool) workMarkets(ps *pass) {
 		}
 		if len(w.req.Work) == 0 {
 			if _, ok := p.workKept[w.name]; ok {
-				p.keepWorkOD(ps, w) // the work ended: its servers wait for the next
+				p.keepWorkOD(ps, w, &held) // the work ended: its servers wait for the next
 			}
 			continue
 		}
@@ -86,20 +87,29 @@ func (p *Pool) workMarkets(ps *pass) {
 			}
 			p.reportWorkMarket(ps, w, wk, mk, bestChoice, bestCost, bestRate, od)
 		}
-		p.keepWorkOD(ps, w)
+		p.keepWorkOD(ps, w, &held)
 	}
 }
 
-// heldWorkOD is the on-demand capacity w holds working (not being
-// replaced).
-func heldWorkOD(ps *pass, w *want) int {
-	n := 0
-	for _, s := range ps.servers {
-		if s.state == granted && s.mgr == w.name && s.inst.Market == awsctl.MarketOnDemand && !s.replaced() {
-			n += s.weight
+// heldOnDemand is the on-demand capacity each manager holds working (not
+// being replaced), counted in one walk over the servers the first time a
+// pass asks, for all managers at once.
+type heldOnDemand struct {
+	ps    *pass
+	byMgr []int // by manager index; nil until counted
+}
+
+func (h *heldOnDemand) of(w *want) int {
+	if h.byMgr == nil {
+		h.byMgr = make([]int, len(h.ps.wants))
+		for _, s := range h.ps.servers {
+			if s.state == granted && s.inst.Market == awsctl.MarketOnDemand && !s.replaced() &&
+				s.mgrIdx >= 0 && s.mgrIdx < len(h.byMgr) {
+				h.byMgr[s.mgrIdx] += s.weight
+			}
 		}
 	}
-	return n
+	return h.byMgr[w.index]
 }
 
 // keepWorkOD sets w.odKeep, the on-demand capacity kept for w's work: the
@@ -109,11 +119,11 @@ func heldWorkOD(ps *pass, w *want) int {
 // launched again. In the pool's first pass (a restarted scaler) the
 // on-demand capacity w holds stands for what its work wanted before, for
 // one WorkKeep, as the Queue's scale-down delay starts from what is held.
-func (p *Pool) keepWorkOD(ps *pass, w *want) {
+func (p *Pool) keepWorkOD(ps *pass, w *want, heldOD *heldOnDemand) {
 	if p.cfg.WorkKeep < 0 {
 		delete(p.workKept, w.name)
 		if w.odWork > 0 {
-			w.odKeep, w.heldOD = w.odWork, heldWorkOD(ps, w)
+			w.odKeep, w.heldOD = w.odWork, heldOD.of(w)
 		}
 		return
 	}
@@ -121,7 +131,7 @@ func (p *Pool) keepWorkOD(ps *pass, w *want) {
 	if !seen && w.odWork == 0 && p.pass != 1 {
 		return // nothing on demand to keep
 	}
-	held := heldWorkOD(ps, w)
+	held := heldOD.of(w)
 	if !seen && p.pass == 1 {
 		hist = append(hist, odAt{ps.now, max(w.odWork, held)})
 	}
