@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -97,11 +98,12 @@ type Forecast struct {
 	d        int       // demand now, in units, before Min and Max
 	// ready is the capacity working for the manager: State.Ready at the
 	// latest pass, kept up by the notices since.
-	ready  int
-	pass   time.Time // the latest pass
+	ready int
+	pass  time.Time // the latest pass
+	// boot is the boot time in use: State.BootTime at the latest pass, or
+	// cfg.BootTime while the pool has no estimate.
 	boot   time.Duration
 	buffer int
-	target int
 
 	// The learner: recent points, the slot being gathered, the profile.
 	points   []point
@@ -152,11 +154,11 @@ func NewForecast(name string, cfg ForecastConfig) (*Forecast, error) {
 	q, err := NewQueue(name, qc)
 	if err != nil {
 		var ce *ConfigError
-		if errors.As(err, &ce) && ce.Field != "Name" {
-			return nil, &ConfigError{Kind: "forecast", Name: name, Field: "Queue." + ce.Field, Problem: ce.Problem}
-		}
 		if errors.As(err, &ce) {
 			ce.Kind = "forecast"
+			if ce.Field != "Name" {
+				ce.Field = "Queue." + ce.Field
+			}
 		}
 		return nil, err
 	}
@@ -184,16 +186,12 @@ func NewForecast(name string, cfg ForecastConfig) (*Forecast, error) {
 	case cfg.MaxBuffer < 0:
 		return nil, bad("MaxBuffer", "must not be negative, got %d", cfg.MaxBuffer)
 	}
-	cfg.BootTime = cmpOr(cfg.BootTime, DefaultBootTime)
-	cfg.PassSlack = cmpOr(cfg.PassSlack, DefaultPassSlack)
-	cfg.Season = cmpOr(cfg.Season, DefaultSeason)
-	cfg.Slot = cmpOr(cfg.Slot, DefaultSlot)
-	if cfg.Memory == 0 {
-		cfg.Memory = DefaultMemory
-	}
-	if cfg.ScaleStep == 0 {
-		cfg.ScaleStep = DefaultScaleStep
-	}
+	cfg.BootTime = cmp.Or(cfg.BootTime, DefaultBootTime)
+	cfg.PassSlack = cmp.Or(cfg.PassSlack, DefaultPassSlack)
+	cfg.Season = cmp.Or(cfg.Season, DefaultSeason)
+	cfg.Slot = cmp.Or(cfg.Slot, DefaultSlot)
+	cfg.Memory = cmp.Or(cfg.Memory, DefaultMemory)
+	cfg.ScaleStep = cmp.Or(cfg.ScaleStep, DefaultScaleStep)
 	if cfg.Season%cfg.Slot != 0 {
 		return nil, bad("Slot", "%v does not divide Season %v", cfg.Slot, cfg.Season)
 	}
@@ -201,16 +199,9 @@ func NewForecast(name string, cfg ForecastConfig) (*Forecast, error) {
 		return nil, bad("Slot", "%v makes %d slots of Season %v, more than %d", cfg.Slot, n, cfg.Season, maxSlots)
 	}
 	return &Forecast{
-		q: q, cfg: cfg, cur: -1, scale: 1,
+		q: q, cfg: cfg, cur: -1, scale: 1, boot: cfg.BootTime,
 		profile: make([]slotEstimate, cfg.Season/cfg.Slot),
 	}, nil
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 // Name returns the manager's name.
@@ -229,11 +220,7 @@ func (f *Forecast) DemandIsInstant() bool { return f.cfg.Queue.Signal == nil }
 
 // Target returns the target of the latest Demand, buffer included; 0
 // before the first.
-func (f *Forecast) Target() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.target
-}
+func (f *Forecast) Target() int { return f.q.Target() }
 
 // Observe reports the queue as it was at now, as [Queue.Observe] does, and
 // feeds the forecast: the demand's history and the rises whose wait the
@@ -295,14 +282,7 @@ func (f *Forecast) Demand(ctx context.Context, s State) (Request, error) {
 		// Queue keeps what is held, as after a restart of the host.
 		f.q.observe(s.Now, f.q.clamp(d+buffer), d)
 	}
-	req, err := f.q.Demand(ctx, s)
-	if err != nil {
-		return req, err
-	}
-	f.mu.Lock()
-	f.target = req.Target
-	f.mu.Unlock()
-	return req, nil
+	return f.q.Demand(ctx, s)
 }
 
 // plan takes in the pass's state and returns the demand and the buffer
@@ -313,9 +293,9 @@ func (f *Forecast) plan(s State) (d, buffer int, observed bool) {
 	f.advance(s.Now)
 	f.pass = s.Now
 	f.ready = s.Ready()
-	f.boot = s.BootTime
-	if f.boot <= 0 {
-		f.boot = f.cfg.BootTime
+	f.boot = f.cfg.BootTime
+	if s.BootTime > 0 {
+		f.boot = s.BootTime
 	}
 	f.record(s.Now, f.d)
 	f.settle(s.Now)
@@ -408,18 +388,15 @@ const maxScale = 8
 // ready after the pass slack and the boot time, and a rise may wait the
 // goal's Wait; never less than the pass slack.
 func (f *Forecast) lead() time.Duration {
-	boot := f.boot
-	if boot <= 0 {
-		boot = f.cfg.BootTime
-	}
-	return max(boot+f.cfg.PassSlack-f.cfg.Goal.Wait, f.cfg.PassSlack)
+	return max(f.boot+f.cfg.PassSlack-f.cfg.Goal.Wait, f.cfg.PassSlack)
 }
 
 // stretchOf is the stretch of time t falls in: slot widths since 1970.
 func (f *Forecast) stretchOf(t time.Time) int64 {
-	n := t.UnixNano() / int64(f.cfg.Slot)
-	if t.UnixNano() < 0 && t.UnixNano()%int64(f.cfg.Slot) != 0 {
-		n--
+	ns, w := t.UnixNano(), int64(f.cfg.Slot)
+	n := ns / w
+	if ns%w < 0 {
+		n-- // round toward the past, before 1970
 	}
 	return n
 }
@@ -437,17 +414,15 @@ func (f *Forecast) slotOfStretch(n int64) int {
 // f.mu.
 func (f *Forecast) record(now time.Time, d int) {
 	lead := f.lead()
-	if n := len(f.points); n > 0 {
-		last := &f.points[n-1]
-		last.peak = max(last.peak, d)
-		// Points closer together than a sixteenth of the lead share one
-		// entry: the history stays small whatever the rate of reports.
-		if now.Sub(last.at) < lead/16 {
-			f.learn(now, lead)
-			return
-		}
+	n := len(f.points)
+	if n > 0 {
+		f.points[n-1].peak = max(f.points[n-1].peak, d)
 	}
-	f.points = append(f.points, point{at: now, d0: d, peak: d})
+	// Points closer together than a sixteenth of the lead share one entry:
+	// the history stays small whatever the rate of reports.
+	if n == 0 || now.Sub(f.points[n-1].at) >= lead/16 {
+		f.points = append(f.points, point{at: now, d0: d, peak: d})
+	}
 	f.learn(now, lead)
 }
 
@@ -579,18 +554,14 @@ type ForecastStatus struct {
 func (f *Forecast) Status() ForecastStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	boot := f.boot
-	if boot <= 0 {
-		boot = f.cfg.BootTime
-	}
 	st := ForecastStatus{
 		Goal: f.cfg.Goal, Rises: f.rises, Met: f.met, Attainment: 1, Buffer: f.buffer,
-		BufferUnitHours: f.bufferUH, IdleUnitHours: f.idleUH, BootTime: boot, Scale: f.scale,
+		BufferUnitHours: f.bufferUH, IdleUnitHours: f.idleUH, BootTime: f.boot, Scale: f.scale,
+		Lead: f.lead(),
 	}
 	if f.rises > 0 {
 		st.Attainment = float64(f.met) / float64(f.rises)
 	}
-	st.Lead = f.lead()
 	n := 0
 	for _, e := range f.profile {
 		n += e.n

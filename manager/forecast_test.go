@@ -15,7 +15,7 @@ import (
 // day0 is a midnight UTC, where the slots of a daily season start.
 var day0 = time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)
 
-// pool is a toy pool for a manager: a pass every 30 s, and capacity that
+// toyPool is a toy pool for a manager: a pass every 30 s, and capacity that
 // becomes ready boot after the pass that asked for it.
 type toyPool struct {
 	t *testing.T

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -68,11 +69,13 @@ func (q *Queue) work() []Work {
 	return out
 }
 
+// addCapped is a + b for b >= 0, capped at math.MaxInt as
+// [Queue.unitsFor] caps its sum.
 func addCapped(a, b int) int {
 	if s := a + b; s >= a {
 		return s
 	}
-	return int(^uint(0) >> 1)
+	return math.MaxInt
 }
 
 func validateClasses(name string, classes []JobClass) error {
