@@ -159,10 +159,7 @@ func (p Policy) Rank(in Input) []Choice {
 		for j, c := range p.offeringChoices(in, off, left, policyErr) {
 			r := ranked{Choice: c, order: 3*i + j}
 			if c.Market == awsctl.MarketSpot && !c.Rejected {
-				r.risk = BucketOver20.MonthlyInterruptionProbability()
-				if risk, ok := in.Prices.Risk(off.InstanceType); ok {
-					r.risk = risk
-				}
+				r.risk = monthlyRisk(in.Prices, off.InstanceType)
 			}
 			all = append(all, r)
 		}

@@ -138,8 +138,14 @@ func InterruptionRate(p Prices, instanceType, zone string, now time.Time) float6
 			return rate
 		}
 	}
+	return HourlyRate(monthlyRisk(p, instanceType))
+}
+
+// monthlyRisk is the monthly interruption probability of instanceType as p
+// knows it; a type without a bucket counts as the riskiest bucket.
+func monthlyRisk(p Prices, instanceType string) float64 {
 	if risk, ok := p.Risk(instanceType); ok {
-		return HourlyRate(risk)
+		return risk
 	}
-	return HourlyRate(BucketOver20.MonthlyInterruptionProbability())
+	return BucketOver20.MonthlyInterruptionProbability()
 }
