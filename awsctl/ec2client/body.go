@@ -23,6 +23,16 @@ import (
 // by the final flush, after the check. Without WriteTo the wrapper falls
 // back to Read, whose io.EOF after the close is the end of the body: the
 // check passes and the connection stays up.
+//
+// Sources: smithy-go transport/http client.go (ClientHandler.Handle closes
+// the built request's body once Do returns) and internal/io/safe.go
+// (safeWriteToReadCloser.WriteTo returns io.EOF once closed); the io.Copy
+// documentation (a source's WriteTo is used first); net/http transfer.go
+// (transferWriter.writeBody's copy of the rest to io.Discard) and the
+// Transport.WriteBufferSize documentation ("currently 4KB"). The symptom
+// is aws/aws-sdk-go-v2 issue #2737, whose fix (pull request #2949, in
+// aws/retry's retryable errors) retries it: that costs a second request,
+// this removes the cause.
 
 // readOnlyBody hides the WriteTo of a request stream, keeping Read and
 // Seek (the SDK rewinds the stream to sign and to retry).

@@ -168,22 +168,20 @@ func (rep *report) goalRows(row func(name string, cell func(r *result) string, l
 		return "-"
 	}, "")
 	row("  working less demand, mean units", func(r *result) string { return fmt.Sprintf("%.1f", rep.sc.idleMean(r)) }, "")
-	row("  forecast buffer, mean units", func(r *result) string {
-		if r.forecast == nil {
-			return "-"
-		}
-		return fmt.Sprintf("%.1f", r.forecast.BufferUnitHours/rep.sc.length.Hours())
-	}, "")
-	row("  forecast's own attainment", func(r *result) string {
-		if r.forecast == nil {
-			return "-"
-		}
-		return fmt.Sprintf("%.2f%% of %d", 100*r.forecast.Attainment, r.forecast.Rises)
-	}, "")
-	row("  forecast scale at the end", func(r *result) string {
-		if r.forecast == nil {
-			return "-"
-		}
-		return fmt.Sprintf("%.2f", r.forecast.Scale)
-	}, "")
+	// The forecast's own figures: "-" for a host without a Forecast.
+	forecastRow := func(name string, cell func(st *manager.ForecastStatus) string) {
+		row(name, func(r *result) string {
+			if r.forecast == nil {
+				return "-"
+			}
+			return cell(r.forecast)
+		}, "")
+	}
+	forecastRow("  forecast buffer, mean units", func(st *manager.ForecastStatus) string {
+		return fmt.Sprintf("%.1f", st.BufferUnitHours/rep.sc.length.Hours())
+	})
+	forecastRow("  forecast's own attainment", func(st *manager.ForecastStatus) string {
+		return fmt.Sprintf("%.2f%% of %d", 100*st.Attainment, st.Rises)
+	})
+	forecastRow("  forecast scale at the end", func(st *manager.ForecastStatus) string { return fmt.Sprintf("%.2f", st.Scale) })
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,6 +86,10 @@ var jobAwarePolicy = policy{
 	jobAware: true,
 }
 
+// namedPolicies are the policies -policies can name besides the goal's
+// (goalPolicy): those of "all", and the job-aware one.
+var namedPolicies = append(allPolicies[:len(allPolicies):len(allPolicies)], jobAwarePolicy)
+
 // choosePolicies returns the policies named in a comma-separated list, or
 // every policy for "all".
 func choosePolicies(list string) ([]policy, error) {
@@ -98,20 +103,15 @@ func choosePolicies(list string) ([]policy, error) {
 			out = append(out, p)
 			continue
 		}
-		found := false
-		for _, p := range append(allPolicies[:len(allPolicies):len(allPolicies)], jobAwarePolicy) {
-			if p.name == name {
-				out, found = append(out, p), true
-			}
-		}
-		if !found {
+		i := slices.IndexFunc(namedPolicies, func(p policy) bool { return p.name == name })
+		if i < 0 {
 			var names []string
-			for _, p := range allPolicies {
+			for _, p := range namedPolicies {
 				names = append(names, p.name)
 			}
-			names = append(names, jobAwarePolicy.name)
 			return nil, fmt.Errorf("-policies: unknown policy %q (have %s, forecast, buffer-N)", name, strings.Join(names, ", "))
 		}
+		out = append(out, namedPolicies[i])
 	}
 	return out, nil
 }

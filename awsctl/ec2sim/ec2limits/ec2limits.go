@@ -162,19 +162,31 @@ func (c *Client) Throttled() map[string]int {
 }
 
 // ListInstances costs one DescribeInstances request per page of PageSize
-// instances; a listing that runs out of tokens part-way fails whole, as the
-// SDK's paginator does.
+// instances, since EC2 takes a token for each request, and a page is one
+// (Request throttling for the Amazon EC2 API, "Request rate limiting":
+// https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html);
+// a listing that runs out of tokens part-way fails whole, as the SDK's
+// paginator does.
 func (c *Client) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]awsctl.Instance, error) {
 	if err := c.admit(DescribeInstances, draw{c.describe, 1}); err != nil {
 		return nil, err
 	}
 	insts, err := c.cloud.ListInstances(ctx, filter)
-	for page := PageSize; page < len(insts); page += PageSize {
-		if err := c.admit(DescribeInstances, draw{c.describe, 1}); err != nil {
-			return nil, err
-		}
+	if err := c.admitPagesAfterTheFirst(len(insts)); err != nil {
+		return nil, err
 	}
 	return insts, err
+}
+
+// admitPagesAfterTheFirst admits the DescribeInstances requests for the
+// pages after the first of a listing of n instances.
+func (c *Client) admitPagesAfterTheFirst(n int) error {
+	for page := PageSize; page < n; page += PageSize {
+		if err := c.admit(DescribeInstances, draw{c.describe, 1}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AppendInstances is ListInstances appending to buf (see
@@ -194,10 +206,8 @@ func (c *Client) AppendInstances(ctx context.Context, buf []awsctl.Instance, fil
 		insts, err = c.cloud.ListInstances(ctx, filter)
 		out = append(buf, insts...)
 	}
-	for page := PageSize; page < len(out)-len(buf); page += PageSize {
-		if err := c.admit(DescribeInstances, draw{c.describe, 1}); err != nil {
-			return buf, err
-		}
+	if err := c.admitPagesAfterTheFirst(len(out) - len(buf)); err != nil {
+		return buf, err
 	}
 	if err != nil {
 		return buf, err
