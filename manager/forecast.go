@@ -51,7 +51,8 @@ type WaitGoal struct {
 // field has a documented default for its zero value.
 type ForecastConfig struct {
 	// Queue is how demand is counted and followed, as for a [Queue]: the
-	// forecast's buffer comes on top of the Queue's target.
+	// forecast's buffer comes on top of the Queue's target. Classes must
+	// be empty: a Forecast is told totals, not job classes.
 	Queue QueueConfig
 	// Goal is the wait-time goal the buffer is sized to.
 	Goal WaitGoal
@@ -167,6 +168,10 @@ func NewForecast(name string, cfg ForecastConfig) (*Forecast, error) {
 	}
 	g := cfg.Goal
 	switch {
+	case len(cfg.Queue.Classes) > 0:
+		// A Forecast reads totals (Observe), never classes: the classes
+		// would be validated and then never reach Request.Work.
+		return nil, bad("Queue.Classes", "a Forecast reports no job classes; describe work with a Queue")
 	case !(g.Quantile > 0 && g.Quantile < 1):
 		return nil, bad("Goal.Quantile", "must lie strictly between 0 and 1, got %g", g.Quantile)
 	case g.Wait <= 0:

@@ -188,6 +188,7 @@ func TestForecastRejectsBadConfig(t *testing.T) {
 		{manager.ForecastConfig{Goal: goal, ScaleStep: -0.1}, "ScaleStep"},
 		{manager.ForecastConfig{Goal: goal, MaxBuffer: -1}, "MaxBuffer"},
 		{manager.ForecastConfig{Goal: goal, Queue: manager.QueueConfig{Min: -1}}, "Queue.Min"},
+		{manager.ForecastConfig{Goal: goal, Queue: manager.QueueConfig{Classes: []manager.JobClass{{Name: "long", Run: time.Hour}}}}, "Queue.Classes"},
 	} {
 		_, err := manager.NewForecast("batch", tc.cfg)
 		require.Error(t, err, tc.field)
