@@ -122,6 +122,7 @@ type config struct {
 	busyInterval      time.Duration
 	passGap           time.Duration
 	scaleDownDelay    time.Duration
+	workKeep          time.Duration
 	pending, ready    time.Duration
 	bootSigma         float64
 	typeDelays        map[string]ec2sim.TypeDelays
@@ -210,6 +211,7 @@ func main() {
 	flag.DurationVar(&cfg.busyInterval, "busy-interval", 0, "Options.BusyInterval (default: the library's)")
 	flag.DurationVar(&cfg.passGap, "min-pass-gap", 0, "Options.MinPassGap (default: the library's)")
 	flag.DurationVar(&cfg.scaleDownDelay, "scale-down-delay", 0, "manager.QueueConfig.ScaleDownDelay (default: the library's)")
+	flag.DurationVar(&cfg.workKeep, "work-keep", 0, "pool.Config.WorkKeep, for job-aware markets (default: the library's; negative: none)")
 	flag.DurationVar(&cfg.pending, "pending", cfg.pending, "median time from launch to running (EC2's pending phase, not billed; log-normal)")
 	flag.DurationVar(&cfg.ready, "ready", cfg.ready, "median time from running to ready (OS boot and start-up, billed; log-normal)")
 	flag.Float64Var(&cfg.bootSigma, "boot-sigma", cfg.bootSigma, "spread of both boot phases (sigma of the log)")

@@ -33,6 +33,7 @@ type scenario struct {
 	timing timing
 	// Library settings the flags changed (zero: the library's default).
 	scaleDownDelay                  time.Duration
+	workKeep                        time.Duration
 	interval, busyInterval, passGap time.Duration
 	// Boot: pending (not billed), then running until ready (billed).
 	pending, ready       ec2sim.Delay
@@ -163,6 +164,7 @@ func newScenario(pt *priceTrace, types []instanceType, trace *demand.Trace, cfg 
 		length:            min(cfg.length, trace.Length, pt.end.Sub(pt.start)),
 		timing:            tm,
 		scaleDownDelay:    cfg.scaleDownDelay,
+		workKeep:          cfg.workKeep,
 		interval:          cfg.interval,
 		busyInterval:      cfg.busyInterval,
 		passGap:           cfg.passGap,
@@ -486,6 +488,7 @@ func (sc *scenario) build(p policy) (*world, error) {
 		Prices:   prices,
 	}
 	cfg := base
+	cfg.WorkKeep = sc.workKeep // a setting of its own: listed when it differs
 	p.configure(&cfg)
 	counted := &events{terminated: map[string]time.Time{}, ended: map[string]time.Time{}, provisioned: map[string]bool{}, alarms: map[string]int{},
 		workMarket: work.setClassMarket}
