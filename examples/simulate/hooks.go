@@ -36,6 +36,12 @@ import (
 // Provision, and the run repeats exactly for a seed. That needs one world
 // per process: runs of several policies at once use a process each (see
 // simulateAll).
+//
+// The other hooks (WindDown, Check, Restore, Teardown) return at once, but
+// not before the pass that started them is over: a Step that finds no
+// capacity runs a second pass at once, and that pass would otherwise read
+// the results of whichever of the first pass's hooks the Go scheduler had
+// run by then, so runs with capacity outages would not repeat.
 
 // provisioner is the simulated role: no wind-down (role.Immediate: a server
 // let go is terminated at once), and a Provision hook that returns once the
@@ -52,6 +58,9 @@ type provisioner struct {
 	sleep   bool
 	waiting map[string]*provision // Provision calls not yet released, by instance
 	others  int                   // calls of other hooks: WindDown, as the pool lets a server go
+	// gate holds the other hooks until the pass that started them is over
+	// (endPass); nil between passes, and always with sleep.
+	gate chan struct{}
 }
 
 // provision is one Provision call waiting for its end.
@@ -111,18 +120,28 @@ func (p *provisioner) Provision(ctx context.Context, inst awsctl.Instance) error
 	}
 }
 
-func (p *provisioner) other() error {
+// other is a hook with nothing to do: it returns once its pass is over.
+func (p *provisioner) other(ctx context.Context) error {
 	p.mu.Lock()
 	p.others++
+	gate := p.gate
 	p.mu.Unlock()
-	return nil
+	if gate == nil {
+		return nil
+	}
+	select {
+	case <-gate:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-func (p *provisioner) WindDown(context.Context, awsctl.Instance) error { return p.other() }
-func (p *provisioner) Restore(context.Context, awsctl.Instance) error  { return p.other() }
-func (p *provisioner) Teardown(context.Context, awsctl.Instance) error { return p.other() }
-func (p *provisioner) Check(context.Context, awsctl.Instance) (role.Status, error) {
-	return role.Status{Idle: true, WoundDown: true}, p.other()
+func (p *provisioner) WindDown(ctx context.Context, _ awsctl.Instance) error { return p.other(ctx) }
+func (p *provisioner) Restore(ctx context.Context, _ awsctl.Instance) error  { return p.other(ctx) }
+func (p *provisioner) Teardown(ctx context.Context, _ awsctl.Instance) error { return p.other(ctx) }
+func (p *provisioner) Check(ctx context.Context, _ awsctl.Instance) (role.Status, error) {
+	return role.Status{Idle: true, WoundDown: true}, p.other(ctx)
 }
 
 // quiesce waits until every hook goroutine the scaler started has either
@@ -164,6 +183,20 @@ const quiesceBudget = 10 * time.Second
 func (p *provisioner) startPass(now time.Time) {
 	p.mu.Lock()
 	p.pass = now
+	if !p.sleep {
+		p.gate = make(chan struct{})
+	}
+	p.mu.Unlock()
+}
+
+// endPass lets the other hooks the pass started return; quiesce then waits
+// until the scaler has their results.
+func (p *provisioner) endPass() {
+	p.mu.Lock()
+	if p.gate != nil {
+		close(p.gate)
+		p.gate = nil
+	}
 	p.mu.Unlock()
 }
 

@@ -610,6 +610,7 @@ func (sc *scenario) simulate(ctx context.Context, p policy) (*result, error) {
 		// A pass's errors are single actions the scaler retries next pass
 		// (throttled calls, capacity shortages); they show in the figures.
 		_ = w.scaler.Step(ctx)
+		w.role.endPass()
 		res.passes++
 		for _, id := range released {
 			if !w.counted.provisioned[id] {
