@@ -229,6 +229,9 @@ func newRetryer(mode aws.RetryMode, maxAttempts int) (aws.Retryer, error) {
 // The defaults mirror EC2's documented per-account, per-region limits, so
 // that a burst from the scaler is spread out instead of answered with
 // RequestLimitExceeded; accounts with raised limits can raise them here.
+// EC2 gives each API a bucket of its category's size; sharing one per
+// category sends at most what EC2 allows, and a scaler's pass makes few
+// calls of each API beside its listing.
 type Limits = ratelimit.EC2Limits
 
 // DefaultLimits returns EC2's default API rate limits.

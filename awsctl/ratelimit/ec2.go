@@ -1,8 +1,12 @@
 package ratelimit
 
-// EC2Limits are EC2's API rate limits for one account in one region, one
-// token bucket per category: request buckets count calls, resource buckets
-// count the instances the calls launch or terminate.
+// EC2Limits are EC2's API rate limits for one account in one region, by
+// category: request limits count calls, resource limits count the
+// instances the calls launch or terminate. EC2 gives every API a request
+// bucket of its own, of its category's size (Request throttling for the
+// Amazon EC2 API, "Request rate limiting"); package awsctl/ec2client paces
+// each category's APIs through one bucket, which never sends more than EC2
+// allows, and awsctl/ec2sim/ec2limits keeps one per API, as EC2 does.
 type EC2Limits struct {
 	// RunInstances counts RunInstances requests; RunInstancesInstances
 	// counts the instances they launch.

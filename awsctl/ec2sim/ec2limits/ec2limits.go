@@ -80,15 +80,26 @@ func (b *bucket) take(n int) { b.tokens -= float64(min(n, b.limit.Burst)) }
 // RunInstances request, one with several a CreateFleet request; listings
 // cost one request per page.
 //
+// EC2 evaluates each API on its own: every API has a request bucket of its
+// own, sized by its category, and a request to one API does not take tokens
+// from another's (Request throttling for the Amazon EC2 API, "Request rate
+// limiting": https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html).
+// So DescribeInstances, DescribeSpotPriceHistory and
+// DescribeReservedInstances each have a bucket of Limits.Describe's size,
+// CreateTags and DeleteTags each one of Limits.Tags'. RunInstances and
+// TerminateInstances also draw on their resource buckets, by instance.
+//
 // It also passes spot prices, reservations and spot notices through when the
 // wrapped client provides them. It is safe for concurrent use.
 type Client struct {
-	cloud awsctl.CloudClient
-	clock func() time.Time
+	cloud  awsctl.CloudClient
+	clock  func() time.Time
+	limits Limits
 
-	mu                                                                 sync.Mutex
-	run, runInstances, terminate, terminated, mutating, tags, describe *bucket
-	calls, throttled                                                   map[string]int
+	mu                                sync.Mutex
+	runInstances, terminatedInstances *bucket
+	requests                          map[string]*bucket // by API name, made at its first request
+	calls, throttled                  map[string]int
 }
 
 // New wraps cloud. clock is the time the buckets refill by; limits are
@@ -97,49 +108,80 @@ func New(cloud awsctl.CloudClient, clock func() time.Time, limits Limits) (*Clie
 	if cloud == nil || clock == nil {
 		return nil, fmt.Errorf("ec2limits: cloud and clock are required")
 	}
-	c := &Client{cloud: cloud, clock: clock, calls: map[string]int{}, throttled: map[string]int{}}
+	c := &Client{cloud: cloud, clock: clock, limits: limits, requests: map[string]*bucket{},
+		calls: map[string]int{}, throttled: map[string]int{}}
 	now := clock()
 	for _, b := range []struct {
 		name string
 		l    ratelimit.Limit
 		into **bucket
 	}{
-		{"RunInstances", limits.RunInstances, &c.run},
+		{"RunInstances", limits.RunInstances, nil},
 		{"RunInstancesInstances", limits.RunInstancesInstances, &c.runInstances},
-		{"TerminateInstances", limits.TerminateInstances, &c.terminate},
-		{"TerminatedInstances", limits.TerminatedInstances, &c.terminated},
-		{"Mutating", limits.Mutating, &c.mutating},
-		{"Tags", limits.Tags, &c.tags},
-		{"Describe", limits.Describe, &c.describe},
+		{"TerminateInstances", limits.TerminateInstances, nil},
+		{"TerminatedInstances", limits.TerminatedInstances, &c.terminatedInstances},
+		{"Mutating", limits.Mutating, nil},
+		{"Tags", limits.Tags, nil},
+		{"Describe", limits.Describe, nil},
 	} {
 		bk, err := newBucket(b.l, now)
 		if err != nil {
 			return nil, fmt.Errorf("ec2limits: Limits.%s: %w", b.name, err)
 		}
-		*b.into = bk
+		if b.into != nil {
+			*b.into = bk
+		}
 	}
 	return c, nil
 }
 
-// draw is n tokens from one bucket.
+// category is the request limit of each API the client sends.
+func (c *Client) category(op string) ratelimit.Limit {
+	switch op {
+	case RunInstances:
+		return c.limits.RunInstances
+	case TerminateInstances:
+		return c.limits.TerminateInstances
+	case CreateFleet:
+		return c.limits.Mutating
+	case CreateTags, DeleteTags:
+		return c.limits.Tags
+	default: // the Describe* requests
+		return c.limits.Describe
+	}
+}
+
+// draw is n tokens from one resource bucket.
 type draw struct {
 	b *bucket
 	n int
 }
 
-// admit counts a request of op and takes its tokens from every bucket it
-// draws on, or refuses it (taking nothing) if one of them is short.
+// admit counts a request of op and takes one token from op's request
+// bucket and its tokens from every resource bucket it draws on, or refuses
+// it (taking nothing) if one of them is short.
 func (c *Client) admit(op string, draws ...draw) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls[op]++
 	now := c.clock()
+	req, ok := c.requests[op]
+	if !ok {
+		// Validated in New: a category's limit makes a bucket.
+		req, _ = newBucket(c.category(op), now)
+		c.requests[op] = req
+	}
+	if !req.has(now, 1) {
+		c.throttled[op]++
+		return ec2sim.Throttled(op)
+	}
 	for _, d := range draws {
 		if !d.b.has(now, d.n) {
 			c.throttled[op]++
 			return ec2sim.Throttled(op)
 		}
 	}
+	req.take(1)
 	for _, d := range draws {
 		d.b.take(d.n)
 	}
@@ -168,7 +210,7 @@ func (c *Client) Throttled() map[string]int {
 // a listing that runs out of tokens part-way fails whole, as the SDK's
 // paginator does.
 func (c *Client) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([]awsctl.Instance, error) {
-	if err := c.admit(DescribeInstances, draw{c.describe, 1}); err != nil {
+	if err := c.admit(DescribeInstances); err != nil {
 		return nil, err
 	}
 	insts, err := c.cloud.ListInstances(ctx, filter)
@@ -182,7 +224,7 @@ func (c *Client) ListInstances(ctx context.Context, filter awsctl.ListFilter) ([
 // pages after the first of a listing of n instances.
 func (c *Client) admitPagesAfterTheFirst(n int) error {
 	for page := PageSize; page < n; page += PageSize {
-		if err := c.admit(DescribeInstances, draw{c.describe, 1}); err != nil {
+		if err := c.admit(DescribeInstances); err != nil {
 			return err
 		}
 	}
@@ -194,7 +236,7 @@ func (c *Client) admitPagesAfterTheFirst(n int) error {
 // buf when the wrapped client can, so that a scaler's steady pass allocates
 // nothing per instance through the limits either.
 func (c *Client) AppendInstances(ctx context.Context, buf []awsctl.Instance, filter awsctl.ListFilter) ([]awsctl.Instance, error) {
-	if err := c.admit(DescribeInstances, draw{c.describe, 1}); err != nil {
+	if err := c.admit(DescribeInstances); err != nil {
 		return buf, err
 	}
 	var out []awsctl.Instance
@@ -228,9 +270,9 @@ func (c *Client) Launch(ctx context.Context, req awsctl.LaunchRequest) ([]awsctl
 		if w := req.Offerings[0].Weight; w > 1 {
 			count = (req.Capacity + w - 1) / w
 		}
-		err = c.admit(RunInstances, draw{c.run, 1}, draw{c.runInstances, count})
+		err = c.admit(RunInstances, draw{c.runInstances, count})
 	} else {
-		err = c.admit(CreateFleet, draw{c.mutating, 1})
+		err = c.admit(CreateFleet)
 	}
 	if err != nil {
 		return nil, err
@@ -244,7 +286,7 @@ func (c *Client) Terminate(ctx context.Context, ids []string) ([]string, error) 
 	var done []string
 	for start := 0; start < len(ids); start += BatchSize {
 		batch := ids[start:min(start+BatchSize, len(ids))]
-		if err := c.admit(TerminateInstances, draw{c.terminate, 1}, draw{c.terminated, len(batch)}); err != nil {
+		if err := c.admit(TerminateInstances, draw{c.terminatedInstances, len(batch)}); err != nil {
 			return done, err
 		}
 		got, err := c.cloud.Terminate(ctx, batch)
@@ -260,7 +302,7 @@ func (c *Client) Terminate(ctx context.Context, ids []string) ([]string, error) 
 func (c *Client) Tag(ctx context.Context, ids []string, tags map[string]string) error {
 	for start := 0; start < len(ids); start += BatchSize {
 		batch := ids[start:min(start+BatchSize, len(ids))]
-		if err := c.admit(CreateTags, draw{c.tags, 1}); err != nil {
+		if err := c.admit(CreateTags); err != nil {
 			return err
 		}
 		if err := c.cloud.Tag(ctx, batch, tags); err != nil {
@@ -274,7 +316,7 @@ func (c *Client) Tag(ctx context.Context, ids []string, tags map[string]string) 
 func (c *Client) Untag(ctx context.Context, ids []string, keys []string) error {
 	for start := 0; start < len(ids); start += BatchSize {
 		batch := ids[start:min(start+BatchSize, len(ids))]
-		if err := c.admit(DeleteTags, draw{c.tags, 1}); err != nil {
+		if err := c.admit(DeleteTags); err != nil {
 			return err
 		}
 		if err := c.cloud.Untag(ctx, batch, keys); err != nil {
@@ -291,7 +333,7 @@ func (c *Client) SpotPrices(ctx context.Context, instanceTypes []string) ([]awsc
 	if !ok {
 		return nil, nil
 	}
-	if err := c.admit(DescribeSpotPriceHistory, draw{c.describe, 1}); err != nil {
+	if err := c.admit(DescribeSpotPriceHistory); err != nil {
 		return nil, err
 	}
 	return src.SpotPrices(ctx, instanceTypes)
@@ -304,7 +346,7 @@ func (c *Client) Reservations(ctx context.Context) ([]awsctl.Reservation, error)
 	if !ok {
 		return nil, nil
 	}
-	if err := c.admit(DescribeReservedInstances, draw{c.describe, 1}); err != nil {
+	if err := c.admit(DescribeReservedInstances); err != nil {
 		return nil, err
 	}
 	return src.Reservations(ctx)

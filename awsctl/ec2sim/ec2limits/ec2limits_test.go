@@ -135,3 +135,30 @@ func TestNewValidates(t *testing.T) {
 	_, err = New(sim, sim.Now, bad)
 	assert.ErrorContains(t, err, "Limits.Tags")
 }
+
+// EC2 evaluates each API on its own: emptying the DescribeInstances bucket
+// leaves DescribeSpotPriceHistory's full, and CreateTags' leaves
+// DeleteTags'.
+func TestEachAPIHasABucketOfItsOwn(t *testing.T) {
+	sim, c := newLimited(t)
+	ctx := context.Background()
+	lim := Default()
+	for range lim.Describe.Burst {
+		_, err := c.ListInstances(ctx, awsctl.ListFilter{})
+		require.NoError(t, err)
+	}
+	_, err := c.ListInstances(ctx, awsctl.ListFilter{})
+	require.ErrorIs(t, err, awsctl.ErrThrottled, "DescribeInstances past its burst")
+	_, err = c.SpotPrices(ctx, []string{"c5.large"})
+	require.NoError(t, err, "DescribeSpotPriceHistory draws on a bucket of its own")
+
+	insts, err := sim.Launch(ctx, launch(awsctl.Offering{InstanceType: "c5.large", Zone: "us-east-1a", Weight: 1}))
+	require.NoError(t, err)
+	ids := []string{insts[0].ID}
+	for range lim.Tags.Burst {
+		require.NoError(t, c.Tag(ctx, ids, map[string]string{"k": "v"}))
+	}
+	require.ErrorIs(t, c.Tag(ctx, ids, map[string]string{"k": "v"}), awsctl.ErrThrottled, "CreateTags past its burst")
+	require.NoError(t, c.Untag(ctx, ids, []string{"k"}), "DeleteTags draws on a bucket of its own")
+	assert.Equal(t, map[string]int{DescribeInstances: 1, CreateTags: 1}, c.Throttled())
+}
