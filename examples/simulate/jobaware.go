@@ -26,24 +26,32 @@ import (
 // "lognormal:S" multiplies it by e^(S x a standard normal draw), an
 // estimate off by a factor e^S (S = 1: 2.7) one time in three.
 //
-// Classes bin jobs by estimated run time and by width (their units), each
-// class described by a representative run time and width: a coarse
-// description, as a scheduler's queues would give.
+// Classes bin jobs by estimated run time and by width (their units), as a
+// scheduler's queues would, and each class is described by its limits:
+// the longest run and the widest job it admits. The limits, not a typical
+// job, because what a restart loses grows faster than the run time and the
+// width (spotprice.SpotWorkCost): a class described by a typical job
+// understates what its longest, widest jobs lose, and the pool may then
+// put on spot a class whose jobs lose more there than on-demand would
+// cost (BENCHMARKS.md, section 6).
 
 // runBins are the upper ends of the run-time bins and the run time that
-// stands for each.
+// describes each: the upper end, and for the last, open bin the site's
+// wall-time limit (the KTH SP2 ended jobs at 60 hours, the run time most
+// of its longest jobs record).
 var runBins = []struct{ upTo, run time.Duration }{
-	{10 * time.Minute, 5 * time.Minute},
-	{time.Hour, 25 * time.Minute},
-	{4 * time.Hour, 2 * time.Hour},
-	{12 * time.Hour, 7 * time.Hour},
-	{24 * time.Hour, 17 * time.Hour},
-	{math.MaxInt64, 36 * time.Hour},
+	{10 * time.Minute, 10 * time.Minute},
+	{time.Hour, time.Hour},
+	{4 * time.Hour, 4 * time.Hour},
+	{12 * time.Hour, 12 * time.Hour},
+	{24 * time.Hour, 24 * time.Hour},
+	{math.MaxInt64, 60 * time.Hour},
 }
 
 // widthBins are the upper ends of the width bins (units) and the width
-// that stands for each.
-var widthBins = []struct{ upTo, width int }{{1, 1}, {4, 2}, {16, 8}, {64, 32}, {math.MaxInt, 100}}
+// that describes each: the upper end, and for the last the machine's 100
+// nodes.
+var widthBins = []struct{ upTo, width int }{{1, 1}, {4, 4}, {16, 16}, {64, 64}, {math.MaxInt, 100}}
 
 // jobClasses returns the classes of the job-aware host: one per run-time
 // and width bin, without checkpoints (the simulated jobs restart from

@@ -81,3 +81,18 @@ func TestRunEstimateFlag(t *testing.T) {
 	_, err = simulateAll(context.Background(), cfg)
 	assert.ErrorContains(t, err, "-interruption-rate")
 }
+
+// A class is described by the longest run and the widest job it admits, so
+// that the pool prices no job of it as shorter or narrower than it is.
+func TestJobClassesBoundTheirJobs(t *testing.T) {
+	classes := jobClasses()
+	last := runBins[len(runBins)-2].upTo // the open bin's jobs run up to the site's limit
+	for _, run := range []time.Duration{time.Second, 10 * time.Minute, 11 * time.Minute, 59 * time.Minute, time.Hour,
+		3 * time.Hour, 4*time.Hour + time.Second, 12 * time.Hour, 23 * time.Hour, last + time.Hour, 60 * time.Hour} {
+		for _, procs := range []int{1, 2, 4, 5, 16, 17, 63, 64, 65, 100} {
+			c := classes[classOf(run, procs)]
+			assert.GreaterOrEqual(t, c.Run, run, "%v x%d in %q", run, procs, c.Name)
+			assert.GreaterOrEqual(t, c.Width, procs, "%v x%d in %q", run, procs, c.Name)
+		}
+	}
+}
