@@ -36,7 +36,10 @@ func MonthlyProbability(ratePerHour float64) float64 {
 // Work describes a piece of work run on one spot instance or more, for
 // [SpotWorkCost].
 type Work struct {
-	// Run is how long the piece runs when nothing interrupts it.
+	// Run is how long the piece runs when nothing interrupts it. What
+	// interruptions add grows faster than Run and Instances, so pieces of
+	// varied length and width priced by a typical one cost more than it
+	// says; their longest and widest bound the cost from above.
 	Run time.Duration
 	// Checkpoint is the interval at which the work saves its progress; an
 	// interruption loses what was done since the last checkpoint. Zero
