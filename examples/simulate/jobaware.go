@@ -18,8 +18,9 @@ import (
 // tells its Queue how long its jobs are expected to run (job classes,
 // manager.QueueConfig.Classes and Queue.ObserveClasses), so that the pool
 // chooses a market per class (pool's job-aware markets), and places the
-// jobs of classes the pool put on on-demand on on-demand servers first,
-// the others on spot servers first.
+// jobs of classes the pool put on on-demand on on-demand servers only
+// (they wait for one rather than risk spot), the others on spot servers
+// first.
 //
 // What the host knows of a job's run time is -run-estimate: "exact" uses
 // the run time the trace recorded, which no scheduler knows in advance;
