@@ -205,7 +205,12 @@ type Config struct {
 	// on demand (manager.Request.Work) are kept once that work ends:
 	// neither swapped for spot nor wound down, so the next such job finds
 	// them instead of waiting for a new launch. Default DefaultWorkKeep;
-	// negative for none. Without Work it changes nothing.
+	// negative for none. Without Work it changes nothing. Keep it equal
+	// to the manager's scale-down delay: kept longer, the servers outlast
+	// the target's fall, spot ones are wound down in their place, and the
+	// kept ones are swapped for spot when the keep ends; kept for less,
+	// they are swapped for spot while the target waits to fall, swaps its
+	// fall then makes useless.
 	WorkKeep time.Duration
 	// MaxLifetime, if set, is how old a server may grow: older ones are
 	// replaced, make-before-break, within the Disruption budget (long-lived
