@@ -94,8 +94,29 @@ func (p *Pool) askManagers(ctx context.Context, ps *pass) []*want {
 		wants = append(wants, w)
 	}
 	p.fairShare(ps.pl, wants)
+	for _, w := range wants {
+		w.req.Work = workWithin(w.req.Work, w.target)
+	}
 	p.reportClamps(ps.pl, wants)
 	return wants
+}
+
+// workWithin is work cut to the first units of a target, in the manager's
+// order. A target clamped to Max or to a fair share clamps its Work too:
+// on-demand capacity for work beyond the target would be bought above it,
+// out of the other managers' shares.
+func workWithin(work []manager.Work, target int) []manager.Work {
+	left := target
+	for i, wk := range work {
+		if wk.Units <= left {
+			left -= max(0, wk.Units)
+			continue
+		}
+		out := slices.Clone(work[:i+1]) // the manager's slice stays as it was
+		out[i].Units = left
+		return out
+	}
+	return work
 }
 
 // clampKey is what clamps a manager's target, and to what.

@@ -1,0 +1,32 @@
+package pool_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/ec2autoscale/ec2autoscale/awsctl"
+	"github.com/ec2autoscale/ec2autoscale/manager"
+	"github.com/ec2autoscale/ec2autoscale/pool"
+)
+
+// Found by the model check (autoscale TestModelCheck with job classes):
+// each test here fails without the fix it names.
+
+func TestWorkBeyondAFairShareIsNotBoughtOnDemand(t *testing.T) {
+	// Two managers want 6 each from a pool of Max 6: a fair share of 3
+	// each. The first says all its 6 units are long work: only the 3 of
+	// its share go on demand, and the second still gets its 3.
+	b := ratedBook{book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032}), 0.3}
+	long := &want{name: "long", req: manager.Request{Target: 6, Work: []manager.Work{{Class: "long", Units: 6, Run: 10 * time.Hour}}}}
+	other := &want{name: "other", req: manager.Request{Target: 6}}
+	pl := spotPool(t, b, pool.Spot, func(c *pool.Config) { c.Max = 6 }, long, other).Plan(context.Background(), pool.Snapshot{Now: t0})
+	assert.Equal(t, map[awsctl.Market]int{awsctl.MarketOnDemand: 3, awsctl.MarketSpot: 3}, byMarket(pl.Launches))
+	for _, e := range pl.Events {
+		if e.Kind == pool.EventWorkMarket {
+			assert.Equal(t, 3, e.Capacity, "the event reports the work within the share")
+		}
+	}
+}
