@@ -58,7 +58,7 @@ func (p *Pool) workMarkets(ps *pass) {
 			if wk.Units <= 0 || wk.Run <= 0 {
 				continue
 			}
-			best, bestCost, bestRate := math.Inf(1), spotprice.WorkCost{}, 0.0
+			best, bestCost, bestRate, found := math.Inf(1), spotprice.WorkCost{}, 0.0, false
 			var bestChoice spotprice.Choice
 			for _, c := range choices {
 				if c.Rejected || c.Market != awsctl.MarketSpot {
@@ -73,11 +73,17 @@ func (p *Pool) workMarkets(ps *pass) {
 					Instances: (max(1, wk.Width) + weight - 1) / weight, Wait: max(0, boot-awsctl.InterruptionNoticeLead)}
 				rate := spotprice.InterruptionRate(p.cfg.Prices, c.Offering.InstanceType, c.Offering.Zone, ps.now)
 				wc := spotprice.SpotWorkCost(piece, c.PricePerHour, od*float64(weight), rate)
-				if perUnit := wc.Spot / float64(weight); perUnit < best {
-					best, bestCost, bestRate, bestChoice = perUnit, wc, rate, c
+				if math.IsNaN(wc.Spot) {
+					// Work that would practically never finish on spot
+					// overflows its expected cost (infinite restarts
+					// times no wait): infinite, above on-demand.
+					wc.Spot, wc.Interruption = math.Inf(1), math.Inf(1)
+				}
+				if perUnit := wc.Spot / float64(weight); !found || perUnit < best {
+					best, bestCost, bestRate, bestChoice, found = perUnit, wc, rate, c, true
 				}
 			}
-			if math.IsInf(best, 1) {
+			if !found {
 				continue // no spot to choose: the pool buys on demand anyway
 			}
 			mk := awsctl.MarketSpot

@@ -30,3 +30,24 @@ func TestWorkBeyondAFairShareIsNotBoughtOnDemand(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkTooLongToEverFinishOnSpotGoesOnDemand(t *testing.T) {
+	// At 0.3 interruptions an hour, a job of 100 days without checkpoints
+	// would restart about e^720 times on spot: an expected cost beyond
+	// what a float64 holds, which is above on-demand all the same.
+	b := ratedBook{book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032}), 0.3}
+	// A replacement that boots within the notice leaves the work no wait
+	// to price, which once made the overflowed cost NaN.
+	for _, overlap := range []time.Duration{0, time.Minute} {
+		for _, width := range []int{1, 64} {
+			m := &want{name: "m", req: manager.Request{Target: 3, Work: []manager.Work{
+				{Class: "long", Units: 2, Run: 2400 * time.Hour, Width: width},
+				{Class: "short", Units: 1, Run: 10 * time.Minute},
+			}}}
+			p := spotPool(t, b, pool.Spot, func(c *pool.Config) { c.Replace.Overlap = overlap }, m)
+			pl := p.Plan(context.Background(), pool.Snapshot{Now: t0})
+			assert.Equal(t, map[awsctl.Market]int{awsctl.MarketOnDemand: 2, awsctl.MarketSpot: 1}, byMarket(pl.Launches),
+				"width %d, overlap %v", width, overlap)
+		}
+	}
+}
