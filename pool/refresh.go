@@ -312,12 +312,14 @@ func (p *Pool) replaceDue(ps *pass) {
 			continue
 		}
 		w := p.wantOf(ps, s.mgr)
-		if s.state != granted || w == nil || ps.held(w)-s.weight >= w.target {
-			// Not needed by anyone (its manager keeps its target without
-			// it): it leaves now, and the pass launches spare capacity anew
-			// if Min needs it.
+		if s.state != granted || w == nil || p.spareFor(ps, w, s) {
+			// Not needed by anyone (its manager keeps its target, zone
+			// minimum and on-demand work without it): it leaves now, and
+			// the pass launches spare capacity anew if Min needs it.
 			if s.state != granted {
 				w = nil
+			} else if s.inst.Market == awsctl.MarketOnDemand && w.odKeep > 0 {
+				w.heldOD -= s.weight
 			}
 			p.event(ps.pl, Event{Kind: EventReplace, Instance: s.inst.ID, Manager: s.mgr, Reason: c.why + "; not needed; retired"})
 			p.retire(ps, s, RetireReplaced, w, c.why)
@@ -349,6 +351,20 @@ func (p *Pool) replaceDue(ps *pass) {
 			ps.spendBudget()
 		}
 	}
+}
+
+// spareFor reports whether w, which holds s, needs it for none of what
+// the pool keeps for it: its target, its zone minimum in s's zone, and the
+// on-demand capacity kept for its work (see keepWorkOD). A server it needs
+// is replaced make-before-break rather than retired and launched anew.
+func (p *Pool) spareFor(ps *pass, w *want, s *server) bool {
+	if ps.held(w)-s.weight < w.target {
+		return false
+	}
+	if m := w.req.ZoneMinimums[s.inst.Zone]; m > 0 && ps.l.zoneHeld[mgrZone{w.index, s.inst.Zone}]-s.weight < min(m, w.target) {
+		return false
+	}
+	return s.inst.Market != awsctl.MarketOnDemand || w.odKeep == 0 || w.heldOD-s.weight >= w.odKeep
 }
 
 // replacementOffers are the offerings a replacement of s may use: its

@@ -51,3 +51,62 @@ func TestWorkTooLongToEverFinishOnSpotGoesOnDemand(t *testing.T) {
 		}
 	}
 }
+
+// retiredAndReplaced splits a plan's handling of a due server: retired
+// without a replacement, or replaced make-before-break.
+func retiredAndReplaced(pl *pool.Plan, id string) (retired, replaced bool) {
+	for _, c := range pl.Changes {
+		if c.Instance.ID == id && c.Set[pool.TagRetire] != "" {
+			retired = true
+		}
+	}
+	for _, r := range pl.Launches {
+		if r.Tags[pool.TagReplaces] == id {
+			replaced = true
+		}
+	}
+	return retired, replaced
+}
+
+func TestADueOnDemandServerKeptForWorkIsReplacedNotRetired(t *testing.T) {
+	// The manager's one unit of long work runs on i-od, which is past
+	// MaxLifetime; a spot server of an hourly pool, twenty minutes into
+	// its paid hour (so not wound down yet), makes the manager hold its
+	// target without i-od. i-od is still needed for the work: it is
+	// replaced on demand, make-before-break, not retired for a new
+	// on-demand launch later.
+	b := ratedBook{book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032}), 0.3}
+	m := &want{name: "m", req: manager.Request{Target: 1, Work: []manager.Work{{Class: "long", Units: 1, Run: 10 * time.Hour}}}}
+	p := spotPool(t, b, pool.Spot, func(c *pool.Config) { c.MaxLifetime, c.Billing = 30*time.Minute, pool.Hourly }, m)
+	od := odServer("i-od", "z1", "m")
+	spot := odServer("i-spot", "z2", "m")
+	spot.Market, spot.LaunchTime = awsctl.MarketSpot, t0.Add(-20*time.Minute)
+	pl := p.Plan(context.Background(), pool.Snapshot{Now: t0, Instances: []awsctl.Instance{od, spot}})
+	retired, replaced := retiredAndReplaced(pl, "i-od")
+	assert.False(t, retired, "still runs the long work")
+	assert.True(t, replaced)
+	for _, r := range pl.Launches {
+		assert.Equal(t, awsctl.MarketOnDemand, r.Market)
+	}
+}
+
+func TestADueServerHoldingAZoneMinimumIsReplacedNotRetired(t *testing.T) {
+	// The manager wants 1 unit, at least 1 in z1: i-z1 holds the minimum
+	// and is past MaxLifetime; i-z2, twenty minutes into its paid hour in
+	// an hourly pool (so not wound down yet), keeps the target without it
+	// but not the minimum. i-z1 is replaced in z1, make-before-break.
+	m := &want{name: "m", req: manager.Request{Target: 1, ZoneMinimums: map[string]int{"z1": 1}}}
+	p := newPool(t, func(c *pool.Config) { c.MaxLifetime, c.Billing = 30*time.Minute, pool.Hourly }, m)
+	old := granted("i-z1", "z1", "m", t0.Add(-time.Hour))
+	recent := granted("i-z2", "z2", "m", t0.Add(-20*time.Minute))
+	pl := p.Plan(context.Background(), pool.Snapshot{Now: t0, Instances: []awsctl.Instance{old, recent}})
+	retired, replaced := retiredAndReplaced(pl, "i-z1")
+	assert.False(t, retired, "holds the zone minimum")
+	if assert.True(t, replaced) {
+		for _, r := range pl.Launches {
+			for _, o := range r.Offerings {
+				assert.Equal(t, "z1", o.Zone)
+			}
+		}
+	}
+}
