@@ -50,7 +50,7 @@ func (p *Pool) balance(ps *pass) {
 	// from that zone, so it is launched there whatever the pool holds
 	// elsewhere.
 	var zoneNeeds []launchNeed
-	usedSupply := 0
+	var used [2]int // supply the zone minimums take, by market (as l.supply)
 	for _, z := range p.cfg.Zones {
 		d, mk := 0, awsctl.Market("")
 		for _, w := range ps.wants {
@@ -64,9 +64,17 @@ func (p *Pool) balance(ps *pass) {
 				}
 			}
 		}
-		fromSupply := min(d, l.zoneSupply[z])
-		usedSupply += fromSupply
-		if d > fromSupply {
+		// The zone's supply meets the minimum spot first: on-demand
+		// supply is what work and on-demand-only managers need.
+		zs, first := l.zoneSupply[z], 1
+		if mk == awsctl.MarketOnDemand {
+			first = 0
+		}
+		a := min(d, zs[first])
+		b := min(d-a, zs[1-first])
+		used[first] += a
+		used[1-first] += b
+		if fromSupply := a + b; d > fromSupply {
 			zoneNeeds = append(zoneNeeds, launchNeed{units: d - fromSupply,
 				allowSpot: mk == awsctl.MarketSpot || mk == "" && p.cfg.Market == Spot,
 				allowOD:   mk != awsctl.MarketSpot, anyMarket: mk == "", zone: z, class: "zone minimum in " + z})
@@ -98,8 +106,8 @@ func (p *Pool) balance(ps *pass) {
 	}
 	n.any += max(0, ps.minimum-sumTarget)
 
-	supplyOD := max(0, l.supply[0]-usedSupply)
-	supplySpot := max(0, l.supply[1]-max(0, usedSupply-l.supply[0]))
+	supplyOD := max(0, l.supply[0]-used[0])
+	supplySpot := max(0, l.supply[1]-used[1])
 	leftSpot := supplySpot - n.spot
 	leftOD := supplyOD - n.od
 	short := need{

@@ -26,11 +26,12 @@ type ledger struct {
 	// held is, per manager (by index), what it holds: granted servers and
 	// those being restored to it.
 	held []int
-	// zoneSupply and zoneHeld are supply by zone and holdings by manager
-	// and zone, kept only in passes where a manager has zone minimums
-	// (zoned): a steady pass without them touches no map per server.
+	// zoneSupply and zoneHeld are supply by zone (and market, as supply)
+	// and holdings by manager and zone, kept only in passes where a
+	// manager has zone minimums (zoned): a steady pass without them
+	// touches no map per server.
 	zoned      bool
-	zoneSupply map[string]int
+	zoneSupply map[string][2]int
 	zoneHeld   map[mgrZone]int
 	// perZone and perOffer are live capacity by zone and by offering, for
 	// spreading launches; counted only when a pass launches (see spread).
@@ -102,7 +103,9 @@ func (l *ledger) add(s *server, sign int) {
 	if s.supply() {
 		l.supply[marketIndex(s.inst.Market)] += w
 		if l.zoned {
-			l.zoneSupply[s.inst.Zone] += w
+			zs := l.zoneSupply[s.inst.Zone]
+			zs[marketIndex(s.inst.Market)] += w
+			l.zoneSupply[s.inst.Zone] = zs
 		}
 	}
 	if i := heldBy(s); i >= 0 {
@@ -134,10 +137,12 @@ func (p *Pool) move(l *ledger, s *server, to state, mgr *want) {
 // where a manager has zone minimums.
 func (l *ledger) trackZones(servers []*server) {
 	l.zoned = true
-	l.zoneSupply, l.zoneHeld = map[string]int{}, map[mgrZone]int{}
+	l.zoneSupply, l.zoneHeld = map[string][2]int{}, map[mgrZone]int{}
 	for _, s := range servers {
 		if s.supply() {
-			l.zoneSupply[s.inst.Zone] += s.weight
+			zs := l.zoneSupply[s.inst.Zone]
+			zs[marketIndex(s.inst.Market)] += s.weight
+			l.zoneSupply[s.inst.Zone] = zs
 		}
 		if i := heldBy(s); i >= 0 {
 			l.zoneHeld[mgrZone{i, s.inst.Zone}] += s.weight

@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -109,4 +110,27 @@ func TestADueServerHoldingAZoneMinimumIsReplacedNotRetired(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestOnDemandOnItsWayIsNotTakenForASpotZoneMinimum(t *testing.T) {
+	// The manager wants 2, both in z1, and 1 unit of long work on demand.
+	// Once launched, two spot servers in z1 meet the minimum and an
+	// on-demand one the work: while they boot, the next pass launches
+	// nothing more (the zone's supply is spot; the on-demand one on its
+	// way is the work's).
+	b := ratedBook{book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032}), 0.3}
+	m := &want{name: "m", req: manager.Request{Target: 2, ZoneMinimums: map[string]int{"z1": 2},
+		Work: []manager.Work{{Class: "long", Units: 1, Run: 10 * time.Hour}, {Class: "short", Units: 1, Run: 10 * time.Minute}}}}
+	p := spotPool(t, b, pool.Spot, nil, m)
+	ctx := context.Background()
+	var insts []awsctl.Instance
+	for _, inst := range []struct {
+		zone string
+		mk   awsctl.Market
+	}{{"z1", awsctl.MarketSpot}, {"z1", awsctl.MarketSpot}, {"z2", awsctl.MarketOnDemand}} {
+		insts = append(insts, awsctl.Instance{ID: fmt.Sprintf("i-%d", len(insts)), Type: "m5.large", Zone: inst.zone, Market: inst.mk,
+			State: awsctl.StatePending, LaunchTime: t0.Add(-10 * time.Minute), Tags: map[string]string{pool.TagPool: "p"}})
+	}
+	pl := p.Plan(ctx, pool.Snapshot{Now: t0, Instances: insts})
+	assert.Empty(t, pl.Launches)
 }
