@@ -10,6 +10,7 @@ import (
 
 	"github.com/ec2autoscale/ec2autoscale/awsctl"
 	"github.com/ec2autoscale/ec2autoscale/awsctl/ec2sim"
+	"github.com/ec2autoscale/ec2autoscale/manager"
 	"github.com/ec2autoscale/ec2autoscale/pool"
 )
 
@@ -74,6 +75,49 @@ type mcManagerSpec struct {
 	// hangFrom and hangTo bound the chaos passes in which Demand blocks
 	// until its context ends; hangTo == 0 means never.
 	hangFrom, hangTo int
+	// longPct, for a Queue in a pool that buys spot, is the share (in
+	// percent) of its jobs that are long (mcLongJobs[longJob], which cost
+	// less on demand), the rest short (mcShortJob); the Queue then reports
+	// both classes (QueueConfig.Classes, ObserveClasses). Zero means no
+	// classes. finalLongPct is the share from the settle phase on.
+	longPct, finalLongPct, longJob int
+}
+
+// mcInterruptionRate is the hourly interruption rate the scenario's price
+// books know (spotprice.InterruptionRater): spot pools under pressure, an
+// interruption every two days per instance.
+const mcInterruptionRate = 0.02
+
+// The job classes of a Queue with longPct > 0. At mcInterruptionRate, a
+// long job without checkpoints costs far more on spot than on demand: a
+// hundred hours on 16 units is interrupted e^8 times in expectation on the
+// heaviest type, two thousand hours on 64 units more times than a float64
+// holds; a short one costs 0.2% more than its spot price.
+var (
+	mcLongJobs = []manager.JobClass{
+		{Name: "long", Run: 100 * time.Hour, Width: 16},
+		{Name: "long", Run: 2000 * time.Hour, Width: 64},
+	}
+	mcShortJob = manager.JobClass{Name: "short", Run: 10 * time.Minute}
+)
+
+// longUnits is the part of a Queue's target its long jobs want at a pass:
+// its long jobs over jobsPerServer, rounded up, within the target (the
+// Queue reports the long class first).
+func (m *mcManagerSpec) longUnits(pass, target int) int {
+	pct := m.longPct
+	if pass >= mcChaosPasses {
+		pct = m.finalLongPct
+	}
+	long, _ := m.jobs(m.demandAt(pass), pct)
+	return min(target, (long+m.jobsPerServer-1)/m.jobsPerServer)
+}
+
+// jobs splits the jobs of d units of demand into long and short ones.
+func (m *mcManagerSpec) jobs(d, longPct int) (long, short int) {
+	all := d * m.jobsPerServer
+	long = all * longPct / 100
+	return long, all - long
 }
 
 func (m *mcManagerSpec) demandAt(pass int) int {
@@ -297,6 +341,23 @@ func drawScenario(seed int64) *mcScenario {
 			p.refreshAt = 5 + rng.IntN(mcChaosPasses-10)
 		}
 	}
+	// Job classes, drawn after day two: half the Queues of pools that buy
+	// spot report long and short jobs; a third of those have no long jobs
+	// left once demand settles, so their on-demand servers are kept for
+	// WorkKeep and then swapped for spot.
+	for _, p := range sc.pools {
+		for _, m := range p.managers {
+			if p.market == pool.OnDemand || m.kind != mcQueue || rng.IntN(2) != 0 {
+				continue
+			}
+			m.longPct = []int{25, 50, 75, 100}[rng.IntN(4)]
+			m.longJob = rng.IntN(len(mcLongJobs))
+			m.finalLongPct = m.longPct
+			if rng.IntN(3) == 0 {
+				m.finalLongPct = 0
+			}
+		}
+	}
 	return sc
 }
 
@@ -364,6 +425,9 @@ func (sc *mcScenario) describe() string {
 			}
 			if m.hangTo > 0 {
 				fmt.Fprintf(&b, " hangs %d-%d", m.hangFrom, m.hangTo)
+			}
+			if m.longPct > 0 {
+				fmt.Fprintf(&b, " long %d%% (%v), final %d%%", m.longPct, mcLongJobs[m.longJob].Run, m.finalLongPct)
 			}
 		}
 		b.WriteString("); ")

@@ -15,6 +15,7 @@ import (
 	"github.com/ec2autoscale/ec2autoscale/manager"
 	"github.com/ec2autoscale/ec2autoscale/pool"
 	"github.com/ec2autoscale/ec2autoscale/role"
+	"github.com/ec2autoscale/ec2autoscale/spotprice"
 )
 
 // mcCloud sits between the scaler and the sim. It checks, at the call, the
@@ -32,10 +33,14 @@ type mcCloud struct {
 type mcLaunch struct {
 	pass     int
 	pool     string
+	market   awsctl.Market
 	capacity int
 	replaces string
 	insts    []awsctl.Instance
 	zones    []string // offerings' zones, most preferred first
+	// minWeight is the lightest offering's weight: a need is launched
+	// rounded up to up to that less one unit more.
+	minWeight int
 	// winding is the set of the pool's servers winding down when the call
 	// was made: a Step may pass twice, and a wind-down its second pass
 	// starts did not exist when its first pass launched.
@@ -73,10 +78,13 @@ func (c *mcCloud) Launch(ctx context.Context, req awsctl.LaunchRequest) ([]awsct
 		}
 	}
 	insts, err := c.sim.Launch(ctx, req)
-	l := mcLaunch{pass: r.curPass(), pool: req.Tags[pool.TagPool], capacity: req.Capacity, replaces: req.Tags[pool.TagReplaces], insts: insts,
-		winding: winding}
+	l := mcLaunch{pass: r.curPass(), pool: req.Tags[pool.TagPool], market: req.Market, capacity: req.Capacity, replaces: req.Tags[pool.TagReplaces],
+		insts: insts, winding: winding}
 	for _, o := range req.Offerings {
 		l.zones = append(l.zones, o.Zone)
+		if l.minWeight == 0 || o.Weight < l.minWeight {
+			l.minWeight = o.Weight
+		}
 	}
 	c.mu.Lock()
 	c.launches = append(c.launches, l)
@@ -429,8 +437,11 @@ func newMCManager(spec *mcManagerSpec, pass func() int) *mcManager {
 		m.fixed, err = manager.NewFixed(spec.name, 0, opts...)
 		m.Manager = m.fixed
 	case mcQueue:
-		m.queue, err = manager.NewQueue(spec.name, manager.QueueConfig{JobsPerUnit: spec.jobsPerServer,
-			ScaleDownDelay: spec.delay, ZoneMinimums: spec.zoneMinimums})
+		cfg := manager.QueueConfig{JobsPerUnit: spec.jobsPerServer, ScaleDownDelay: spec.delay, ZoneMinimums: spec.zoneMinimums}
+		if spec.longPct > 0 {
+			cfg.Classes = []manager.JobClass{mcLongJobs[spec.longJob], mcShortJob}
+		}
+		m.queue, err = manager.NewQueue(spec.name, cfg)
 		m.Manager = m.queue
 	case mcTracking:
 		// The scenario's demand is exact, zeros included, and its phases
@@ -453,6 +464,16 @@ func (m *mcManager) feed(now time.Time, pass int) {
 	switch {
 	case m.fixed != nil:
 		_ = m.fixed.Set(d)
+	case m.queue != nil && m.spec.longPct > 0:
+		pct := m.spec.longPct
+		if pass >= mcChaosPasses {
+			pct = m.spec.finalLongPct
+		}
+		long, short := m.spec.jobs(d, pct)
+		m.queue.ObserveClasses(now, map[string]manager.JobCount{
+			mcLongJobs[m.spec.longJob].Name: {Queued: long - long/2, Running: long / 2},
+			mcShortJob.Name:                 {Queued: short - short/2, Running: short / 2},
+		})
 	case m.queue != nil:
 		jobs := d * m.spec.jobsPerServer
 		running := jobs / 2
@@ -495,3 +516,13 @@ func fairShare(targets []int, maxCap int) []int {
 	}
 	return out
 }
+
+// mcRatedBook is a scenario's price book, which knows an hourly
+// interruption rate (mcInterruptionRate) for every spot offering.
+type mcRatedBook struct{ *spotprice.Book }
+
+func (mcRatedBook) InterruptionRate(string, string, time.Time) (float64, bool) {
+	return mcInterruptionRate, true
+}
+
+var _ spotprice.InterruptionRater = mcRatedBook{}
