@@ -50,32 +50,60 @@ func (p *Pool) balance(ps *pass) {
 	// from that zone, so it is launched there whatever the pool holds
 	// elsewhere.
 	var zoneNeeds []launchNeed
-	var used [2]int // supply the zone minimums take, by market (as l.supply)
+	var used [2]int  // supply the zone minimums take, by market (as l.supply)
+	var zoneOD []int // by manager: on-demand work launched for a zone minimum
 	for _, z := range p.cfg.Zones {
-		d, mk := 0, awsctl.Market("")
+		zs := l.zoneSupply[z]
+		d, od, mk := 0, 0, awsctl.Market("")
 		for _, w := range ps.wants {
-			if zd := ps.zoneDeficit(w, z); zd > 0 {
-				d += zd
-				switch w.req.Market {
-				case manager.SpotOnly:
-					mk = awsctl.MarketSpot
-				case manager.OnDemandOnly:
-					mk = awsctl.MarketOnDemand
+			zd := ps.zoneDeficit(w, z)
+			if zd <= 0 {
+				continue
+			}
+			d += zd
+			switch w.req.Market {
+			case manager.SpotOnly:
+				mk = awsctl.MarketSpot
+			case manager.OnDemandOnly:
+				mk = awsctl.MarketOnDemand
+			default:
+				// On-demand capacity its work lacks, and no on-demand
+				// supply elsewhere brings, goes where the minimum lacks
+				// capacity: one server meets both.
+				if zoneOD == nil {
+					zoneOD = make([]int, len(ps.wants))
+				}
+				lack := w.odWork - w.heldOD - zoneOD[w.index] - max(0, l.supply[0]-used[0]-zs[0])
+				if t := min(zd, lack); t > 0 {
+					od += t
+					zoneOD[w.index] += t
 				}
 			}
 		}
-		// The zone's supply meets the minimum spot first: on-demand
-		// supply is what work and on-demand-only managers need.
-		zs, first := l.zoneSupply[z], 1
+		if d == 0 {
+			continue
+		}
+		// The zone's on-demand supply meets the work's part; the rest of
+		// the minimum takes the zone's spot supply first: on-demand supply
+		// is what work and on-demand-only managers need.
+		fromOD := min(od, zs[0])
+		used[0] += fromOD
+		zs[0] -= fromOD
+		first := 1
 		if mk == awsctl.MarketOnDemand {
 			first = 0
 		}
-		a := min(d, zs[first])
-		b := min(d-a, zs[1-first])
+		rest := d - od
+		a := min(rest, zs[first])
+		b := min(rest-a, zs[1-first])
 		used[first] += a
 		used[1-first] += b
-		if fromSupply := a + b; d > fromSupply {
-			zoneNeeds = append(zoneNeeds, launchNeed{units: d - fromSupply,
+		if n := od - fromOD; n > 0 {
+			zoneNeeds = append(zoneNeeds, launchNeed{units: n, allowOD: true, zone: z,
+				class: "zone minimum in " + z + ", on demand for work"})
+		}
+		if n := rest - a - b; n > 0 {
+			zoneNeeds = append(zoneNeeds, launchNeed{units: n,
 				allowSpot: mk == awsctl.MarketSpot || mk == "" && p.cfg.Market == Spot,
 				allowOD:   mk != awsctl.MarketSpot, anyMarket: mk == "", zone: z, class: "zone minimum in " + z})
 		}
@@ -99,7 +127,11 @@ func (p *Pool) balance(ps *pass) {
 			// even above its target: takeExcess then gives back spare spot
 			// servers instead (an exchange, for work the spot servers it
 			// holds should not run).
-			od := max(0, w.odWork-w.heldOD)
+			od := w.odWork - w.heldOD
+			if zoneOD != nil {
+				od -= zoneOD[w.index] // launched, or met, in a zone above
+			}
+			od = max(0, od)
 			n.od += od
 			n.any += left - min(left, od)
 		}

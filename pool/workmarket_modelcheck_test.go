@@ -134,3 +134,20 @@ func TestOnDemandOnItsWayIsNotTakenForASpotZoneMinimum(t *testing.T) {
 	pl := p.Plan(ctx, pool.Snapshot{Now: t0, Instances: insts})
 	assert.Empty(t, pl.Launches)
 }
+
+func TestAZoneMinimumAndOnDemandWorkShareTheirServers(t *testing.T) {
+	// The manager wants 2, both in z1, and 1 unit of long work on demand:
+	// one on-demand server in z1 meets the minimum and the work, one spot
+	// server the rest, rather than two spot servers in z1 and a third, on
+	// demand, above the target.
+	b := ratedBook{book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032}), 0.3}
+	m := &want{name: "m", req: manager.Request{Target: 2, ZoneMinimums: map[string]int{"z1": 2},
+		Work: []manager.Work{{Class: "long", Units: 1, Run: 10 * time.Hour}, {Class: "short", Units: 1, Run: 10 * time.Minute}}}}
+	pl := spotPool(t, b, pool.Spot, nil, m).Plan(context.Background(), pool.Snapshot{Now: t0})
+	assert.Equal(t, map[awsctl.Market]int{awsctl.MarketOnDemand: 1, awsctl.MarketSpot: 1}, byMarket(pl.Launches))
+	for _, r := range pl.Launches {
+		for _, o := range r.Offerings {
+			assert.Equal(t, "z1", o.Zone, "%s launch", r.Market)
+		}
+	}
+}
