@@ -170,6 +170,9 @@ func (p *Pool) restoreOwn(ps *pass) {
 				continue // only a zone minimum elsewhere is missing
 			}
 			p.restore(ps, s, false, "demand returned")
+			if s.inst.Market == awsctl.MarketOnDemand {
+				w.heldOD += s.weight // see workMarkets: no launch for its work
+			}
 		}
 	}
 }

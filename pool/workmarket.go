@@ -98,8 +98,8 @@ func (p *Pool) workMarkets(ps *pass) {
 }
 
 // heldOnDemand is the on-demand capacity each manager holds working (not
-// being replaced), counted in one walk over the servers the first time a
-// pass asks, for all managers at once.
+// being replaced; being restored to it counts), counted in one walk over
+// the servers the first time a pass asks, for all managers at once.
 type heldOnDemand struct {
 	ps    *pass
 	byMgr []int // by manager index; nil until counted
@@ -109,7 +109,8 @@ func (h *heldOnDemand) of(w *want) int {
 	if h.byMgr == nil {
 		h.byMgr = make([]int, len(h.ps.wants))
 		for _, s := range h.ps.servers {
-			if s.state == granted && s.inst.Market == awsctl.MarketOnDemand && !s.replaced() &&
+			mine := s.state == granted || s.state == restoring && !s.m.restoreFree
+			if mine && s.inst.Market == awsctl.MarketOnDemand && !s.replaced() &&
 				s.mgrIdx >= 0 && s.mgrIdx < len(h.byMgr) {
 				h.byMgr[s.mgrIdx] += s.weight
 			}

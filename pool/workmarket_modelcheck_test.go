@@ -151,3 +151,26 @@ func TestAZoneMinimumAndOnDemandWorkShareTheirServers(t *testing.T) {
 		}
 	}
 }
+
+func TestAnOnDemandServerRestoredForWorkIsNotLaunchedAgain(t *testing.T) {
+	// The manager's on-demand server winds down; its long work comes
+	// back: the server is restored, and no other is launched for the work.
+	b := ratedBook{book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032}), 0.3}
+	m := &want{name: "m", req: manager.Request{Target: 1, Work: []manager.Work{{Class: "long", Units: 1, Run: 10 * time.Hour}}}}
+	od := odServer("i-od", "z1", "m")
+	od.Tags[pool.TagWindDownStart] = t0.Add(-time.Minute).Format(time.RFC3339)
+	od.Tags[pool.TagWindDownDeadline] = t0.Add(9 * time.Minute).Format(time.RFC3339)
+	p := spotPool(t, b, pool.Spot, nil, m)
+	ctx := context.Background()
+	pl := p.Plan(ctx, pool.Snapshot{Now: t0, Instances: []awsctl.Instance{od}})
+	restored := false
+	for _, e := range pl.Events {
+		restored = restored || e.Kind == pool.EventRestore && e.Instance == "i-od"
+	}
+	assert.True(t, restored)
+	assert.Empty(t, pl.Launches)
+	// Nor in the next pass, while its Restore hook still runs.
+	p.Commit(ctx, pl, pool.Outcome{})
+	pl = p.Plan(ctx, pool.Snapshot{Now: t0.Add(30 * time.Second), Instances: []awsctl.Instance{od}})
+	assert.Empty(t, pl.Launches, "being restored to its manager, it is the work's")
+}
