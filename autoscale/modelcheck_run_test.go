@@ -863,11 +863,12 @@ func (ps *mcPoolSpec) minWeight() int {
 }
 
 // checkConverged: mcConvergeBound passes after the last demand change,
-// every manager holds at least its target (fair share within Max) and its
-// zone minimums, unless the pool is full (weights can make targets that
-// add up to Max unreachable without going below one); and at the end of
-// the settle phase, a per-second pool keeps no server it could remove
-// without going below a target or zone minimum.
+// every manager holds at least its target (fair share within Max), its
+// zone minimums and its long jobs' units on demand, unless the pool is full
+// (weights can make targets that add up to Max unreachable without going
+// below one); and at the end of the settle phase, a per-second pool keeps
+// no server it could remove without going below a target, a zone minimum
+// or the on-demand capacity long jobs want.
 func (r *mcRun) checkConverged(insts []awsctl.Instance, last bool) {
 	for _, ps := range r.sc.pools {
 		held := r.heldNow(ps, insts)
@@ -955,25 +956,11 @@ func (r *mcRun) launchedUnits() int {
 	return n
 }
 
-// zonedWork reports whether a manager of the pool has both zone minimums
-// and long jobs: its holdings depend on the order things happened in (a
-// minimum met by spot servers before the long jobs' on-demand server came,
-// elsewhere, is kept with it; see RELIABILITY.md).
-func (ps *mcPoolSpec) zonedWork() bool {
-	for _, m := range ps.managers {
-		if m.longPct > 0 && len(m.zoneMinimums) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // compareRuns checks the crashed run against the uncrashed references (two
 // runs of the same scenario, which may differ where the scaler's choices
 // between equals are not deterministic): the holdings of one reference once
-// demand settled (in per-second pools of one weight that are not full, and
-// without zone minimums next to long jobs, where holdings are determined),
-// and no more launches than the larger
+// demand settled (in per-second pools of one weight that are not full,
+// where holdings are determined), and no more launches than the larger
 // reference plus what the crash lost in flight and what the outside took
 // beyond that reference.
 func compareRuns(refs []*mcRun, crashed *mcRun) {
@@ -981,7 +968,7 @@ func compareRuns(refs []*mcRun, crashed *mcRun) {
 		return
 	}
 	for _, ps := range crashed.sc.pools {
-		if !ps.uniformWeights() || ps.billing != pool.PerSecond || crashed.full[ps.name] || ps.zonedWork() {
+		if !ps.uniformWeights() || ps.billing != pool.PerSecond || crashed.full[ps.name] {
 			continue
 		}
 		match := false

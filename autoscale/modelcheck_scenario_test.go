@@ -19,10 +19,11 @@ import (
 // cut into passes of mcInterval; a scenario has three phases:
 //
 //   - chaos (passes [0, chaosEnd)): demand moves (steps, ramps, drops to
-//     zero), capacity is limited per offering, instances are stopped,
-//     terminated and interrupted from outside, hooks take random time or
-//     hang, one manager may hang, and the crashed run dies at a random
-//     cloud call;
+//     zero; some Queues report it as long jobs, which cost less on demand,
+//     and short ones), capacity is limited per offering, instances are
+//     stopped, terminated and interrupted from outside, hooks take random
+//     time or hang, one manager may hang, and the crashed run dies at a
+//     random cloud call;
 //   - settle ([chaosEnd, settleEnd)): demand holds its final values, every
 //     capacity limit is lifted and nothing happens from outside: the pools
 //     must converge within mcConvergeBound passes;

@@ -52,7 +52,14 @@ var knownViolations = map[string]string{
 //     for a few passes, a pool without Min launches nothing;
 //   - convergence and zone-minimums: once demand settles, every manager
 //     holds its target (fair share within Max), zone minimums included,
-//     within mcConvergeBound passes, without a surplus;
+//     within mcConvergeBound passes, without a surplus (an on-demand
+//     server its long jobs need is none);
+//   - work-on-demand: once demand settles, a Queue that reports long jobs
+//     (QueueConfig.Classes and ObserveClasses; half the Queues of pools
+//     that buy spot, on price books that know an interruption rate) holds
+//     their units (within its target) on demand, within mcConvergeBound
+//     passes; launch-while-winding-down counts on-demand launched for
+//     such jobs as no launch a spot server winding down could spare;
 //   - no-leak: with no demand, nothing beyond Min is left, and Shutdown
 //     with WindDown leaves nothing;
 //   - crash-convergence and crash-launches: the crashed run ends holding
