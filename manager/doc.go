@@ -48,54 +48,85 @@
 // plus a boot time (State.BootTime, the pool's estimate, or
 // ForecastConfig.BootTime) later, so a rise can meet the goal only if
 // capacity for it was asked for a lead time L = boot + slack - Wait
-// before it came (at least the slack). When the boot is shorter than the
-// Wait, following demand meets the goal and the buffer falls to nothing.
+// before it came (at least the slack). When boot + slack is at most the
+// Wait, following demand meets the goal and the buffer is nothing.
 //
-// The model, learned online from what the host observes, in bounded memory
-// and a few operations a pass:
+// The goal counts rises, so the buffer is sized to rises: one of size r
+// (below) is met, roughly, when the buffer asked for a lead time before it
+// was at least r. The model, learned online from what the host observes,
+// in bounded memory and a few operations a pass:
 //
-//   - The rise after a moment is the highest demand within L after it, less
-//     the demand then. The season (a day by default) is cut into slots (an
-//     hour by default); each slot's figure for one day is the goal's
-//     quantile of the nonzero rises after the moments of that hour, 0 if
-//     demand did not rise, and the slot's estimate is an exponentially
-//     weighted mean of its daily figures (weight 1/Memory, a week by
-//     default). It thus grows with how often and how much demand rises in
-//     that hour of the day. A slot not seen yet uses the mean of all slots.
-//   - The buffer at t is s × the larger of the estimates of the slots of t
-//     and of t + L: the second launches ahead of a rise the day's shape
-//     predicts (the morning ramp). The target is the Queue's rules (up at
-//     once, down after the scale-down delay) applied to demand plus buffer.
-//   - The scale s is fed back from measured attainment: every rise met
-//     lowers it by ScaleStep × (1-a)/a, every one missed raises it by
-//     ScaleStep, which settles where a share a of the rises are met (a
-//     stochastic estimate of a quantile). a is a fifth of the way from the
-//     goal's quantile to 1, so that noise leaves the goal met more often
-//     than not. s starts at 1 and stays within [0, 8].
+//   - The size of a rise at t is the demand it rose to, or the lowest
+//     demand within the Wait after it if lower (jobs that ended free
+//     capacity for it), less the demand at t - L: what the buffer had to
+//     cover. With a boot shorter than the Wait every size is 0. The latest
+//     4096 sizes are kept, each with the slot of the season (an hour of
+//     the day by default) it came in.
+//   - Sizes are pooled across the day: a slot's mean size (over its
+//     latest 64 rises, drawn toward every slot's mean by the weight of 8
+//     rises) plus an excess whose distribution is every rise's excess over
+//     its own slot's mean. A month of a job log holds about two thousand
+//     rises, a few dozen per hour of the day: too few for a quantile per
+//     hour, enough for one distribution.
+//   - Each slot has a rate of rises: an exponentially weighted mean of its
+//     daily counts (weight 1/Memory, a week by default), drawn toward
+//     every slot's mean rate by the weight of one day (an hour that was
+//     quiet for a week still expects a few rises).
+//   - The buffer of each slot h is b_h = mean_h + x_h, with the x_h that
+//     minimise the buffer held (the sum of b_h) while the rises expected
+//     to be missed, the sum of rate_h × (share of excesses above x_h),
+//     stay within a miss budget times the rises expected. At the optimum
+//     (a Lagrange multiplier, found by bisection over the lower convex
+//     hull of the excesses' survival curve) one more unit of buffer saves
+//     the same misses in every slot: hours with more rises hold more of
+//     the buffer, quiet hours less, and the share met over the day is the
+//     goal's. The slack the hull's coarse tail leaves is then spent
+//     lowering the quietest slots. Buffers are whole units, never above
+//     the largest rise seen.
+//   - The miss budget is 1 - a, a a tenth of the way from the goal's
+//     quantile to 1 (95.5% for a p95 goal, so that the noise of a month's
+//     rises leaves the goal met), less one standard error of a share
+//     estimated from the n sizes seen, sqrt(a(1-a)/n), and never below 0.
+//     This is the warm-up: while n is small (below a/(1-a), 21 rises for a
+//     p95 goal) the budget is 0 and the buffer is the largest rise seen;
+//     it comes down toward the goal's quantile as rises are seen.
+//   - The plan is solved again at the start of each slot, and as the
+//     sample grows while it is small; a pass reads it. The buffer at t is
+//     the larger of the plans of the slots of t and of t + L: the second
+//     launches ahead of a rise the day's shape predicts (the morning
+//     ramp). The target is the Queue's rules (up at once, down after the
+//     scale-down delay) applied to demand plus buffer.
 //
 // [Forecast.Status] reports the attainment (rises met within Wait, as the
 // manager sees them: capacity working against demand observed) and the
-// cost of the buffer in capacity-unit hours, with the boot time and lead
-// in use.
+// cost of the buffer in capacity-unit hours, with the boot time, the lead,
+// the sizes sampled and the miss budget in use.
 //
-// The model assumes the demand's rises repeat by hour of the day: their
-// size and frequency at 09:00 today are like those at 09:00 the days
-// before. Where that fails it gains nothing or loses:
+// The model assumes the demand's rises repeat by hour of the day: how
+// often they come at 09:00 today is like the days before, and their sizes
+// differ from one hour to another by a shift (the mean) only. It does not
+// feed back what it measures: a month whose rises differ from those seen
+// misses or overshoots the goal. Where the assumptions fail it gains
+// nothing or loses:
 //
 //   - Demand with no daily pattern (steady, or bursts at random hours):
-//     every slot learns the same figure, the buffer is flat and the forecast
-//     is a fixed buffer sized by feedback, no cheaper than the best fixed
-//     buffer; the simulator's report (BENCHMARKS.md) shows it.
+//     every slot learns about the same rate and mean, the buffer is about
+//     flat and the forecast is a fixed buffer sized to the goal's quantile
+//     of the sizes, no cheaper than the best fixed buffer; the simulator's
+//     report (BENCHMARKS.md) shows it.
+//   - Hours whose sizes are more spread than others' (a ramp's rises vary
+//     more than the night's) share one distribution of excesses: the
+//     spread hours miss more than the budget, the others fewer.
 //   - A weekly pattern under a daily season is averaged over the week
 //     (weekends hold the weekdays' buffer); a weekly Season learns it, but
 //     needs weeks, not days.
-//   - Rare, heavy-tailed rises (a job log: a few dozen submissions a day,
-//     some of them a hundred units): a month holds too few rises for the
-//     feedback to settle, and a buffer that moves with the feedback serves
-//     fewer of them than a constant one of the same mean size.
-//   - The first day: no slot has a figure and the buffer follows the
-//     feedback alone; a host that restarts loses what was learned (it is
-//     memory, not state: the pool's servers are not affected).
+//   - Rises in bursts (one user's batch of jobs): a burst's rises are
+//     many and large together, and the hour's rate, a week's mean, does
+//     not see it coming.
+//   - The first day: the buffer is the largest rise seen, and the first
+//     rises, before any is seen, wait for boot; a host that restarts loses
+//     what was learned (it is memory, not state: the pool's servers are
+//     not affected).
 //   - Rises larger than anything seen (a new user's first batch) wait for
 //     boot whatever the buffer.
 package manager

@@ -11,9 +11,9 @@ import (
 // A forecasting manager for a queue whose jobs should wait under two
 // minutes for a server, 95 times in 100, on servers that take five minutes
 // to boot: no reactive policy can meet that, so it keeps a buffer of idle
-// capacity sized by what it learns of the demand's daily shape. After a
-// few days of a morning ramp it holds the ramp's rise before the ramp
-// starts.
+// capacity sized by what it learns of the demand's rises: how large they
+// are and at what hours they come. After a few days of a morning ramp it
+// holds the ramp's rise before the ramp starts.
 func ExampleForecast() {
 	f, err := manager.NewForecast("batch", manager.ForecastConfig{
 		Goal:  manager.WaitGoal{Quantile: 0.95, Wait: 2 * time.Minute},
@@ -51,6 +51,6 @@ func ExampleForecast() {
 		f.Target(), st.Buffer)
 	fmt.Printf("lead %v; goal met for %.0f%% of %d rises\n", st.Lead, 100*st.Attainment, st.Rises)
 	// Output:
-	// 07:57: demand 10, target 38 (a buffer of 28 ahead of the ramp)
-	// lead 3m30s; goal met for 86% of 481 rises
+	// 07:57: demand 10, target 18 (a buffer of 8 ahead of the ramp)
+	// lead 3m30s; goal met for 98% of 481 rises
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 )
@@ -25,15 +26,18 @@ const (
 	DefaultSeason = 24 * time.Hour
 	// DefaultSlot is the width of one slot of the season.
 	DefaultSlot = time.Hour
-	// DefaultMemory is how many seasons a slot's estimate mostly
+	// DefaultMemory is how many seasons a slot's rate of rises mostly
 	// remembers.
 	DefaultMemory = 7
-	// DefaultScaleStep is how far one rise that misses the goal moves the
-	// buffer's scale.
+	// DefaultScaleStep was how far one rise that misses the goal moved
+	// the buffer's scale.
+	//
+	// Deprecated: the buffer is no longer fed back from attainment;
+	// ForecastConfig.ScaleStep is ignored.
 	DefaultScaleStep = 0.05
 )
 
-// maxSlots bounds a Forecast's profile (a week of 5-minute slots).
+// maxSlots bounds a Forecast's slots (a week of 5-minute slots).
 const maxSlots = 7 * 24 * 12
 
 // WaitGoal is a host's goal for the wait for capacity: a share Quantile of
@@ -68,13 +72,15 @@ type ForecastConfig struct {
 	// Slot is the width of one slot of the season; it must divide Season,
 	// and a season holds at most 2016 slots; default DefaultSlot.
 	Slot time.Duration
-	// Memory is how many seasons a slot's estimate mostly remembers: each
-	// new season's figure moves it 1/Memory of the way; default
+	// Memory is how many seasons a slot's rate of rises mostly remembers:
+	// each new season's count moves it 1/Memory of the way; default
 	// DefaultMemory.
 	Memory int
-	// ScaleStep is how far a rise that misses the goal raises the buffer's
-	// scale (one that meets it lowers it by ScaleStep × (1-Quantile) /
-	// Quantile); default DefaultScaleStep.
+	// ScaleStep was the step of a feedback from attainment that the
+	// buffer no longer has. It must not be negative.
+	//
+	// Deprecated: ignored; the buffer is sized from the rises seen (see
+	// the package documentation).
 	ScaleStep float64
 	// MaxBuffer caps the buffer in capacity units; 0 means no cap of its
 	// own (Queue.Max and the pool's Max still apply).
@@ -106,13 +112,20 @@ type Forecast struct {
 	boot   time.Duration
 	buffer int
 
-	// The learner: recent points, the slot being gathered, the profile.
-	points   []point
-	cur      int64 // stretch being gathered (slot widths since 1970); -1 before any
-	stretch  []int // rises after the points of the slot being gathered
-	profile  []slotEstimate
-	overall  slotEstimate // every slot's figures alike: for slots not seen yet
-	scale    float64
+	// The learner: the demand of the latest lead time, the sizes of the
+	// latest rises, the rate of rises per slot of the season.
+	history []point
+	unsized []unsizedRise
+	sizes   []sizedRise // ring of the latest rises' sizes
+	means   []meanSize  // each slot's mean rise size
+	nSizes  int         // rises ever sized; the next goes to sizes[nSizes%maxSizes]
+	cur     int64       // stretch being counted (slot widths since 1970); -1 before any
+	count   int         // rises in the stretch being counted
+	rates   []rateEstimate
+	// The buffer's plan, from the latest solve.
+	share    sharing
+	solvedN  int   // nSizes at the latest solve
+	solved   int64 // stretch of the latest solve
 	pending  []pendingRise
 	rises    int
 	met      int
@@ -120,18 +133,31 @@ type Forecast struct {
 	idleUH   float64 // unit-hours of working capacity above demand
 }
 
-// point is the demand at a time and the highest it reached before the next
-// point.
+// point is the demand observed from a time on.
 type point struct {
-	at       time.Time
-	d0, peak int
+	at time.Time
+	d  int
 }
 
-// slotEstimate is the learned rise of demand over the lead time for one
-// slot of the season.
-type slotEstimate struct {
-	rise float64
+// meanSize is a slot's mean rise size, over its latest rises.
+type meanSize struct {
+	mean float64
 	n    int
+}
+
+// rateEstimate is the learned count of rises per stretch of one slot: a
+// weighted mean over n stretches.
+type rateEstimate struct {
+	rate float64
+	n    int
+}
+
+// unsizedRise is a rise of demand whose size is known once its wait is
+// over: the demand a lead time before it (base), the level it rose to,
+// and the lowest demand since.
+type unsizedRise struct {
+	at               time.Time
+	level, base, low int
 }
 
 // pendingRise is a rise of demand that the working capacity did not cover
@@ -196,16 +222,18 @@ func NewForecast(name string, cfg ForecastConfig) (*Forecast, error) {
 	cfg.Season = cmp.Or(cfg.Season, DefaultSeason)
 	cfg.Slot = cmp.Or(cfg.Slot, DefaultSlot)
 	cfg.Memory = cmp.Or(cfg.Memory, DefaultMemory)
-	cfg.ScaleStep = cmp.Or(cfg.ScaleStep, DefaultScaleStep)
 	if cfg.Season%cfg.Slot != 0 {
 		return nil, bad("Slot", "%v does not divide Season %v", cfg.Slot, cfg.Season)
 	}
 	if n := cfg.Season / cfg.Slot; n > maxSlots {
 		return nil, bad("Slot", "%v makes %d slots of Season %v, more than %d", cfg.Slot, n, cfg.Season, maxSlots)
 	}
+	n := int(cfg.Season / cfg.Slot)
 	return &Forecast{
-		q: q, cfg: cfg, cur: -1, scale: 1, boot: cfg.BootTime,
-		profile: make([]slotEstimate, cfg.Season/cfg.Slot),
+		q: q, cfg: cfg, cur: -1, solved: -1, boot: cfg.BootTime,
+		rates: make([]rateEstimate, n),
+		means: make([]meanSize, n),
+		share: sharing{slots: make([]int, n), mean: make([]float64, n), rate: make([]float64, n), excess: make([]hullPoint, n), order: make([]int, 0, n)},
 	}, nil
 }
 
@@ -302,7 +330,11 @@ func (f *Forecast) plan(s State) (d, buffer int, observed bool) {
 	if s.BootTime > 0 {
 		f.boot = s.BootTime
 	}
-	f.record(s.Now, f.d)
+	if f.observed {
+		f.record(s.Now, f.d)
+	} else {
+		f.roll(s.Now) // no history of demand before the first observation
+	}
 	f.settle(s.Now)
 	f.buffer = f.bufferAt(s.Now)
 	return f.d, f.buffer, f.observed
@@ -361,33 +393,38 @@ func (f *Forecast) settle(now time.Time) {
 	f.pending = kept
 }
 
-// resolve counts one rise and moves the buffer's scale the way that brings
-// the share met toward the goal's quantile: a stochastic estimate of a
-// quantile, where misses push up and hits pull down in the ratio that
-// balances at the goal. The caller holds f.mu.
+// resolve counts one rise as met or missed. The caller holds f.mu.
 func (f *Forecast) resolve(met bool) {
 	f.rises++
-	q := f.aim()
 	if met {
 		f.met++
-		f.scale -= f.cfg.ScaleStep * (1 - q) / q
-	} else {
-		f.scale += f.cfg.ScaleStep
 	}
-	f.scale = min(max(f.scale, 0), maxScale)
 }
 
-// aim is the share of rises the feedback steers to: a fifth of the way
-// from the goal's quantile to 1, so that the noise of a month's few
+// aim is the share of rises the buffer is sized to meet: a tenth of the
+// way from the goal's quantile to 1, so that the noise of a month's few
 // thousand rises leaves the goal met rather than missed half the time.
 func (f *Forecast) aim() float64 {
 	q := f.cfg.Goal.Quantile
-	return q + (1-q)/5
+	return q + (1-q)/10
 }
 
-// maxScale bounds the buffer's scale, so that a goal no buffer can meet
-// (rises far above any seen) does not grow the buffer without end.
-const maxScale = 8
+// confidence is how many standard errors of a sample's share of misses
+// the miss budget keeps below 1 - aim: with few rises seen, the buffer is
+// sized to the largest of them.
+const confidence = 1
+
+// missBudget is the share of rises the buffer may miss, for a sample of n
+// rise sizes: 1 - aim, less confidence standard errors of a share
+// estimated from n rises; 0 (size to the largest rise seen) while n is
+// small.
+func (f *Forecast) missBudget(n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	a := f.aim()
+	return max(0, (1-a)-confidence*math.Sqrt(a*(1-a)/float64(n)))
+}
 
 // lead is how far ahead the buffer must look: capacity asked for now is
 // ready after the pass slack and the boot time, and a rise may wait the
@@ -397,10 +434,11 @@ func (f *Forecast) lead() time.Duration {
 }
 
 // stretchOf is the stretch of time t falls in: slot widths since 1970.
-func (f *Forecast) stretchOf(t time.Time) int64 {
-	ns, w := t.UnixNano(), int64(f.cfg.Slot)
-	n := ns / w
-	if ns%w < 0 {
+func (f *Forecast) stretchOf(t time.Time) int64 { return floorDiv(t.UnixNano(), int64(f.cfg.Slot)) }
+
+func floorDiv(a, b int64) int64 {
+	n := a / b
+	if a%b < 0 {
 		n-- // round toward the past, before 1970
 	}
 	return n
@@ -410,115 +448,346 @@ func (f *Forecast) stretchOf(t time.Time) int64 {
 func (f *Forecast) slotOf(t time.Time) int { return f.slotOfStretch(f.stretchOf(t)) }
 
 func (f *Forecast) slotOfStretch(n int64) int {
-	k := int64(len(f.profile))
+	k := int64(len(f.rates))
 	return int(((n % k) + k) % k)
 }
 
-// record adds the demand d at now to the recent points, and learns the
-// rise that followed each point older than the lead time. The caller holds
-// f.mu.
-func (f *Forecast) record(now time.Time, d int) {
-	lead := f.lead()
-	n := len(f.points)
-	if n > 0 {
-		f.points[n-1].peak = max(f.points[n-1].peak, d)
-	}
-	// Points closer together than a sixteenth of the lead share one entry:
-	// the history stays small whatever the rate of reports.
-	if n == 0 || now.Sub(f.points[n-1].at) >= lead/16 {
-		f.points = append(f.points, point{at: now, d0: d, peak: d})
-	}
-	f.learn(now, lead)
-}
+// Bounds of a Forecast's memory.
+const (
+	// maxPending bounds the rises waiting for capacity a Forecast keeps.
+	maxPending = 4096
+	// maxSizes is how many of the latest rises' sizes the estimate of
+	// their distribution holds.
+	maxSizes = 4096
+	// maxHistory bounds the points of demand kept over the lead time.
+	maxHistory = 256
+)
 
-// learn finalises the points whose lead time has passed: the rise after
-// each is the highest demand within the lead time after it, less its
-// demand. The highest rise of each slot's stretch of time is that slot's
-// figure for the season; it is folded into the profile once the stretch
-// is over. The caller holds f.mu.
-func (f *Forecast) learn(now time.Time, lead time.Duration) {
+// record notes the demand d observed at now: it sizes a rise, counts it
+// in its slot, and keeps the demand's history over the lead time. The
+// caller holds f.mu.
+func (f *Forecast) record(now time.Time, d int) {
+	f.roll(now)
+	lead := f.lead()
+	// Size the rises whose wait is over: the rise a buffer asked for a
+	// lead time before it had to cover, from the demand then to the
+	// demand it rose to, or to the lowest demand within the Wait after
+	// it, if lower (jobs that ended free capacity for it). When capacity
+	// asked at the rise is ready within the Wait, no buffer is needed.
+	short := f.boot+f.cfg.PassSlack <= f.cfg.Goal.Wait
 	done := 0
-	for i, p := range f.points {
-		if now.Sub(p.at) < lead {
+	for _, u := range f.unsized {
+		if now.Sub(u.at) <= f.cfg.Goal.Wait && len(f.unsized)-done <= maxPending {
 			break
 		}
-		peak := p.peak
-		for _, later := range f.points[i+1:] {
-			if later.at.Sub(p.at) > lead {
+		size := max(0, min(u.level, u.low)-u.base)
+		if short {
+			size = 0
+		}
+		f.addSize(u.at, size)
+		done++
+	}
+	f.unsized = append(f.unsized[:0], f.unsized[done:]...)
+	// The lowest demand since each rise never falls from an older rise to
+	// a newer one: only a tail of them is above d.
+	for i := len(f.unsized) - 1; i >= 0 && f.unsized[i].low > d; i-- {
+		f.unsized[i].low = d
+	}
+	n := len(f.history)
+	if n > 0 && d > f.history[n-1].d {
+		base := f.history[0].d
+		for _, p := range f.history {
+			if p.at.After(now.Add(-lead)) {
 				break
 			}
-			peak = max(peak, later.peak)
+			base = p.d
 		}
-		f.gather(f.stretchOf(p.at), max(0, peak-p.d0))
-		done = i + 1
+		f.unsized = append(f.unsized, unsizedRise{at: now, level: d, base: base, low: d})
+		f.count++
 	}
-	// The window looks forward only: finalised points are not needed.
-	f.points = append(f.points[:0], f.points[done:]...)
+	switch {
+	case n > 0 && f.history[n-1].d == d:
+	case n == maxHistory || n > 0 && !now.After(f.history[n-1].at):
+		f.history[n-1].d = d // coarser, to stay bounded
+	default:
+		f.history = append(f.history, point{at: now, d: d})
+	}
+	// Keep one point at or before now - lead: the demand then.
+	drop := 0
+	for drop+1 < len(f.history) && !f.history[drop+1].at.After(now.Add(-lead)) {
+		drop++
+	}
+	f.history = append(f.history[:0], f.history[drop:]...)
 }
 
-// gather adds the rise after a point of stretch n to the stretch being
-// gathered, folding the one before into its slot's estimate when the
-// stretch changes. The caller holds f.mu.
-func (f *Forecast) gather(n int64, rise int) {
-	if n != f.cur {
+// roll moves the count of rises on to the stretch of now, folding each stretch's count into its slot's rate when it is over. The
+// caller holds f.mu.
+func (f *Forecast) roll(now time.Time) {
+	if n := f.stretchOf(now); n != f.cur {
 		if f.cur >= 0 {
-			f.fold(f.slotOfStretch(f.cur))
+			for s := f.cur; s < n && s < f.cur+int64(len(f.rates)); s++ {
+				// A stretch the host did not report in counts no rises.
+				c := 0.0
+				if s == f.cur {
+					c = float64(f.count)
+				}
+				ewma(&f.rates[f.slotOfStretch(s)], c, f.cfg.Memory)
+			}
 		}
-		f.cur, f.stretch = n, f.stretch[:0]
+		f.cur, f.count = n, 0
 	}
-	if rise == 0 {
+}
+
+func ewma(e *rateEstimate, x float64, memory int) {
+	e.n++
+	e.rate += (x - e.rate) / float64(min(e.n, memory))
+}
+
+// ratesInto sets the rate of rises (per stretch) of each slot: its own
+// estimate drawn toward the mean of all slots' by one season's weight (a
+// slot whose hour saw no rise for a week still expects a few), or that
+// mean while it has none. The caller holds f.mu.
+func (f *Forecast) ratesInto(out []float64) {
+	all, seen := 0.0, 0
+	for _, e := range f.rates {
+		if e.n > 0 {
+			all += e.rate
+			seen++
+		}
+	}
+	if seen > 0 {
+		all /= float64(seen)
+	}
+	for s, e := range f.rates {
+		w := float64(min(e.n, f.cfg.Memory))
+		out[s] = (w*e.rate + all) / (w + 1)
+	}
+}
+
+// addSize adds the size of a rise at t to the ring of the latest and to
+// its slot's mean size. The caller holds f.mu.
+func (f *Forecast) addSize(t time.Time, size int) {
+	slot := f.slotOf(t)
+	r := sizedRise{size: int32(min(size, math.MaxInt32)), slot: int32(slot)}
+	if len(f.sizes) < maxSizes {
+		f.sizes = append(f.sizes, r)
+	} else {
+		f.sizes[f.nSizes%maxSizes] = r
+	}
+	f.nSizes++
+	m := &f.means[slot]
+	m.n++
+	m.mean += (float64(size) - m.mean) / float64(min(m.n, meanMemory))
+}
+
+// sizedRise is a rise's size and the slot it came in.
+type sizedRise struct{ size, slot int32 }
+
+// Weights of a slot's mean rise size.
+const (
+	// meanMemory is how many of a slot's latest rises its mean size
+	// mostly remembers.
+	meanMemory = 64
+	// meanPrior is the weight, in rises, of every slot's mean size in a
+	// slot's: a slot with few rises gets mostly every slot's.
+	meanPrior = 8
+)
+
+// sharing is the buffer's plan: per slot, the rate of rises and the mean
+// size; the distribution of the sizes less their slot's mean as the lower
+// convex hull of its survival curve; the multiplier that shares the miss
+// budget among slots; and the buffer of each slot.
+type sharing struct {
+	// hull holds excesses x over a slot's mean size (increasing) and the
+	// share of rises whose excess is larger (decreasing, convex): the
+	// buffers worth holding.
+	hull  []hullPoint
+	nu    float64 // buffer unit-stretches a rise missed is worth
+	slots []int
+	mean  []float64 // each slot's mean size, drawn toward every slot's
+	rate  []float64
+	miss  float64 // the miss budget solved for
+	// excess is each slot's excess over its mean size, and the share of
+	// rises above it; sorted and order are scratch space.
+	excess []hullPoint
+	sorted []float64
+	order  []int
+}
+
+type hullPoint struct{ x, over float64 }
+
+// pick is the hull point for a slot whose rises come at rate λ per
+// stretch: the one that minimises x + nu·λ·over(x). The hull's slopes
+// flatten as x grows, so it is the last point whose step from the one
+// before still pays.
+func (p *sharing) pick(lambda float64) hullPoint {
+	c := p.nu * lambda
+	if len(p.hull) == 0 {
+		return hullPoint{}
+	}
+	i := sort.Search(len(p.hull)-1, func(i int) bool {
+		a, b := p.hull[i], p.hull[i+1]
+		return c*(a.over-b.over) <= b.x-a.x
+	})
+	return p.hull[i]
+}
+
+// solve sizes the buffer of each slot: the smallest total buffer whose
+// expected misses, the sum over slots of rate × share of rises above the
+// slot's buffer, stay within the miss budget times the rises expected.
+// Its Lagrange condition gives every slot the buffer where one more unit
+// saves the same misses: slots with more rises hold more, on top of their
+// mean size. The caller holds f.mu.
+func (f *Forecast) solve() {
+	n := min(f.nSizes, maxSizes)
+	f.solvedN, f.solved = f.nSizes, f.cur
+	p := &f.share
+	p.hull, p.nu, p.miss = p.hull[:0], 0, f.missBudget(n)
+	clear(p.slots)
+	if n == 0 {
 		return
 	}
-	if len(f.stretch) == maxStretch {
-		// Keep every other rise: the quantile stays, the memory bounded.
-		for i := range maxStretch / 2 {
-			f.stretch[i] = max(f.stretch[2*i], f.stretch[2*i+1])
+	all := 0.0
+	for _, r := range f.sizes[:n] {
+		all += float64(r.size)
+	}
+	all /= float64(n)
+	f.ratesInto(p.rate)
+	total := 0.0
+	for s, m := range f.means {
+		w := float64(min(m.n, meanMemory))
+		p.mean[s] = (w*m.mean + meanPrior*all) / (w + meanPrior)
+		total += p.rate[s]
+	}
+	if total == 0 {
+		// No rises counted yet: every slot alike.
+		for s := range p.rate {
+			p.rate[s] = 1
 		}
-		f.stretch = f.stretch[:maxStretch/2]
+		total = float64(len(p.rate))
 	}
-	f.stretch = append(f.stretch, rise)
-}
-
-// maxPending bounds the rises waiting for capacity a Forecast keeps.
-const maxPending = 4096
-
-// maxStretch bounds the rises kept for the slot being gathered.
-const maxStretch = 1024
-
-// fold moves a slot's estimate toward the figure of the stretch just
-// gathered: the goal's quantile of the rises after its points. The caller
-// holds f.mu.
-func (f *Forecast) fold(slot int) {
-	rise := 0.0
-	if len(f.stretch) > 0 {
-		slices.Sort(f.stretch)
-		i := int(math.Ceil(f.cfg.Goal.Quantile*float64(len(f.stretch)))) - 1
-		rise = float64(f.stretch[min(max(i, 0), len(f.stretch)-1)])
+	excess := p.sorted[:0]
+	for _, r := range f.sizes[:n] {
+		excess = append(excess, float64(r.size)-p.mean[r.slot])
 	}
-	ewma(&f.profile[slot], rise, f.cfg.Memory)
-	ewma(&f.overall, rise, f.cfg.Memory*len(f.profile))
-}
-
-func ewma(e *slotEstimate, x float64, memory int) {
-	e.n++
-	e.rise += (x - e.rise) / float64(min(e.n, memory))
-}
-
-// expected is the learned rise for the slot of t: the slot's own estimate,
-// or every slot's while the slot has none. The caller holds f.mu.
-func (f *Forecast) expected(t time.Time) float64 {
-	if e := f.profile[f.slotOf(t)]; e.n > 0 {
-		return e.rise
+	p.sorted = excess
+	slices.Sort(excess)
+	// The survival curve at each distinct excess, starting from the
+	// smallest (where every rise is over or at it), and its lower convex
+	// hull (a monotone chain).
+	add := func(x, over float64) {
+		for len(p.hull) >= 2 {
+			a, b := p.hull[len(p.hull)-2], p.hull[len(p.hull)-1]
+			// Drop b if it lies on or above the chord from a to (x, over).
+			if (b.over-a.over)*(x-a.x) >= (over-a.over)*(b.x-a.x) {
+				p.hull = p.hull[:len(p.hull)-1]
+				continue
+			}
+			break
+		}
+		p.hull = append(p.hull, hullPoint{x, over})
 	}
-	return f.overall.rise
+	lowest := -slices.Max(p.mean) // a buffer of 0 in every slot
+	if excess[0] > lowest {
+		add(lowest, 1)
+	}
+	for i := 0; i < n; {
+		j := i
+		for j < n && excess[j] == excess[i] {
+			j++
+		}
+		add(excess[i], float64(n-j)/float64(n))
+		i = j
+	}
+	missed := func(nu float64) float64 {
+		p.nu = nu
+		m := 0.0
+		for _, l := range p.rate {
+			m += l * p.pick(l).over
+		}
+		return m
+	}
+	budget := p.miss * total
+	if missed(0) > budget {
+		// nu grows until every slot with rises holds the largest excess;
+		// then bisect, in log scale, for the least nu within the budget.
+		lo, hi := 0.0, 1.0
+		for missed(hi) > budget && hi < 1e18 {
+			lo, hi = hi, hi*4
+		}
+		for range 40 {
+			mid := (lo + hi) / 2
+			if lo > 0 {
+				mid = math.Sqrt(lo * hi)
+			}
+			if missed(mid) > budget {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		p.nu = hi
+	}
+	slack := budget
+	for s, l := range p.rate {
+		p.excess[s] = p.pick(l)
+		slack -= l * p.excess[s].over
+	}
+	p.useSlack(excess, lowest, slack)
+	// Sizes are whole units: round up, but never above the largest rise
+	// seen, beyond which a buffer meets no more.
+	largest := int32(0)
+	for _, r := range f.sizes[:n] {
+		largest = max(largest, r.size)
+	}
+	for s := range p.rate {
+		p.slots[s] = min(max(0, int(math.Ceil(p.mean[s]+p.excess[s].x-1e-9))), int(largest))
+	}
 }
 
-// bufferAt is the buffer for a pass at now: the scale times the rise
-// expected over the lead time, in the slot of now or, to launch ahead of a
-// ramp, of the slot the lead time reaches. The caller holds f.mu.
+// useSlack lowers slots' excesses below the hull's picks while the misses
+// expected stay within budget (slack is what the picks leave of it): the
+// hull's points lie far apart in the tail, and between them lie sizes
+// that meet almost as many rises. The slots with the fewest rises go
+// first, to the least excess of the sorted sample that the slack allows;
+// lowest is the excess of no buffer.
+func (p *sharing) useSlack(excess []float64, lowest, slack float64) {
+	n := len(excess)
+	order := p.order[:0]
+	for s := range p.rate {
+		order = append(order, s)
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(p.rate[a], p.rate[b]) })
+	for _, s := range order {
+		l, e := p.rate[s], p.excess[s]
+		if l <= 0 || slack <= 0 {
+			continue
+		}
+		// At most k rises of the sample above x.
+		k := int(math.Floor((e.over+slack/l)*float64(n) + 1e-9))
+		x, over := lowest, 1.0
+		if k < n {
+			x = excess[n-1-k]
+			over = float64(n-sort.SearchFloat64s(excess, math.Nextafter(x, math.Inf(1)))) / float64(n)
+		}
+		if x < e.x {
+			slack -= l * (over - e.over)
+			p.excess[s] = hullPoint{x, over}
+		}
+	}
+}
+
+// bufferAt is the buffer for a pass at now: the larger of the plan's for
+// the slot of now and for the slot the lead time reaches, to launch ahead
+// of the rises the day's shape predicts. The plan is solved again when a
+// stretch begins, and as the sample of sizes grows while it is small. The
+// caller holds f.mu.
 func (f *Forecast) bufferAt(now time.Time) int {
-	r := max(f.expected(now), f.expected(now.Add(f.lead())))
-	b := int(math.Ceil(f.scale*r - 1e-9))
+	f.roll(now)
+	if grew := f.nSizes - f.solvedN; f.cur != f.solved || grew > 0 && (f.nSizes < 64 || grew >= f.solvedN/8) {
+		f.solve()
+	}
+	b := max(f.share.slots[f.slotOf(now)], f.share.slots[f.slotOf(now.Add(f.lead()))])
 	if f.cfg.MaxBuffer > 0 {
 		b = min(b, f.cfg.MaxBuffer)
 	}
@@ -547,11 +816,15 @@ type ForecastStatus struct {
 	BootTime time.Duration
 	// Lead is how far ahead the buffer looks.
 	Lead time.Duration
-	// Scale is the factor the feedback from attainment puts on the
-	// learned rises.
-	Scale float64
-	// Seasons is how many seasons of history the profile holds, on
-	// average over its slots.
+	// Sizes is how many rise sizes the estimate of their distribution
+	// holds (the latest 4096 at most).
+	Sizes int
+	// MissBudget is the share of rises the buffer is sized to miss: a
+	// tenth below 1 - Goal.Quantile once many rises are seen, less (0:
+	// the largest rise seen) while few are.
+	MissBudget float64
+	// Seasons is how many seasons the slots' rates of rises were learned
+	// over, on average over the slots.
 	Seasons float64
 }
 
@@ -561,16 +834,16 @@ func (f *Forecast) Status() ForecastStatus {
 	defer f.mu.Unlock()
 	st := ForecastStatus{
 		Goal: f.cfg.Goal, Rises: f.rises, Met: f.met, Attainment: 1, Buffer: f.buffer,
-		BufferUnitHours: f.bufferUH, IdleUnitHours: f.idleUH, BootTime: f.boot, Scale: f.scale,
-		Lead: f.lead(),
+		BufferUnitHours: f.bufferUH, IdleUnitHours: f.idleUH, BootTime: f.boot,
+		Lead: f.lead(), Sizes: min(f.nSizes, maxSizes), MissBudget: f.missBudget(min(f.nSizes, maxSizes)),
 	}
 	if f.rises > 0 {
 		st.Attainment = float64(f.met) / float64(f.rises)
 	}
 	n := 0
-	for _, e := range f.profile {
+	for _, e := range f.rates {
 		n += e.n
 	}
-	st.Seasons = float64(n) / float64(len(f.profile))
+	st.Seasons = float64(n) / float64(len(f.rates))
 	return st
 }

@@ -18,8 +18,9 @@ import (
 //     N units;
 //   - forecast: manager.Forecast sized to the goal (-goal,
 //     -goal-quantile);
-//   - forecast-flat: the same with one slot (no daily shape): what the
-//     learned shape adds, against the feedback alone.
+//   - forecast-flat: the same with one slot (no daily shape): the goal's
+//     quantile of the rises' sizes, held all day; what sharing the buffer
+//     by the hour's rises and sizes adds.
 //
 // A fixed buffer of the forecast's average size is buffer-N with N that
 // average (the forecast's "buffer: mean units" row); the smallest fixed
@@ -183,5 +184,5 @@ func (rep *report) goalRows(row func(name string, cell func(r *result) string, l
 	forecastRow("  forecast's own attainment", func(st *manager.ForecastStatus) string {
 		return fmt.Sprintf("%.2f%% of %d", 100*st.Attainment, st.Rises)
 	})
-	forecastRow("  forecast scale at the end", func(st *manager.ForecastStatus) string { return fmt.Sprintf("%.2f", st.Scale) })
+	forecastRow("  forecast miss budget at the end", func(st *manager.ForecastStatus) string { return fmt.Sprintf("%.2f%%", 100*st.MissBudget) })
 }

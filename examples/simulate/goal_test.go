@@ -41,6 +41,7 @@ func TestGoalPoliciesRunAndReport(t *testing.T) {
 	assert.Contains(t, out.String(), "goal     p95 wait for capacity under 2m0s")
 	assert.Contains(t, out.String(), "goal: rises within 2m0s")
 	assert.Contains(t, out.String(), "fixed buffer: 6 units")
+	assert.Contains(t, out.String(), "forecast miss budget at the end")
 }
 
 func TestGoalPolicyNames(t *testing.T) {
