@@ -29,12 +29,6 @@ const (
 	// DefaultMemory is how many seasons a slot's rate of rises mostly
 	// remembers.
 	DefaultMemory = 7
-	// DefaultScaleStep was how far one rise that misses the goal moved
-	// the buffer's scale.
-	//
-	// Deprecated: the buffer is no longer fed back from attainment;
-	// ForecastConfig.ScaleStep is ignored.
-	DefaultScaleStep = 0.05
 )
 
 // maxSlots bounds a Forecast's slots (a week of 5-minute slots).
@@ -76,12 +70,6 @@ type ForecastConfig struct {
 	// each new season's count moves it 1/Memory of the way; default
 	// DefaultMemory.
 	Memory int
-	// ScaleStep was the step of a feedback from attainment that the
-	// buffer no longer has. It must not be negative.
-	//
-	// Deprecated: ignored; the buffer is sized from the rises seen (see
-	// the package documentation).
-	ScaleStep float64
 	// MaxBuffer caps the buffer in capacity units; 0 means no cap of its
 	// own (Queue.Max and the pool's Max still apply).
 	MaxBuffer int
@@ -212,8 +200,6 @@ func NewForecast(name string, cfg ForecastConfig) (*Forecast, error) {
 		return nil, bad("Slot", "must not be negative, got %v", cfg.Slot)
 	case cfg.Memory < 0:
 		return nil, bad("Memory", "must not be negative, got %d", cfg.Memory)
-	case !(cfg.ScaleStep >= 0) || math.IsInf(cfg.ScaleStep, 0):
-		return nil, bad("ScaleStep", "must be a finite number not below 0, got %g", cfg.ScaleStep)
 	case cfg.MaxBuffer < 0:
 		return nil, bad("MaxBuffer", "must not be negative, got %d", cfg.MaxBuffer)
 	}

@@ -289,7 +289,6 @@ func TestForecastRejectsBadConfig(t *testing.T) {
 		{manager.ForecastConfig{Goal: goal, Slot: 7 * time.Minute}, "Slot"},
 		{manager.ForecastConfig{Goal: goal, Season: 7 * 24 * time.Hour, Slot: time.Minute}, "Slot"},
 		{manager.ForecastConfig{Goal: goal, Memory: -1}, "Memory"},
-		{manager.ForecastConfig{Goal: goal, ScaleStep: -0.1}, "ScaleStep"}, // ignored, but checked still
 		{manager.ForecastConfig{Goal: goal, MaxBuffer: -1}, "MaxBuffer"},
 		{manager.ForecastConfig{Goal: goal, Queue: manager.QueueConfig{Min: -1}}, "Queue.Min"},
 		{manager.ForecastConfig{Goal: goal, Queue: manager.QueueConfig{Classes: []manager.JobClass{{Name: "long", Run: time.Hour}}}}, "Queue.Classes"},
