@@ -145,6 +145,7 @@ func TestSwapIsPricedWithTheLearnedBootTime(t *testing.T) {
 	// less than a 5-minute one ($0.0105).
 	short := func(c *pool.Config) { c.Replace.ExpectedLife = 5 * time.Minute }
 	p, insts := cheapSpotPool(t, 40*time.Second, short)
+	pastStart(t, p, insts...)
 	pl := p.Plan(ctx, pool.Snapshot{Now: t0, Instances: insts})
 	assert.Equal(t, 1, replacementsOf(pl, "i-od"), "spot servers here boot in 40 s: the swap pays")
 
@@ -152,12 +153,14 @@ func TestSwapIsPricedWithTheLearnedBootTime(t *testing.T) {
 		short(c)
 		c.Replace.Overlap = 5 * time.Minute
 	})
+	pastStart(t, p, insts...)
 	pl = p.Plan(ctx, pool.Snapshot{Now: t0, Instances: insts})
 	assert.Zero(t, replacementsOf(pl, "i-od"), "an Overlap set in the config is used as it is")
 
 	// Over an hour spot saves $0.066, less than a swap whose spot server
 	// takes 40 minutes to boot costs ($0.084).
 	p, insts = cheapSpotPool(t, 40*time.Minute, nil)
+	pastStart(t, p, insts...)
 	pl = p.Plan(ctx, pool.Snapshot{Now: t0, Instances: insts})
 	assert.Zero(t, replacementsOf(pl, "i-od"), "spot servers here boot in 40 minutes: the swap does not pay")
 	var skipped []pool.Event
@@ -177,11 +180,13 @@ func TestHourlySwapLaunchesAheadByTheLearnedBootTime(t *testing.T) {
 	// last WindDownTimeout (15 minutes) of the on-demand server's hour
 	// starts, a replacement leaves 46 minutes before the hour ends.
 	p, insts := cheapSpotPool(t, 30*time.Minute, hourly)
+	pastStart(t, p, insts...)
 	insts[0].LaunchTime = t0.Add(-10 * time.Minute)
 	pl := p.Plan(ctx, pool.Snapshot{Now: t0, Instances: insts})
 	assert.Zero(t, replacementsOf(pl, "i-od"), "50 minutes left: too early")
 
 	p, insts = cheapSpotPool(t, 30*time.Minute, hourly)
+	pastStart(t, p, insts...)
 	insts[0].LaunchTime = t0.Add(-20 * time.Minute)
 	pl = p.Plan(ctx, pool.Snapshot{Now: t0, Instances: insts})
 	assert.Equal(t, 1, replacementsOf(pl, "i-od"), "40 minutes left: launched, ready 10 minutes before the hour ends")
@@ -191,6 +196,7 @@ func TestHourlySwapLaunchesAheadByTheLearnedBootTime(t *testing.T) {
 		hourly(c)
 		c.Replace.Overlap = 5 * time.Minute
 	})
+	pastStart(t, p, insts...)
 	insts[0].LaunchTime = t0.Add(-20 * time.Minute)
 	pl = p.Plan(ctx, pool.Snapshot{Now: t0, Instances: insts})
 	assert.Zero(t, replacementsOf(pl, "i-od"))
@@ -207,6 +213,7 @@ func TestBootTimeFallsBackToTheTypeThenToThePool(t *testing.T) {
 		mk   awsctl.Market
 	}{{"z2", awsctl.MarketSpot}, {"z1", awsctl.MarketOnDemand}} {
 		p, insts := cheapSpotPoolWith(t, tc.zone, tc.mk, 30*time.Minute, hourly)
+		pastStart(t, p, insts...)
 		insts[0].LaunchTime = t0.Add(-20 * time.Minute)
 		pl := p.Plan(ctx, pool.Snapshot{Now: t0, Instances: insts})
 		assert.Equal(t, 1, replacementsOf(pl, "i-od"), "%s %s: launched 40 minutes ahead", tc.mk, tc.zone)

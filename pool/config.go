@@ -160,6 +160,10 @@ type Config struct {
 	// just before it stopped may not be listed yet; an identical request
 	// would get them back through its token, but another one would launch
 	// again, above Max. A pool with no recent launch starts at once.
+	// Replacements (spot swaps, refreshes) wait ListingLag after every
+	// start: one a predecessor launched as it stopped, with no other launch
+	// of the pool recent enough to show, is listed by then, and its server
+	// is not replaced twice.
 	ListingLag time.Duration
 	// Market chooses spot or on-demand for launches; default OnDemand.
 	// Spot and FastStart need Prices.

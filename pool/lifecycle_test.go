@@ -68,6 +68,7 @@ func TestHourlyReplacementStartsOnlyNearTheEndOfTheHour(t *testing.T) {
 	m := &want{name: "m", req: manager.Request{Target: 1}}
 	b := book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032})
 	p := spotPool(t, b, pool.FastStart, func(c *pool.Config) { c.Billing = pool.Hourly }, m)
+	pastStart(t, p)
 	od := odServer("i-od", "z1", "m")
 	od.LaunchTime = t0.Add(-13 * time.Minute)
 	pl := p.Plan(context.Background(), pool.Snapshot{Now: t0, Instances: []awsctl.Instance{od}})
@@ -82,6 +83,7 @@ func TestInFlightReplacementKeepsItsTagAndIsNotCountedAsCapacity(t *testing.T) {
 	m := &want{name: "m", req: manager.Request{Target: 1}}
 	b := book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032})
 	p := spotPool(t, b, pool.FastStart, nil, m)
+	pastStart(t, p)
 	ctx := context.Background()
 	od := odServer("i-od", "z1", "m")
 	pl := p.Plan(ctx, pool.Snapshot{Now: t0, Instances: []awsctl.Instance{od}})

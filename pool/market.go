@@ -353,7 +353,8 @@ func (p *Pool) unlink(ps *pass, s *server) {
 // replacement starts only when it can be ready as the server's paid hour
 // ends.
 func (p *Pool) replaceOnDemand(ps *pass) {
-	if p.cfg.Prices == nil || p.cfg.Market == OnDemand || p.cfg.Replace.Disabled || p.draining || ps.now.Before(p.holdUntil) {
+	if p.cfg.Prices == nil || p.cfg.Market == OnDemand || p.cfg.Replace.Disabled || p.draining ||
+		ps.now.Before(p.holdUntil) || ps.now.Before(p.replaceHoldUntil) {
 		return
 	}
 	now := ps.now

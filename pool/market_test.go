@@ -42,6 +42,14 @@ func spotPool(t *testing.T, b spotprice.Prices, strategy pool.MarketStrategy, mu
 	}, managers...)
 }
 
+// pastStart plans p's first pass, with insts listed, ListingLag before t0
+// and drops the plan: a pool holds replacements for ListingLag after it
+// starts, and tests of the replacement logic plan at t0.
+func pastStart(t *testing.T, p *pool.Pool, insts ...awsctl.Instance) {
+	t.Helper()
+	p.Plan(context.Background(), pool.Snapshot{Now: t0.Add(-pool.DefaultListingLag), Instances: insts})
+}
+
 func byMarket(reqs []awsctl.LaunchRequest) map[awsctl.Market]int {
 	out := map[awsctl.Market]int{}
 	for _, r := range reqs {
@@ -159,6 +167,7 @@ func TestFastStartLaunchesOnDemandThenReplacesWithSpot(t *testing.T) {
 	m := &want{name: "m", req: manager.Request{Target: 1}}
 	b := book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032})
 	p := spotPool(t, b, pool.FastStart, nil, m)
+	pastStart(t, p)
 	ctx := context.Background()
 	pl := p.Plan(ctx, pool.Snapshot{Now: t0})
 	assert.Equal(t, map[awsctl.Market]int{awsctl.MarketOnDemand: 1}, byMarket(pl.Launches), "fast start boots on-demand")
@@ -205,6 +214,7 @@ func TestReplacementSkippedWhenItWouldNotPayOff(t *testing.T) {
 	p := spotPool(t, b, pool.FastStart, func(c *pool.Config) {
 		c.Replace.ExpectedLife = 5 * time.Minute
 	}, m)
+	pastStart(t, p)
 	pl := p.Plan(context.Background(), pool.Snapshot{Now: t0, Instances: []awsctl.Instance{odServer("i-od", "z1", "m")}})
 	assert.Empty(t, pl.Launches)
 	var skipped bool
@@ -353,4 +363,33 @@ func TestSwapNeverBuysSpotThePolicyRefuses(t *testing.T) {
 	p := spotPool(t, b, pool.FastStart, func(c *pool.Config) { c.Replace.ExpectedLife = 10 * time.Hour }, m)
 	pl := p.Plan(context.Background(), pool.Snapshot{Now: t0, Instances: []awsctl.Instance{odServer("i-od", "z1", "m")}})
 	assert.Empty(t, pl.Launches)
+}
+
+// A scaler that died right after launching a replacement leaves it
+// unlisted for a while; its successor's first passes must not replace the
+// same server again. Replacements wait ListingLag after a start, by which
+// time the listing shows the first one.
+func TestARestartedPoolWaitsForThePredecessorsReplacementToBeListed(t *testing.T) {
+	m := &want{name: "m", req: manager.Request{Target: 1}}
+	b := book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032})
+	p := spotPool(t, b, pool.FastStart, nil, m)
+	ctx := context.Background()
+	od := odServer("i-od", "z2", "m")
+	pl := p.Plan(ctx, pool.Snapshot{Now: t0, Instances: []awsctl.Instance{od}})
+	assert.Zero(t, replacementsOf(pl, "i-od"), "the first pass after a start replaces nothing")
+	pl = p.Plan(ctx, pool.Snapshot{Now: t0.Add(pool.DefaultListingLag / 2), Instances: []awsctl.Instance{od}})
+	assert.Zero(t, replacementsOf(pl, "i-od"), "nor does any pass within ListingLag")
+
+	// The predecessor's replacement is listed now: it is not launched again.
+	spot := awsctl.Instance{ID: "i-spot", Type: "m5.large", Zone: "z1", Market: awsctl.MarketSpot,
+		State: awsctl.StatePending, LaunchTime: t0.Add(-10 * time.Second),
+		Tags: map[string]string{pool.TagPool: "p", pool.TagReplaces: "i-od"}}
+	pl = p.Plan(ctx, pool.Snapshot{Now: t0.Add(pool.DefaultListingLag), Instances: []awsctl.Instance{od, spot}})
+	assert.Zero(t, replacementsOf(pl, "i-od"), "replaced once")
+
+	// Had there been none, the swap goes ahead once the hold is over.
+	q := spotPool(t, b, pool.FastStart, nil, &want{name: "m", req: manager.Request{Target: 1}})
+	q.Plan(ctx, pool.Snapshot{Now: t0, Instances: []awsctl.Instance{od}})
+	pl = q.Plan(ctx, pool.Snapshot{Now: t0.Add(pool.DefaultListingLag), Instances: []awsctl.Instance{od}})
+	assert.Equal(t, 1, replacementsOf(pl, "i-od"))
 }

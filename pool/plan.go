@@ -308,8 +308,13 @@ func (p *Pool) replaceUnhealthy(ps *pass) {
 
 // holdAfterStart holds launches for ListingLag when the first listing shows
 // a launch within LaunchGrace: the process before this one was launching,
-// and what it launched last may not be listed yet.
+// and what it launched last may not be listed yet. Replacements wait
+// ListingLag after every start: a predecessor's replacement, launched with
+// no other launch of the pool recent enough to be seen, would otherwise
+// go unseen and the same server be replaced twice. They are voluntary, so
+// a minute's wait costs nothing but the minute.
 func (p *Pool) holdAfterStart(now time.Time, insts []awsctl.Instance) {
+	p.replaceHoldUntil = now.Add(p.cfg.ListingLag)
 	for _, inst := range insts {
 		if now.Sub(inst.LaunchTime) < p.cfg.LaunchGrace {
 			p.holdUntil = now.Add(p.cfg.ListingLag)

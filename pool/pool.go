@@ -50,6 +50,10 @@ type Pool struct {
 	// predecessor's recent launches (see Config.ListingLag).
 	holdUntil time.Time
 	holdSaid  bool
+	// replaceHoldUntil: replacements (swaps, refreshes) wait until then
+	// after any start, so that one a predecessor launched is listed before
+	// the same server is replaced again (see Config.ListingLag).
+	replaceHoldUntil time.Time
 	// workMarket is the market last reported per manager and work class
 	// (see workMarkets): a change is an event, a repeat is not.
 	workMarket map[string]awsctl.Market
@@ -191,7 +195,7 @@ func (p *Pool) reset() {
 	p.terminating = map[string]time.Time{}
 	p.overlay, p.overlayKept = map[string]overlay{}, 0
 	p.pass = 0 // the next pass is a first pass: adoption, ListingLag hold
-	p.holdUntil, p.holdSaid = time.Time{}, false
+	p.holdUntil, p.holdSaid, p.replaceHoldUntil = time.Time{}, false, time.Time{}
 	p.serverList.keep = 0
 	p.boot = bootTimes{} // learnt again from the listing, as a new process would
 	p.workKept = nil     // derived again from what is held, as a new process would

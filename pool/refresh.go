@@ -275,7 +275,7 @@ func (p *Pool) replaceImpaired(ps *pass) {
 // replaceDue starts the replacement of due servers, urgent ones first, then
 // idle ones, then the oldest, within the budget and Max.
 func (p *Pool) replaceDue(ps *pass) {
-	if p.draining || ps.now.Before(p.holdUntil) {
+	if p.draining || ps.now.Before(p.holdUntil) || ps.now.Before(p.replaceHoldUntil) {
 		return
 	}
 	type cand struct {

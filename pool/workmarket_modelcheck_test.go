@@ -79,6 +79,7 @@ func TestADueOnDemandServerKeptForWorkIsReplacedNotRetired(t *testing.T) {
 	b := ratedBook{book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032}), 0.3}
 	m := &want{name: "m", req: manager.Request{Target: 1, Work: []manager.Work{{Class: "long", Units: 1, Run: 10 * time.Hour}}}}
 	p := spotPool(t, b, pool.Spot, func(c *pool.Config) { c.MaxLifetime, c.Billing = 30*time.Minute, pool.Hourly }, m)
+	pastStart(t, p)
 	od := odServer("i-od", "z1", "m")
 	spot := odServer("i-spot", "z2", "m")
 	spot.Market, spot.LaunchTime = awsctl.MarketSpot, t0.Add(-20*time.Minute)
@@ -98,6 +99,7 @@ func TestADueServerHoldingAZoneMinimumIsReplacedNotRetired(t *testing.T) {
 	// but not the minimum. i-z1 is replaced in z1, make-before-break.
 	m := &want{name: "m", req: manager.Request{Target: 1, ZoneMinimums: map[string]int{"z1": 1}}}
 	p := newPool(t, func(c *pool.Config) { c.MaxLifetime, c.Billing = 30*time.Minute, pool.Hourly }, m)
+	pastStart(t, p)
 	old := granted("i-z1", "z1", "m", t0.Add(-time.Hour))
 	recent := granted("i-z2", "z2", "m", t0.Add(-20*time.Minute))
 	pl := p.Plan(context.Background(), pool.Snapshot{Now: t0, Instances: []awsctl.Instance{old, recent}})

@@ -112,7 +112,9 @@ func TestWorkMarketsKeptAcrossRestart(t *testing.T) {
 	// Without Work, the on-demand servers are swapped for spot, since
 	// that pays.
 	plain := &want{name: "m", req: manager.Request{Target: 6}}
-	pl = spotPool(t, b, pool.Spot, nil, plain).Plan(ctx, pool.Snapshot{Now: t0, Instances: held})
+	plainPool := spotPool(t, b, pool.Spot, nil, plain)
+	pastStart(t, plainPool, held...)
+	pl = plainPool.Plan(ctx, pool.Snapshot{Now: t0, Instances: held})
 	assert.Positive(t, replacements(pl), "one at a time, within the disruption budget")
 
 	// Once the long work is done, they are kept for WorkKeep, then may go
