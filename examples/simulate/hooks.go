@@ -35,7 +35,8 @@ import (
 // has then either returned, its result recorded, or is waiting in
 // Provision, and the run repeats exactly for a seed. That needs one world
 // per process: runs of several policies at once use a process each (see
-// simulateAll).
+// simulateAll), and a world that ends waits until its goroutines have
+// ended (world.close), so the next one counts from a quiet process.
 //
 // The other hooks (WindDown, Check, Restore, Teardown) return at once, but
 // not before the pass that started them is over: a Step that finds no
@@ -152,12 +153,24 @@ func (p *provisioner) Check(ctx context.Context, _ awsctl.Instance) (role.Status
 // naps; it reports false if the process did not come quiet within
 // quiesceBudget of real time.
 func (p *provisioner) quiesce(baseline int) bool {
+	return waitGoroutines(func() int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return baseline + len(p.waiting)
+	})
+}
+
+// settle waits until the process runs at most n goroutines, as quiesce
+// does.
+func settle(n int) bool {
+	return waitGoroutines(func() int { return n })
+}
+
+// waitGoroutines waits until the process runs at most want() goroutines.
+func waitGoroutines(want func() int) bool {
 	var began time.Time
 	for n := 0; ; n++ {
-		p.mu.Lock()
-		want := baseline + len(p.waiting)
-		p.mu.Unlock()
-		if runtime.NumGoroutine() <= want {
+		if runtime.NumGoroutine() <= want() {
 			return true
 		}
 		switch {

@@ -522,19 +522,38 @@ func (sc *scenario) build(p policy) (*world, error) {
 		baseline: runtime.NumGoroutine()}, nil
 }
 
+// close shuts the scaler down and waits until the process runs no more
+// goroutines than before the world was built (before). Shutdown returns once
+// the hooks have returned, but their goroutines end a moment later; one
+// still ending as the next world counts its baseline would make that world
+// count one hook too few, and its results would depend on the scheduler.
+func (w *world) close(before int) error {
+	_ = w.scaler.Shutdown(context.Background(), autoscale.ShutdownOptions{})
+	if !settle(before) {
+		return fmt.Errorf("simulate: %d goroutines still running %v after the scaler shut down (%d before it started)",
+			runtime.NumGoroutine(), quiesceBudget, before)
+	}
+	return nil
+}
+
 // simulate runs one policy through the scenario. Between passes the
 // simulation moves from event to event (a change of demand, the end of a
 // plot step, the next pass), measuring exactly the demand served in
 // between; passes are timed by sc.timing, and with Run's timing a rise of
 // demand the Queue reports, or a role hook finishing, brings the next pass
 // forward as it wakes Run.
-func (sc *scenario) simulate(ctx context.Context, p policy) (*result, error) {
+func (sc *scenario) simulate(ctx context.Context, p policy) (_ *result, err error) {
 	began := time.Now()
+	before := runtime.NumGoroutine()
 	w, err := sc.build(p)
 	if err != nil {
 		return nil, err
 	}
-	defer w.scaler.Shutdown(context.Background(), autoscale.ShutdownOptions{})
+	defer func() {
+		if cerr := w.close(before); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
 	res := &result{policy: p, settings: w.settings}
 	rises := &riseTracker{}
 	var acc sample
