@@ -3,6 +3,8 @@ package pool
 import (
 	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -317,9 +319,13 @@ func healthOf(ps *pass, s *server) (awsctl.InstanceHealth, bool) {
 // idle reports whether no role hook runs on s.
 func (s *server) idle() bool { return s.hook == 0 }
 
-// readHooks records what the hooks finished since the last pass.
+// readHooks records what the hooks finished since the last pass, in the
+// order of their instances' ids, so that their events come in an order a
+// host's logs and tests can repeat.
 func (p *Pool) readHooks(pl *Plan, now time.Time) {
-	for id, r := range p.hooks.collect(now) {
+	done := p.hooks.collect(now)
+	for _, id := range slices.Sorted(maps.Keys(done)) {
+		r := done[id]
 		m := p.memoOf(id)
 		if r.err != nil {
 			kind := EventHookFailed

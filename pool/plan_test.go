@@ -226,3 +226,29 @@ func TestPlanReportsUnknownManagerTag(t *testing.T) {
 	assert.True(t, bad)
 	assert.Empty(t, pl.Terminate, "an instance with an odd tag is never terminated for it")
 }
+
+// The hooks that finished between two passes are reported in the order of
+// their instances, not in whatever order a map gives: a host's logs and
+// tests repeat from run to run.
+func TestFinishedHooksAreReportedInInstanceOrder(t *testing.T) {
+	var insts []awsctl.Instance
+	for _, id := range []string{"i-7", "i-2", "i-9", "i-1", "i-5", "i-3", "i-8", "i-4", "i-6"} {
+		insts = append(insts, awsctl.Instance{ID: id, Type: "m5.large", Zone: "z1", Market: awsctl.MarketOnDemand,
+			State: awsctl.StateRunning, LaunchTime: t0, Tags: map[string]string{pool.TagPool: "p"}})
+	}
+	for range 5 { // a map's order would differ in some of them
+		p := newPool(t, nil, &want{name: "m", req: manager.Request{Target: len(insts)}})
+		ctx := context.Background()
+		pl := p.Plan(ctx, pool.Snapshot{Now: t0, Instances: insts})
+		p.Commit(ctx, pl, pool.Outcome{})
+		require.NoError(t, p.WaitHooks(ctx))
+		pl = p.Plan(ctx, pool.Snapshot{Now: t0.Add(10 * time.Second), Instances: insts})
+		var order []string
+		for _, e := range pl.Events {
+			if e.Kind == pool.EventProvisioned {
+				order = append(order, e.Instance)
+			}
+		}
+		assert.Equal(t, []string{"i-1", "i-2", "i-3", "i-4", "i-5", "i-6", "i-7", "i-8", "i-9"}, order)
+	}
+}
