@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"runtime"
@@ -35,8 +36,11 @@ import (
 // has then either returned, its result recorded, or is waiting in
 // Provision, and the run repeats exactly for a seed. That needs one world
 // per process: runs of several policies at once use a process each (see
-// simulateAll), and a world that ends waits until its goroutines have
-// ended (world.close), so the next one counts from a quiet process.
+// simulateAll). A world counts the goroutines that are not the scaler's
+// once, as it starts, when no other goroutine runs (stillGoroutines): one
+// on its way out then (the previous world's, a test's that just ended)
+// would leave the count one too high, and quiesce return while a hook
+// still runs.
 //
 // The other hooks (WindDown, Check, Restore, Teardown) return at once, but
 // not before the pass that started them is over: a Step that finds no
@@ -164,6 +168,58 @@ func (p *provisioner) quiesce(baseline int) bool {
 // does.
 func settle(n int) bool {
 	return waitGoroutines(func() int { return n })
+}
+
+// stillGoroutines waits until no goroutine but the caller runs or waits to
+// run, and then returns how many goroutines the process has: a baseline for
+// quiesce. A goroutine that is running now may be on its way out (a test
+// that just ended, say); counted in the baseline, its exit would let
+// quiesce return while one of the scaler's hooks still runs. Goroutines
+// blocked (on a channel, a lock, a timer, a system call) stay. It reports
+// false if the process did not come still within quiesceBudget.
+func stillGoroutines() (int, bool) {
+	buf := make([]byte, 64<<10)
+	began := time.Now()
+	for {
+		n := runtime.Stack(buf, true)
+		if n == len(buf) {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		if !othersRun(buf[:n]) {
+			return runtime.NumGoroutine(), true
+		}
+		if time.Since(began) > quiesceBudget {
+			return runtime.NumGoroutine(), false
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// othersRun reports whether a dump of every goroutine's stack (from
+// runtime.Stack, the caller's first) shows another goroutine running or
+// runnable.
+func othersRun(dump []byte) bool {
+	first := true
+	for line := range bytes.Lines(dump) {
+		if !bytes.HasPrefix(line, []byte("goroutine ")) {
+			continue
+		}
+		if first {
+			first = false
+			continue
+		}
+		_, status, ok := bytes.Cut(line, []byte("["))
+		if !ok {
+			continue
+		}
+		status, _, _ = bytes.Cut(status, []byte("]"))
+		status, _, _ = bytes.Cut(status, []byte(","))
+		if s := string(status); s == "running" || s == "runnable" {
+			return true
+		}
+	}
+	return false
 }
 
 // waitGoroutines waits until the process runs at most want() goroutines.

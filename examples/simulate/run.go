@@ -518,15 +518,18 @@ func (sc *scenario) build(p policy) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
+	baseline, ok := stillGoroutines()
+	if !ok {
+		return nil, fmt.Errorf("simulate: goroutines still running %v before the run (%d in all)", quiesceBudget, baseline)
+	}
 	return &world{sim: sim, cloud: cloud, role: worker, work: work, scaler: scaler, counted: counted, settings: settings,
-		baseline: runtime.NumGoroutine()}, nil
+		baseline: baseline}, nil
 }
 
 // close shuts the scaler down and waits until the process runs no more
-// goroutines than before the world was built (before). Shutdown returns once
-// the hooks have returned, but their goroutines end a moment later; one
-// still ending as the next world counts its baseline would make that world
-// count one hook too few, and its results would depend on the scheduler.
+// goroutines than before the world was built (before): Shutdown returns
+// once the hooks have returned, and their goroutines end a moment later.
+// A world that leaves goroutines behind is an error.
 func (w *world) close(before int) error {
 	_ = w.scaler.Shutdown(context.Background(), autoscale.ShutdownOptions{})
 	if !settle(before) {
