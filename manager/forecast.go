@@ -328,9 +328,13 @@ func (f *Forecast) plan(s State) (d, buffer int, observed bool) {
 
 // Notify keeps the working capacity up to date between passes (a server
 // granted covers waiting rises at once) and forgets idle marks as a
-// Queue's Notify does.
+// Queue's Notify does. Adopted notices change nothing: they describe
+// servers the pass's State already held.
 func (f *Forecast) Notify(n Notice) {
 	f.q.Notify(n)
+	if n.Adopted {
+		return
+	}
 	w := max(n.Server.Weight, 1)
 	f.mu.Lock()
 	defer f.mu.Unlock()

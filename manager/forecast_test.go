@@ -353,3 +353,21 @@ func TestForecastKeepsABoundedListOfWaitingRises(t *testing.T) {
 	assert.Greater(t, st.Rises, 20000-4096-1, "rises waiting past the goal counted as missed")
 	assert.Less(t, st.Attainment, 0.01)
 }
+
+func TestForecastDoesNotCountAdoptedServersTwice(t *testing.T) {
+	// A restarted scaler's first pass: the State already holds the servers,
+	// and the Granted notices it sends for them after Demand say so again.
+	f := newTestForecast(t, manager.ForecastConfig{BootTime: 5 * time.Minute})
+	ctx := context.Background()
+	held := manager.State{Now: day0, Servers: []manager.Server{{ID: "a", Weight: 4}}}
+	_, err := f.Demand(ctx, held)
+	require.NoError(t, err)
+	f.Notify(manager.Notice{Kind: manager.Granted, Adopted: true, Server: held.Servers[0]})
+	f.Observe(day0.Add(time.Second), 6, 0) // above the 4 units working: waits
+	held.Now = day0.Add(3 * time.Minute)
+	_, err = f.Demand(ctx, held)
+	require.NoError(t, err)
+	st := f.Status()
+	assert.Equal(t, 1, st.Rises)
+	assert.Zero(t, st.Met, "the rise to 6 waited past the goal on 4 units")
+}
