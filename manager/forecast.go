@@ -309,20 +309,26 @@ func (f *Forecast) Demand(ctx context.Context, s State) (Request, error) {
 func (f *Forecast) plan(s State) (d, buffer int, observed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.advance(s.Now)
-	f.pass = s.Now
+	now := s.Now
+	if f.seen && now.Before(f.last) {
+		// A clock that went back: the stretches since then are counted
+		// already, and would be counted again.
+		now = f.last
+	}
+	f.advance(now)
+	f.pass = now
 	f.ready = s.Ready()
 	f.boot = f.cfg.BootTime
 	if s.BootTime > 0 {
 		f.boot = s.BootTime
 	}
 	if f.observed {
-		f.record(s.Now, f.d)
+		f.record(now, f.d)
 	} else {
-		f.roll(s.Now) // no history of demand before the first observation
+		f.roll(now) // no history of demand before the first observation
 	}
-	f.settle(s.Now)
-	f.buffer = f.bufferAt(s.Now)
+	f.settle(now)
+	f.buffer = f.bufferAt(now)
 	return f.d, f.buffer, f.observed
 }
 

@@ -371,3 +371,23 @@ func TestForecastDoesNotCountAdoptedServersTwice(t *testing.T) {
 	assert.Equal(t, 1, st.Rises)
 	assert.Zero(t, st.Met, "the rise to 6 waited past the goal on 4 units")
 }
+
+func TestForecastLearnsNothingTwiceWhenTheClockGoesBack(t *testing.T) {
+	// A pass every 30 s for a day, with one pass whose clock is two hours
+	// behind: the hours it went back over are not counted again.
+	steady := func(back bool) float64 {
+		f := newTestForecast(t, manager.ForecastConfig{})
+		ctx := context.Background()
+		for now := day0; now.Before(day0.Add(24 * time.Hour)); now = now.Add(toyPass) {
+			f.Observe(now, 1+now.Minute()%2, 0)
+			at := now
+			if back && now == day0.Add(12*time.Hour) {
+				at = now.Add(-2 * time.Hour)
+			}
+			_, err := f.Demand(ctx, manager.State{Now: at})
+			require.NoError(t, err)
+		}
+		return f.Status().Seasons
+	}
+	assert.Equal(t, steady(false), steady(true))
+}
