@@ -247,7 +247,7 @@ func (f *Forecast) Target() int { return f.q.Target() }
 func (f *Forecast) Observe(now time.Time, queued, running int) {
 	raw := f.q.unitsFor(queued, running)
 	buffer := f.note(now, raw)
-	if wake := f.q.observe(now, f.q.clamp(raw+buffer), raw); wake != nil {
+	if wake := f.q.observe(now, f.q.clamp(plus(raw, buffer)), raw); wake != nil {
 		wake() // after the unlock: the wake must not wait on a lock
 	}
 }
@@ -284,6 +284,15 @@ func (f *Forecast) note(now time.Time, d int) int {
 	return f.buffer
 }
 
+// plus is demand d plus a buffer, at most math.MaxInt: a queue counted as
+// math.MaxInt units must not wrap around to no demand.
+func plus(d, buffer int) int {
+	if d > math.MaxInt-buffer {
+		return math.MaxInt
+	}
+	return d + buffer
+}
+
 // Demand returns the target for the pass at s.Now: the Queue's rules
 // (up at once, down after the scale-down delay) applied to demand plus
 // the forecast's buffer.
@@ -299,7 +308,7 @@ func (f *Forecast) Demand(ctx context.Context, s State) (Request, error) {
 	if observed {
 		// No wake-up: this is the pass. Before the first observation the
 		// Queue keeps what is held, as after a restart of the host.
-		f.q.observe(s.Now, f.q.clamp(d+buffer), d)
+		f.q.observe(s.Now, f.q.clamp(plus(d, buffer)), d)
 	}
 	return f.q.Demand(ctx, s)
 }

@@ -3,6 +3,7 @@ package manager_test
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -390,4 +391,24 @@ func TestForecastLearnsNothingTwiceWhenTheClockGoesBack(t *testing.T) {
 		return f.Status().Seasons
 	}
 	assert.Equal(t, steady(false), steady(true))
+}
+
+func TestForecastTargetSaturatesOnAHugeQueue(t *testing.T) {
+	f := newTestForecast(t, manager.ForecastConfig{BootTime: 5 * time.Minute, Queue: manager.QueueConfig{Max: 100}})
+	ctx := context.Background()
+	now := day0
+	for range 3 { // a rise of 5 units, sized once the goal's wait is over
+		f.Observe(now, 0, 0)
+		now = now.Add(5 * time.Minute)
+		f.Observe(now, 5, 0)
+		now = now.Add(5 * time.Minute)
+		_, err := f.Demand(ctx, manager.State{Now: now})
+		require.NoError(t, err)
+	}
+	require.Positive(t, f.Status().Buffer)
+	now = now.Add(time.Minute)
+	f.Observe(now, math.MaxInt, 0)
+	req, err := f.Demand(ctx, manager.State{Now: now.Add(time.Second)})
+	require.NoError(t, err)
+	assert.Equal(t, 100, req.Target, "a queue beyond counting asks for Max")
 }
