@@ -366,8 +366,9 @@ func (f *Forecast) Notify(n Notice) {
 	}
 }
 
-// advance integrates the buffer and the idle capacity up to now. The
-// caller holds f.mu.
+// advance integrates the buffer and the idle capacity up to now; no
+// capacity is idle while demand is unknown, before the first observation.
+// The caller holds f.mu.
 func (f *Forecast) advance(now time.Time) {
 	switch {
 	case !f.seen:
@@ -375,7 +376,9 @@ func (f *Forecast) advance(now time.Time) {
 	case now.After(f.last):
 		h := now.Sub(f.last).Hours()
 		f.bufferUH += float64(f.buffer) * h
-		f.idleUH += float64(max(0, f.ready-f.d)) * h
+		if f.observed {
+			f.idleUH += float64(max(0, f.ready-f.d)) * h
+		}
 		f.last = now
 	}
 }
@@ -814,7 +817,8 @@ type ForecastStatus struct {
 	// hours: times the price of a unit-hour, what the goal costs.
 	BufferUnitHours float64
 	// IdleUnitHours is the working capacity held above demand over time,
-	// in capacity-unit hours: the buffer's and the scale-down delay's.
+	// since demand was first observed, in capacity-unit hours: the
+	// buffer's and the scale-down delay's.
 	IdleUnitHours float64
 	// BootTime is the boot time in use: the pool's estimate, or
 	// ForecastConfig.BootTime while it has none.

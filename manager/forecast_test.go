@@ -412,3 +412,20 @@ func TestForecastTargetSaturatesOnAHugeQueue(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 100, req.Target, "a queue beyond counting asks for Max")
 }
+
+func TestForecastCountsNoIdleCapacityBeforeItObservesDemand(t *testing.T) {
+	// A restarted host that holds 10 units and reports its queue an hour
+	// later: the hour's demand is unknown, not nothing.
+	f := newTestForecast(t, manager.ForecastConfig{})
+	held := manager.State{Servers: []manager.Server{{ID: "a", Weight: 10}}}
+	for k := range 120 {
+		held.Now = day0.Add(time.Duration(k) * toyPass)
+		_, err := f.Demand(context.Background(), held)
+		require.NoError(t, err)
+	}
+	f.Observe(day0.Add(time.Hour), 4, 0)
+	held.Now = day0.Add(2 * time.Hour)
+	_, err := f.Demand(context.Background(), held)
+	require.NoError(t, err)
+	assert.InDelta(t, 6.0, f.Status().IdleUnitHours, 1e-9, "the hour after the report: 6 units above demand")
+}
