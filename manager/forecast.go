@@ -462,7 +462,8 @@ func (f *Forecast) slotOfStretch(n int64) int {
 
 // Bounds of a Forecast's memory.
 const (
-	// maxPending bounds the rises waiting for capacity a Forecast keeps.
+	// maxPending bounds the rises a Forecast keeps waiting for capacity,
+	// and those waiting to be sized.
 	maxPending = 4096
 	// maxSizes is how many of the latest rises' sizes the estimate of
 	// their distribution holds.
@@ -485,7 +486,7 @@ func (f *Forecast) record(now time.Time, d int) {
 	short := f.boot+f.cfg.PassSlack <= f.cfg.Goal.Wait
 	done := 0
 	for _, u := range f.unsized {
-		if now.Sub(u.at) <= f.cfg.Goal.Wait && len(f.unsized)-done <= maxPending {
+		if now.Sub(u.at) <= f.cfg.Goal.Wait && len(f.unsized)-done < maxPending {
 			break
 		}
 		size := max(0, min(u.level, u.low)-u.base)
