@@ -244,7 +244,7 @@ func TestForecastWithoutADailyPatternKeepsAFlatBuffer(t *testing.T) {
 	p.run(day0.Add(3*24*time.Hour+3*time.Hour+9*time.Minute), 12*time.Hour, jumps)
 	day := f.Status().Buffer
 	assert.Equal(t, night, day, "no daily shape: the buffer is the same at 03:09 and 15:09")
-	assert.Positive(t, day, "the feedback keeps a buffer for the jumps")
+	assert.Positive(t, day, "a buffer for the jumps")
 	assert.GreaterOrEqual(t, f.Status().Attainment, 0.95)
 }
 
@@ -272,6 +272,13 @@ func TestForecastMeasuresAttainment(t *testing.T) {
 	assert.Equal(t, 3, st.Rises)
 	assert.Equal(t, 2, st.Met)
 	assert.InDelta(t, 2.0/3, st.Attainment, 1e-9)
+	pass(6*time.Minute, 10)
+	f.Notify(manager.Notice{Kind: manager.WindDown, Server: manager.Server{ID: "c", Weight: 3}})
+	f.Observe(at(6*time.Minute+time.Second), 10, 0) // 7 units work: waits
+	pass(9*time.Minute, 7)
+	st = f.Status()
+	assert.Equal(t, 4, st.Rises)
+	assert.Equal(t, 2, st.Met, "a server winding down works no more")
 	assert.Equal(t, manager.WaitGoal{Quantile: 0.95, Wait: 2 * time.Minute}, st.Goal)
 	assert.Equal(t, 5*time.Minute, st.BootTime, "the configured boot time while the pool has none")
 }
@@ -287,7 +294,11 @@ func TestForecastRejectsBadConfig(t *testing.T) {
 		{manager.ForecastConfig{Goal: manager.WaitGoal{Quantile: 0.9}}, "Goal.Wait"},
 		{manager.ForecastConfig{Goal: goal, BootTime: -time.Second}, "BootTime"},
 		{manager.ForecastConfig{Goal: goal, PassSlack: -time.Second}, "PassSlack"},
+		{manager.ForecastConfig{Goal: manager.WaitGoal{Quantile: math.NaN(), Wait: time.Minute}}, "Goal.Quantile"},
+		{manager.ForecastConfig{Goal: goal, Season: -time.Hour}, "Season"},
+		{manager.ForecastConfig{Goal: goal, Slot: -time.Hour}, "Slot"},
 		{manager.ForecastConfig{Goal: goal, Slot: 7 * time.Minute}, "Slot"},
+		{manager.ForecastConfig{Goal: goal, Season: time.Hour, Slot: 2 * time.Hour}, "Slot"},
 		{manager.ForecastConfig{Goal: goal, Season: 7 * 24 * time.Hour, Slot: time.Minute}, "Slot"},
 		{manager.ForecastConfig{Goal: goal, Memory: -1}, "Memory"},
 		{manager.ForecastConfig{Goal: goal, MaxBuffer: -1}, "MaxBuffer"},
@@ -428,4 +439,66 @@ func TestForecastCountsNoIdleCapacityBeforeItObservesDemand(t *testing.T) {
 	_, err := f.Demand(context.Background(), held)
 	require.NoError(t, err)
 	assert.InDelta(t, 6.0, f.Status().IdleUnitHours, 1e-9, "the hour after the report: 6 units above demand")
+}
+
+// jobsEvery10Minutes reports a job of size units every 10 minutes from now
+// on, n times, each for 5 minutes, with a pass after each (the job's size
+// is learned once the goal's wait after it is over); it returns the time
+// after them.
+func jobsEvery10Minutes(t *testing.T, f *manager.Forecast, now time.Time, size, n int) time.Time {
+	t.Helper()
+	for range n {
+		f.Observe(now, size, 0)
+		now = now.Add(5 * time.Minute)
+		_, err := f.Demand(context.Background(), manager.State{Now: now})
+		require.NoError(t, err)
+		f.Observe(now, 0, 0)
+		now = now.Add(5 * time.Minute)
+	}
+	_, err := f.Demand(context.Background(), manager.State{Now: now})
+	require.NoError(t, err)
+	return now
+}
+
+func TestForecastCapsItsBufferAtMaxBuffer(t *testing.T) {
+	f := newTestForecast(t, manager.ForecastConfig{BootTime: 5 * time.Minute, MaxBuffer: 5})
+	jobsEvery10Minutes(t, f, day0, 12, 3)
+	assert.Equal(t, 5, f.Status().Buffer, "12 units asked for, 5 allowed")
+	assert.Equal(t, 5, f.Target())
+}
+
+func TestForecastHoldsNoBufferWhenBootIsWithinTheWait(t *testing.T) {
+	// Capacity asked for at a rise is ready 1m + 30s later, within the
+	// goal's 2 minutes: following demand meets the goal.
+	f := newTestForecast(t, manager.ForecastConfig{BootTime: time.Minute})
+	jobsEvery10Minutes(t, f, day0, 12, 30)
+	st := f.Status()
+	assert.Equal(t, 29, st.Sizes, "every rise after the first observation is sized")
+	assert.Zero(t, st.Buffer)
+	assert.Equal(t, manager.DefaultPassSlack, st.Lead, "the lead is never shorter than the pass slack")
+}
+
+func TestForecastLearnsAWeeklySeason(t *testing.T) {
+	// Jobs of 8 units every 10 minutes on Mondays only, 1 unit every 10
+	// minutes otherwise. A weekly season holds the large buffer on Monday
+	// and a small one on Tuesday.
+	f := newTestForecast(t, manager.ForecastConfig{BootTime: 5 * time.Minute, Season: 7 * 24 * time.Hour})
+	now := day0 // a Monday
+	require.Equal(t, time.Monday, now.Weekday())
+	for range 3 {
+		for d := range 7 {
+			size := 1
+			if d == 0 {
+				size = 8
+			}
+			now = jobsEvery10Minutes(t, f, now, size, 6*24)
+		}
+	}
+	now = jobsEvery10Minutes(t, f, now, 8, 6*12) // Monday to 12:00
+	monday := f.Status().Buffer
+	now = jobsEvery10Minutes(t, f, now, 8, 6*12)
+	jobsEvery10Minutes(t, f, now, 1, 6*12) // Tuesday to 12:00
+	tuesday := f.Status().Buffer
+	assert.Equal(t, 8, monday)
+	assert.Less(t, tuesday, 4)
 }
