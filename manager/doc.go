@@ -61,7 +61,7 @@
 //     capacity for it), less the demand at t - L: what the buffer had to
 //     cover. With a boot shorter than the Wait every size is 0. The latest
 //     4096 sizes are kept, each with the slot of the season (an hour of
-//     the day by default) it came in.
+//     the day by default, on UTC time) it came in.
 //   - Sizes are pooled across the day: a slot's mean size (over its
 //     latest 64 rises, drawn toward every slot's mean by the weight of 8
 //     rises) plus an excess whose distribution is every rise's excess over
@@ -88,10 +88,14 @@
 //     rises leaves the goal met), less one standard error of a share
 //     estimated from the n sizes seen, sqrt(a(1-a)/n), and never below 0.
 //     This is the warm-up: while n is small (below a/(1-a), 21 rises for a
-//     p95 goal) the budget is 0 and the buffer is the largest rise seen;
-//     it comes down toward the goal's quantile as rises are seen.
+//     p95 goal) the budget is 0 and each slot's buffer is its mean size
+//     plus the largest excess seen: the largest rise seen where the
+//     slots' means are alike, less in a slot of smaller rises than the
+//     slot that rise came in; it comes down toward the goal's quantile as
+//     rises are seen.
 //   - The plan is solved again at the start of each slot, and as the
-//     sample grows while it is small; a pass reads it. The buffer at t is
+//     sample grows (at each rise sized while fewer than 64 are, then at
+//     each eighth more); a pass reads it. The buffer at t is
 //     the larger of the plans of the slots of t and of t + L: the second
 //     launches ahead of a rise the day's shape predicts (the morning
 //     ramp). The target is the Queue's rules (up at once, down after the
@@ -120,6 +124,10 @@
 //   - A weekly pattern under a daily season is averaged over the week
 //     (weekends hold the weekdays' buffer); a weekly Season learns it, but
 //     needs weeks, not days.
+//   - Demand that follows a local clock: slots are placed on UTC time, so
+//     where clocks change for daylight saving the day's shape moves by an
+//     hour twice a year, and the rates take about Memory seasons to
+//     follow it.
 //   - Rises in bursts (one user's batch of jobs): a burst's rises are
 //     many and large together, and the hour's rate, a week's mean, does
 //     not see it coming.

@@ -419,13 +419,12 @@ func (f *Forecast) aim() float64 {
 
 // confidence is how many standard errors of a sample's share of misses
 // the miss budget keeps below 1 - aim: with few rises seen, the buffer is
-// sized to the largest of them.
+// sized to cover every one of them.
 const confidence = 1
 
 // missBudget is the share of rises the buffer may miss, for a sample of n
 // rise sizes: 1 - aim, less confidence standard errors of a share
-// estimated from n rises; 0 (size to the largest rise seen) while n is
-// small.
+// estimated from n rises; 0 (cover every rise seen) while n is small.
 func (f *Forecast) missBudget(n int) float64 {
 	if n == 0 {
 		return 0
@@ -529,8 +528,9 @@ func (f *Forecast) record(now time.Time, d int) {
 	f.history = append(f.history[:0], f.history[drop:]...)
 }
 
-// roll moves the count of rises on to the stretch of now, folding each stretch's count into its slot's rate when it is over. The
-// caller holds f.mu.
+// roll moves the count of rises on to the stretch of now, folding each
+// stretch's count into its slot's rate when it is over. The caller holds
+// f.mu.
 func (f *Forecast) roll(now time.Time) {
 	if n := f.stretchOf(now); n != f.cur {
 		if f.cur >= 0 {
@@ -831,7 +831,8 @@ type ForecastStatus struct {
 	Sizes int
 	// MissBudget is the share of rises the buffer is sized to miss: a
 	// tenth below 1 - Goal.Quantile once many rises are seen, less (0:
-	// the largest rise seen) while few are.
+	// every rise seen is covered, see the package documentation) while
+	// few are.
 	MissBudget float64
 	// Seasons is how many seasons the slots' rates of rises were learned
 	// over, on average over the slots.
