@@ -615,7 +615,6 @@ type sharing struct {
 	slots []int
 	mean  []float64 // each slot's mean size, drawn toward every slot's
 	rate  []float64
-	miss  float64 // the miss budget solved for
 	// excess is each slot's excess over its mean size, and the share of
 	// rises above it; sorted and order are scratch space.
 	excess []hullPoint
@@ -651,7 +650,7 @@ func (f *Forecast) solve() {
 	n := min(f.nSizes, maxSizes)
 	f.solvedN, f.solved = f.nSizes, f.cur
 	p := &f.share
-	p.hull, p.nu, p.miss = p.hull[:0], 0, f.missBudget(n)
+	p.hull, p.nu = p.hull[:0], 0
 	clear(p.slots)
 	if n == 0 {
 		return
@@ -716,7 +715,7 @@ func (f *Forecast) solve() {
 		}
 		return m
 	}
-	budget := p.miss * total
+	budget := f.missBudget(n) * total
 	if missed(0) > budget {
 		// nu grows until every slot with rises holds the largest excess;
 		// then bisect, in log scale, for the least nu within the budget.
