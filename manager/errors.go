@@ -13,7 +13,7 @@ var ErrInvalidConfig = errors.New("invalid manager config")
 
 // ConfigError names the field of a manager's configuration that is wrong.
 type ConfigError struct {
-	Kind    string // "fixed" or "queue"
+	Kind    string // "fixed", "queue", "target-tracking" or "forecast"
 	Name    string // the manager's name as given
 	Field   string // e.g. "JobsPerUnit"
 	Problem string

@@ -353,7 +353,7 @@ func TestForecastReadsItsSignal(t *testing.T) {
 	assert.ErrorIs(t, err, boom)
 }
 
-func TestForecastKeepsABoundedListOfWaitingRises(t *testing.T) {
+func TestForecastCountsRisesWaitingPastTheGoalBetweenRarePasses(t *testing.T) {
 	f := newTestForecast(t, manager.ForecastConfig{})
 	_, err := f.Demand(context.Background(), manager.State{Now: day0})
 	require.NoError(t, err)
