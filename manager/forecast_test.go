@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -501,4 +502,38 @@ func TestForecastLearnsAWeeklySeason(t *testing.T) {
 	tuesday := f.Status().Buffer
 	assert.Equal(t, 8, monday)
 	assert.Less(t, tuesday, 4)
+}
+
+func TestForecastConcurrentUse(t *testing.T) {
+	// The host observes and reads the status while the scaler passes and
+	// notifies (run with -race).
+	f := newTestForecast(t, manager.ForecastConfig{BootTime: 5 * time.Minute})
+	servers := []manager.Server{{ID: "a", Weight: 2}, {ID: "b", Weight: 3}}
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for i := range 300 {
+				f.Observe(day0.Add(time.Duration(i)*10*time.Second), (i+w)%9, 0)
+				f.MarkIdle(servers[w].ID, i%2 == 0)
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 300 {
+			st := f.Status()
+			assert.GreaterOrEqual(t, st.Buffer, 0)
+			assert.LessOrEqual(t, st.Met, st.Rises)
+			assert.GreaterOrEqual(t, f.Target(), 0)
+			f.Notify(manager.Notice{Kind: manager.Granted, Server: servers[i%2]})
+		}
+	})
+	wg.Go(func() {
+		for i := range 300 {
+			req, err := f.Demand(context.Background(), manager.State{Now: day0.Add(time.Duration(i) * 10 * time.Second), Servers: servers})
+			assert.NoError(t, err)
+			assert.GreaterOrEqual(t, req.Target, 0)
+			f.Notify(manager.Notice{Kind: manager.WindDown, Server: servers[i%2]})
+		}
+	})
+	wg.Wait()
 }
