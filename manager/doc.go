@@ -131,10 +131,10 @@
 //   - Rises in bursts (one user's batch of jobs): a burst's rises are
 //     many and large together, and the hour's rate, a week's mean, does
 //     not see it coming.
-//   - The first day: the buffer is the largest rise seen, and the first
-//     rises, before any is seen, wait for boot; a host that restarts loses
-//     what was learned (it is memory, not state: the pool's servers are
-//     not affected).
+//   - The first day: while few rises are seen the buffer covers the
+//     largest of them, and the first rises, before any is seen, wait for
+//     boot; a host that restarts loses what was learned (it is memory,
+//     not state: the pool's servers are not affected).
 //   - Rises larger than anything seen (a new user's first batch) wait for
 //     boot whatever the buffer.
 package manager
