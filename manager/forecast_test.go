@@ -304,6 +304,7 @@ func TestForecastRejectsBadConfig(t *testing.T) {
 		{manager.ForecastConfig{Goal: goal, Memory: -1}, "Memory"},
 		{manager.ForecastConfig{Goal: goal, MaxBuffer: -1}, "MaxBuffer"},
 		{manager.ForecastConfig{Goal: goal, Queue: manager.QueueConfig{Min: -1}}, "Queue.Min"},
+		{manager.ForecastConfig{Goal: goal, Queue: manager.QueueConfig{Market: -1}}, "Queue.Market"},
 		{manager.ForecastConfig{Goal: goal, Queue: manager.QueueConfig{Classes: []manager.JobClass{{Name: "long", Run: time.Hour}}}}, "Queue.Classes"},
 	} {
 		_, err := manager.NewForecast("batch", tc.cfg)
@@ -314,6 +315,11 @@ func TestForecastRejectsBadConfig(t *testing.T) {
 		assert.Equal(t, tc.field, ce.Field, "%v", err)
 		assert.Equal(t, "forecast", ce.Kind)
 	}
+	_, err := manager.NewForecast("", manager.ForecastConfig{Goal: goal})
+	var ce *manager.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "Name", ce.Field, "the name is the Forecast's, not its Queue's")
+	assert.Equal(t, "forecast", ce.Kind)
 }
 
 func TestForecastKeepsWhatIsHeldUntilItObservesDemand(t *testing.T) {
