@@ -28,12 +28,10 @@ type toyPool struct {
 	boot  time.Duration
 	asked []int // target asked at each pass
 	ready int
-	waits int // passes in which demand was above the capacity ready
 	// late counts passes whose demand the capacity did not cover a
 	// goal's wait (2 minutes) later.
 	late    int
 	recent  []int // demand of the latest passes
-	passes  int
 	lastReq int
 }
 
@@ -59,9 +57,6 @@ func (p *toyPool) run(from time.Time, length time.Duration, demand func(time.Tim
 			p.asked = append(p.asked[:0], p.asked[len(p.asked)-lag-1:]...)
 		}
 		p.lastReq = req.Target
-		if d > p.ready {
-			p.waits++
-		}
 		p.recent = append(p.recent, d)
 		if lag := int(2 * time.Minute / toyPass); len(p.recent) > lag {
 			if p.recent[0] > p.ready {
@@ -69,7 +64,6 @@ func (p *toyPool) run(from time.Time, length time.Duration, demand func(time.Tim
 			}
 			p.recent = p.recent[1:]
 		}
-		p.passes++
 	}
 }
 
