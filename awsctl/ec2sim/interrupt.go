@@ -21,7 +21,10 @@ import (
 // reclaiming the instance (awsctl.InterruptionNoticeLead).
 const InterruptionNoticeLead = awsctl.InterruptionNoticeLead
 
-// interruptionMonth is the period of Config.InterruptionRates.
+// interruptionMonth is the period of Config.InterruptionRates: the 30 days
+// of the Spot Instance Advisor's frequency buckets, as spotprice.Month. The
+// sim does not import spotprice: the cloud it plays must not share the
+// library's reading of prices and rates.
 const interruptionMonth = 30 * 24 * time.Hour
 
 // The range of a rebalance recommendation's lead over the interruption
