@@ -394,6 +394,7 @@ type mcManager struct {
 	manager.Manager
 	spec  *mcManagerSpec
 	pass  func() int
+	asked func(manager.Request) // records what the manager asked, for compareRuns
 	fixed *manager.Fixed
 	queue *manager.Queue
 	track *manager.TargetTracking
@@ -488,7 +489,11 @@ func (m *mcManager) Demand(ctx context.Context, s manager.State) (manager.Reques
 		<-ctx.Done()
 		return manager.Request{}, ctx.Err()
 	}
-	return m.Manager.Demand(ctx, s)
+	req, err := m.Manager.Demand(ctx, s)
+	if err == nil && m.asked != nil {
+		m.asked(req)
+	}
+	return req, err
 }
 
 // fairShare is the documented clamp of targets that together exceed Max:
