@@ -153,6 +153,15 @@ func (p *Pool) balance(ps *pass) {
 			p.claimInZone(ps, zn)
 		}
 		p.claimWindingDown(ps, &short)
+		if short.total() == 0 && !slices.ContainsFunc(zoneNeeds, func(zn launchNeed) bool { return zn.units > 0 }) {
+			// Covered by what was taken back. A server heavier than the
+			// shortage leaves capacity spare: it goes this pass, as it would
+			// the next, which may be too late for an hourly server at its
+			// paid hour's end (it would stay a paid hour more).
+			leftSpot = max(0, l.supply[1]-used[1]) - n.spot
+			leftOD = max(0, l.supply[0]-used[0]) - n.od
+			p.windDownSpare(ps, max(0, leftSpot)+max(0, leftOD)-n.any)
+		}
 		p.launch(ps, short, zoneNeeds)
 	} else {
 		p.windDownSpare(ps, max(0, leftSpot)+max(0, leftOD)-n.any)

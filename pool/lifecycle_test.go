@@ -32,6 +32,33 @@ func TestHourlyScaleDownPicksTheServerWithLeastOfItsHourLeft(t *testing.T) {
 	assert.Equal(t, []string{"i-3"}, windingDown(pl), "3 minutes of paid time are lost, not 10")
 }
 
+func TestHourlyServerMadeSpareByATakenBackHeavierOneLeavesAtItsHoursEnd(t *testing.T) {
+	// Min 2 units; the pool holds a free 1-unit server 90 seconds before its
+	// paid hour ends and a 2-unit one winding down. Taking the 2-unit one
+	// back for Min makes the 1-unit one spare: it goes in this pass, since a
+	// pass 30 seconds later is inside HourlyMargin and it would stay, and be
+	// paid, another hour.
+	m := &want{name: "m"}
+	p := newPool(t, func(c *pool.Config) { c.Billing = pool.Hourly; c.Min = 2 }, m)
+	light := granted("i-light", "z1", "", t0.Add(-time.Hour+90*time.Second))
+	delete(light.Tags, pool.TagManager)
+	light.Tags[pool.TagReady] = t0.Add(-55 * time.Minute).Format(time.RFC3339)
+	heavy := granted("i-heavy", "z1", "", t0.Add(-20*time.Minute))
+	delete(heavy.Tags, pool.TagManager)
+	heavy.Type = "m5.xlarge"
+	heavy.Tags[pool.TagWindDownStart] = t0.Add(-time.Minute).Format(time.RFC3339)
+	heavy.Tags[pool.TagWindDownDeadline] = t0.Add(9 * time.Minute).Format(time.RFC3339)
+	ctx := context.Background()
+	pl := p.Plan(ctx, pool.Snapshot{Now: t0, Instances: []awsctl.Instance{light, heavy}})
+	restored := false
+	for _, e := range pl.Events {
+		restored = restored || e.Kind == pool.EventRestore && e.Instance == "i-heavy"
+	}
+	assert.True(t, restored, "the 2-unit server is taken back for Min")
+	assert.Equal(t, []string{"i-light"}, windingDown(pl), "the 1-unit server is spare and its hour ends in 90 seconds")
+	assert.Empty(t, pl.Launches)
+}
+
 func TestHourlySwapWaitsForTheEndOfThePaidHour(t *testing.T) {
 	m := &want{name: "m", req: manager.Request{Target: 1}}
 	b := book(t, map[string]float64{"z1": 0.030, "z2": 0.031, "z3": 0.032})
