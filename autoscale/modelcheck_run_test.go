@@ -79,6 +79,7 @@ type mcRun struct {
 	asked      map[mcAsk]string          // what each manager asked at each pass (demandOf)
 	provFailed map[string]bool           // servers whose provisioning failed (a provision-failed event)
 	held       map[string]map[string]int // at the end of the settle phase: pool -> manager -> held
+	lastNeed   map[string]time.Time      // pool -> start of the latest pass it showed it needed capacity it holds (see needEvent)
 	full       map[string]bool           // at the end of the settle phase: pools without room for their lightest type
 
 	logf func(format string, args ...any) // with -modelcheck.trace: every pass's events and instances
@@ -88,7 +89,7 @@ func newMCRun(sc *mcScenario, label string, crashAfter int) *mcRun {
 	r := &mcRun{sc: sc, label: label, start: time.Now(), seen: map[string]bool{}, foreign: map[string]awsctl.Instance{},
 		swappedIn: map[string]string{}, swapPass: map[string]int{}, replaced: map[string]bool{}, noticed: map[string]bool{},
 		lastWind: map[string]int{}, windWhy: map[string]string{}, lastRest: map[string]int{},
-		grantAt: map[string]time.Time{}, hit: map[string]bool{}, provFailed: map[string]bool{}, inFlight: map[string]bool{}, reprovision: map[string]bool{}, asked: map[mcAsk]string{}}
+		grantAt: map[string]time.Time{}, hit: map[string]bool{}, provFailed: map[string]bool{}, inFlight: map[string]bool{}, reprovision: map[string]bool{}, asked: map[mcAsk]string{}, lastNeed: map[string]time.Time{}}
 	sim, err := ec2sim.New(ec2sim.Config{
 		Clock:         time.Now,
 		BootDelay:     ec2sim.Uniform(30*time.Second, 90*time.Second),
@@ -505,6 +506,9 @@ func (r *mcRun) track(events []autoscale.Event, insts []awsctl.Instance) {
 			r.grantAt[e.Instance] = e.Time
 		case pool.EventProvisionFailed:
 			r.provFailed[e.Instance] = true
+		}
+		if needEvent(e) {
+			r.lastNeed[e.Pool] = e.Time
 		}
 	}
 	for _, l := range r.cloud.launchesOf(r.pass) {
@@ -940,27 +944,71 @@ func (r *mcRun) checkConverged(insts []awsctl.Instance, last bool) {
 }
 
 // checkDrained: with demand at zero long enough, nothing owned is left
-// beyond the pools' Min.
+// beyond the pools' Min (a server weighing more than Min is no surplus when
+// it is the only one). An hourly pool removes a spare server only in the
+// last part of its paid hour, so there a server is left over only if a
+// paid hour of it ended with a pass in its removal window after the pool
+// last needed capacity it holds: one that became spare just after its
+// window is paid for until its next hour's end, which a late release (a
+// manager letting go well into the drain) can put past the run's end.
 func (r *mcRun) checkDrained(insts []awsctl.Instance) {
 	byPool := owned(insts)
+	now := time.Now()
 	for _, ps := range r.sc.pools {
-		units, minW := 0, 0
+		units := 0
+		var live []awsctl.Instance
 		var ids []string
 		for _, inst := range byPool[ps.name] {
 			if !inst.State.Live() {
 				continue
 			}
-			w := ps.weight(inst.Type)
-			units += w
-			if minW == 0 || w < minW {
-				minW = w
-			}
+			units += ps.weight(inst.Type)
+			live = append(live, inst)
 			ids = append(ids, fmt.Sprintf("%s(%s)", inst.ID, inst.State))
 		}
-		if units > ps.min && units-minW >= ps.min {
+		for _, inst := range live {
+			if units-ps.weight(inst.Type) < ps.min {
+				continue // needed for Min
+			}
+			if ps.billing == pool.Hourly && !r.keptPastPaidHour(ps.name, inst, now) {
+				continue
+			}
 			r.violate("no-leak", "pool %s holds %d units %v with no demand for %d passes (Min %d)", ps.name, units, ids, r.pass-mcChaosPasses-mcSettlePasses, ps.min)
+			break
 		}
 	}
+}
+
+// keptPastPaidHour reports whether an hourly server's latest paid hour
+// ended, by now, with at least one pass inside its removal window (more
+// than HourlyMargin and at most the wind-down timeout and HourlyMargin of
+// the hour left) since its pool last needed capacity it holds.
+func (r *mcRun) keptPastPaidHour(poolName string, inst awsctl.Instance, now time.Time) bool {
+	hours := now.Sub(inst.LaunchTime) / time.Hour
+	if hours == 0 {
+		return false
+	}
+	windowEnd := inst.LaunchTime.Add(hours*time.Hour - pool.HourlyMargin)
+	return windowEnd.Sub(r.lastNeed[poolName]) >= mcInterval
+}
+
+// needEvent says whether e shows its pool needed capacity it holds at its
+// pass: a launch or grant, a server a manager held until its wind-down,
+// one kept for a hand-over, or one taken back because it was needed (not
+// one restored only because its wind-down ran late or its hour was paid).
+func needEvent(e autoscale.Event) bool {
+	switch e.Kind {
+	case pool.EventLaunch, pool.EventGrant, pool.EventHandOver:
+		return true
+	case pool.EventWindDown:
+		return e.Manager != ""
+	case pool.EventRestore:
+		switch e.Reason {
+		case "capacity needed; cheaper than a launch", "demand returned", "wound down; handed back to the pool":
+			return true
+		}
+	}
+	return false
 }
 
 // launchedUnits is the capacity of every owned instance launched.
