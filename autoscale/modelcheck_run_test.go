@@ -75,12 +75,13 @@ type mcRun struct {
 	lastWind   map[string]int            // server -> pass of its latest wind-down event
 	windWhy    map[string]string         // server -> reason of its latest wind-down event
 	lastRest   map[string]int            // server -> pass of its latest restore event
-	grantAt    map[string]time.Time      // server -> start of the pass of its latest grant
+	grantAt    map[string]time.Time      // server -> start of the pass of its latest grant or restore
 	asked      map[mcAsk]string          // what each manager asked at each pass (demandOf)
 	provFailed map[string]bool           // servers whose provisioning failed (a provision-failed event)
 	held       map[string]map[string]int // at the end of the settle phase: pool -> manager -> held
 	lastNeed   map[string]time.Time      // pool -> start of the latest pass it showed it needed capacity it holds (see needEvent)
 	full       map[string]bool           // at the end of the settle phase: pools without room for their lightest type
+	roomBefore map[string]int            // pool -> its room under Max at the end of the previous pass
 
 	logf func(format string, args ...any) // with -modelcheck.trace: every pass's events and instances
 }
@@ -89,7 +90,7 @@ func newMCRun(sc *mcScenario, label string, crashAfter int) *mcRun {
 	r := &mcRun{sc: sc, label: label, start: time.Now(), seen: map[string]bool{}, foreign: map[string]awsctl.Instance{},
 		swappedIn: map[string]string{}, swapPass: map[string]int{}, replaced: map[string]bool{}, noticed: map[string]bool{},
 		lastWind: map[string]int{}, windWhy: map[string]string{}, lastRest: map[string]int{},
-		grantAt: map[string]time.Time{}, hit: map[string]bool{}, provFailed: map[string]bool{}, inFlight: map[string]bool{}, reprovision: map[string]bool{}, asked: map[mcAsk]string{}, lastNeed: map[string]time.Time{}}
+		grantAt: map[string]time.Time{}, hit: map[string]bool{}, provFailed: map[string]bool{}, inFlight: map[string]bool{}, reprovision: map[string]bool{}, asked: map[mcAsk]string{}, lastNeed: map[string]time.Time{}, roomBefore: map[string]int{}}
 	sim, err := ec2sim.New(ec2sim.Config{
 		Clock:         time.Now,
 		BootDelay:     ec2sim.Uniform(30*time.Second, 90*time.Second),
@@ -323,7 +324,9 @@ func (m *mcImageRole) LaunchSpec() awsctl.LaunchSpec {
 // capacity: the health grace from ready (5 min) or the sickness, whichever
 // is later, then three readings a minute apart, the passes that act on
 // them, a Check that hangs until its timeout, and a crash that forgets the
-// readings so far.
+// readings so far. A restore starts it again: a scaler restarted before its
+// predecessor's retire tag was written may restore a sick server, and no
+// Check runs while the Restore hook does.
 const mcSickBound = 10 * time.Minute
 
 // checkSick: a server its role reports unhealthy stops working for its
@@ -491,6 +494,9 @@ func (r *mcRun) after() {
 	case r.pass == r.sc.passes()-1:
 		r.checkDrained(insts)
 	}
+	for _, ps := range r.sc.pools {
+		r.roomBefore[ps.name] = r.room(ps, insts)
+	}
 }
 
 // track updates what the checks remember across passes.
@@ -502,6 +508,11 @@ func (r *mcRun) track(events []autoscale.Event, insts []awsctl.Instance) {
 			r.windWhy[e.Instance] = e.Reason
 		case pool.EventRestore, pool.EventHandOver:
 			r.lastRest[e.Instance] = r.pass
+			if e.Kind == pool.EventRestore {
+				// Back at work once its Restore hook ends: no Check runs
+				// while that hook does, so readings begin again there.
+				r.grantAt[e.Instance] = e.Time
+			}
 		case pool.EventGrant:
 			r.grantAt[e.Instance] = e.Time
 		case pool.EventProvisionFailed:
@@ -895,7 +906,11 @@ func (r *mcRun) checkConverged(insts []awsctl.Instance, last bool) {
 	for _, ps := range r.sc.pools {
 		held := r.heldNow(ps, insts)
 		targets := ps.expectedTargets()
-		full := r.room(ps, insts) < ps.minWeight()
+		// Room the pass itself made (a server it terminated) is the next
+		// pass's to fill: a pool is held to a shortfall only when it had
+		// room under Max for its lightest type both before and after the pass.
+		before, seen := r.roomBefore[ps.name]
+		full := r.room(ps, insts) < ps.minWeight() || seen && before < ps.minWeight()
 		for i, m := range ps.managers {
 			t := targets[i]
 			mine := held[m.name]
