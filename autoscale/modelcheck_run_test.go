@@ -75,11 +75,11 @@ type mcRun struct {
 	lastWind   map[string]int            // server -> pass of its latest wind-down event
 	windWhy    map[string]string         // server -> reason of its latest wind-down event
 	lastRest   map[string]int            // server -> pass of its latest restore event
-	grantAt    map[string]time.Time      // server -> start of the pass of its latest grant or restore
+	workFrom   map[string]time.Time      // server -> start of the pass of its latest grant or restore
 	asked      map[mcAsk]string          // what each manager asked at each pass (demandOf)
 	provFailed map[string]bool           // servers whose provisioning failed (a provision-failed event)
 	held       map[string]map[string]int // at the end of the settle phase: pool -> manager -> held
-	lastNeed   map[string]time.Time      // pool -> start of the latest pass it showed it needed capacity it holds (see needEvent)
+	lastNeed   map[string]time.Time      // pool -> start of the latest pass it showed it needed capacity it holds (see mcRun.needEvent)
 	full       map[string]bool           // at the end of the settle phase: pools without room for their lightest type
 	roomBefore map[string]int            // pool -> its room under Max at the end of the previous pass
 
@@ -90,7 +90,7 @@ func newMCRun(sc *mcScenario, label string, crashAfter int) *mcRun {
 	r := &mcRun{sc: sc, label: label, start: time.Now(), seen: map[string]bool{}, foreign: map[string]awsctl.Instance{},
 		swappedIn: map[string]string{}, swapPass: map[string]int{}, replaced: map[string]bool{}, noticed: map[string]bool{},
 		lastWind: map[string]int{}, windWhy: map[string]string{}, lastRest: map[string]int{},
-		grantAt: map[string]time.Time{}, hit: map[string]bool{}, provFailed: map[string]bool{}, inFlight: map[string]bool{}, reprovision: map[string]bool{}, asked: map[mcAsk]string{}, lastNeed: map[string]time.Time{}, roomBefore: map[string]int{}}
+		workFrom: map[string]time.Time{}, hit: map[string]bool{}, provFailed: map[string]bool{}, inFlight: map[string]bool{}, reprovision: map[string]bool{}, asked: map[mcAsk]string{}, lastNeed: map[string]time.Time{}, roomBefore: map[string]int{}}
 	sim, err := ec2sim.New(ec2sim.Config{
 		Clock:         time.Now,
 		BootDelay:     ec2sim.Uniform(30*time.Second, 90*time.Second),
@@ -342,7 +342,7 @@ func (r *mcRun) checkSick(insts []awsctl.Instance) {
 		if ready, err := time.Parse(time.RFC3339, inst.Tags[pool.TagReady]); err == nil && ready.Add(pool.DefaultHealthGrace).After(from) {
 			from = ready.Add(pool.DefaultHealthGrace)
 		}
-		if at := r.grantAt[inst.ID]; at.After(from) {
+		if at := r.workFrom[inst.ID]; at.After(from) {
 			from = at // health is read while a server works
 		}
 		if now.Sub(from) > mcSickBound {
@@ -511,14 +511,14 @@ func (r *mcRun) track(events []autoscale.Event, insts []awsctl.Instance) {
 			if e.Kind == pool.EventRestore {
 				// Back at work once its Restore hook ends: no Check runs
 				// while that hook does, so readings begin again there.
-				r.grantAt[e.Instance] = e.Time
+				r.workFrom[e.Instance] = e.Time
 			}
 		case pool.EventGrant:
-			r.grantAt[e.Instance] = e.Time
+			r.workFrom[e.Instance] = e.Time
 		case pool.EventProvisionFailed:
 			r.provFailed[e.Instance] = true
 		}
-		if needEvent(e) {
+		if r.needEvent(e) {
 			r.lastNeed[e.Pool] = e.Time
 		}
 	}
@@ -1007,21 +1007,34 @@ func (r *mcRun) keptPastPaidHour(poolName string, inst awsctl.Instance, now time
 	return windowEnd.Sub(r.lastNeed[poolName]) >= mcInterval
 }
 
+// restoreForNeed tells, for each reason the pool gives a restore, whether
+// the server was taken back because its pool needed it (not only because
+// its wind-down ran late or its hour was paid). The reasons are the pool's
+// prose: a reason missing here is reported, so a reworded one cannot turn
+// the no-leak rule silently.
+var restoreForNeed = map[string]bool{
+	"capacity needed; cheaper than a launch":                       true,
+	"demand returned":                                              true,
+	"wound down; handed back to the pool":                          true,
+	"wind-down passed its deadline":                                false,
+	"wound down early in its paid hour; kept until the hour's end": false,
+}
+
 // needEvent says whether e shows its pool needed capacity it holds at its
 // pass: a launch or grant, a server a manager held until its wind-down,
-// one kept for a hand-over, or one taken back because it was needed (not
-// one restored only because its wind-down ran late or its hour was paid).
-func needEvent(e autoscale.Event) bool {
+// one kept for a hand-over, or one taken back because it was needed.
+func (r *mcRun) needEvent(e autoscale.Event) bool {
 	switch e.Kind {
 	case pool.EventLaunch, pool.EventGrant, pool.EventHandOver:
 		return true
 	case pool.EventWindDown:
 		return e.Manager != ""
 	case pool.EventRestore:
-		switch e.Reason {
-		case "capacity needed; cheaper than a launch", "demand returned", "wound down; handed back to the pool":
-			return true
+		needed, known := restoreForNeed[e.Reason]
+		if !known {
+			r.violateOnce(e.Reason, "model-check", "restore reason %q is not in restoreForNeed", e.Reason)
 		}
+		return needed
 	}
 	return false
 }

@@ -138,10 +138,17 @@ func (p *Pool) balance(ps *pass) {
 	}
 	n.any += max(0, ps.minimum-sumTarget)
 
-	supplyOD := max(0, l.supply[0]-used[0])
-	supplySpot := max(0, l.supply[1]-used[1])
-	leftSpot := supplySpot - n.spot
-	leftOD := supplyOD - n.od
+	// left is each market's supply beyond what is needed of it, and
+	// surplus what all of it leaves spare; taking winding-down servers back
+	// adds to the supply.
+	left := func() (spot, od int) {
+		return max(0, l.supply[1]-used[1]) - n.spot, max(0, l.supply[0]-used[0]) - n.od
+	}
+	surplus := func() int {
+		spot, od := left()
+		return max(0, spot) + max(0, od) - n.any
+	}
+	leftSpot, leftOD := left()
 	short := need{
 		spot: max(0, -leftSpot),
 		od:   max(0, -leftOD),
@@ -158,13 +165,11 @@ func (p *Pool) balance(ps *pass) {
 			// shortage leaves capacity spare: it goes this pass, as it would
 			// the next, which may be too late for an hourly server at its
 			// paid hour's end (it would stay a paid hour more).
-			leftSpot = max(0, l.supply[1]-used[1]) - n.spot
-			leftOD = max(0, l.supply[0]-used[0]) - n.od
-			p.windDownSpare(ps, max(0, leftSpot)+max(0, leftOD)-n.any)
+			p.windDownSpare(ps, surplus())
 		}
 		p.launch(ps, short, zoneNeeds)
 	} else {
-		p.windDownSpare(ps, max(0, leftSpot)+max(0, leftOD)-n.any)
+		p.windDownSpare(ps, surplus())
 	}
 	p.trimToMax(ps)
 	p.endSpotHold(ps)
